@@ -1,0 +1,126 @@
+"""AWS access in one place: a session per target account, clients with standard retries.
+
+The same code runs on AWS and in the embedded AWS: boto3 reads `AWS_ENDPOINT_URL` from the
+environment, and nothing here knows which one it talks to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from v6migrate.errors import translate
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_eks import EKSClient
+    from mypy_boto3_networkmanager import NetworkManagerClient
+
+# botocore still defaults to the `legacy` retry mode (DOMAIN.md, throttling): be explicit.
+RETRIES = Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    user_agent_extra="v6migrate/0.1",
+)
+# Cloud WAN's API lives in one home Region whatever the attachment's Region.
+NETWORK_MANAGER_REGION = "us-west-2"
+
+
+class Settings(BaseSettings):
+    """Configuration from the environment (template.yaml Globals, or the CLI's shell)."""
+
+    model_config = SettingsConfigDict(env_prefix="V6MIGRATE_", frozen=True)
+
+    target_role_name: str = "v6migrate-target"
+    external_id: str | None = None
+    ledger_table: str = "v6migrate-ledger"
+    event_bus_name: str = "v6migrate"
+    state_machine_arn: str | None = None
+
+
+@cache
+def settings() -> Settings:
+    return Settings()
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The clients discovery and the changes use, all bound to one account and Region."""
+
+    account_id: str
+    region: str
+    ec2: EC2Client
+    eks: EKSClient
+    autoscaling: AutoScalingClient
+    networkmanager: NetworkManagerClient
+
+
+def _caller_account(session: boto3.Session) -> str:
+    sts = session.client("sts", config=RETRIES)
+    try:
+        return str(sts.get_caller_identity()["Account"])
+    except ClientError as error:
+        raise translate(error, "sts:GetCallerIdentity") from error
+
+
+def session_for(
+    account_id: str | None,
+    region: str,
+    *,
+    role_name: str | None = None,
+    external_id: str | None = None,
+    base: boto3.Session | None = None,
+) -> tuple[boto3.Session, str]:
+    """A session in the target account, by assuming the target role when it is another one.
+
+    Returns the session and the account id it acts in.
+    """
+    base = base or boto3.Session(region_name=region)
+    current = _caller_account(base)
+    if account_id is None or account_id == current:
+        return base, current
+    config = settings()
+    role = role_name or config.target_role_name
+    kwargs: dict[str, Any] = {
+        "RoleArn": f"arn:aws:iam::{account_id}:role/{role}",
+        "RoleSessionName": "v6migrate",
+    }
+    external = external_id or config.external_id
+    if external:
+        kwargs["ExternalId"] = external
+    sts = base.client("sts", config=RETRIES)
+    try:
+        credentials = sts.assume_role(**kwargs)["Credentials"]
+    except ClientError as error:
+        raise translate(error, f"sts:AssumeRole into {account_id}") from error
+    session = boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
+    return session, account_id
+
+
+def clients_for(session: boto3.Session, account_id: str, region: str) -> Clients:
+    return Clients(
+        account_id=account_id,
+        region=region,
+        ec2=session.client("ec2", region_name=region, config=RETRIES),
+        eks=session.client("eks", region_name=region, config=RETRIES),
+        autoscaling=session.client("autoscaling", region_name=region, config=RETRIES),
+        networkmanager=session.client(
+            "networkmanager", region_name=NETWORK_MANAGER_REGION, config=RETRIES
+        ),
+    )
+
+
+def target_clients(account_id: str | None, region: str) -> Clients:
+    session, account = session_for(account_id, region)
+    return clients_for(session, account, region)

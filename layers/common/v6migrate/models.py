@@ -1,0 +1,467 @@
+"""Contracts: the request, the inventory read from AWS, the plan and its changes.
+
+Every model is frozen and refuses unknown fields: a typo in a request is an error, never a
+silently ignored option. No I/O here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
+Region = Annotated[
+    str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$", description="AWS Region, e.g. eu-west-1")
+]
+ClusterName = Annotated[
+    str,
+    Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9\-_]*$", min_length=1, max_length=100),
+]
+ExecutionName = Annotated[str, Field(pattern=r"^[0-9A-Za-z\-_]{1,80}$")]
+Stage = Literal["vpc", "attachments", "cni", "nodes"]
+STAGES: tuple[Stage, ...] = ("vpc", "attachments", "cni", "nodes")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- request
+
+
+class Ipv6Source(Frozen):
+    """Where the VPC's IPv6 block comes from: Amazon's pool (a /56) or an IPAM pool."""
+
+    ipam_pool_id: Annotated[str | None, Field(pattern=r"^ipam-pool-[0-9a-f]+$")] = None
+    netmask_length: Annotated[int | None, Field(ge=44, le=60, multiple_of=4)] = None
+
+    @model_validator(mode="after")
+    def _pool_and_length_together(self) -> Ipv6Source:
+        if (self.ipam_pool_id is None) != (self.netmask_length is None):
+            raise ValueError("ipam_pool_id and netmask_length go together: give both or neither")
+        return self
+
+    @property
+    def prefix_length(self) -> int:
+        """Prefix length of the VPC block this source gives (Amazon-provided blocks are /56)."""
+        return self.netmask_length if self.netmask_length is not None else 56
+
+
+class PlanOptions(Frozen):
+    ipv6_source: Ipv6Source = Ipv6Source()
+    mirror_public_ingress: bool = Field(
+        default=False,
+        description="Add a ::/0 twin for every ingress rule open to 0.0.0.0/0. Off by default: "
+        "opening IPv6 ingress is a security decision the operator takes explicitly.",
+    )
+    nodegroup_without_launch_template: Literal["replacement", "manual"] = Field(
+        default="replacement",
+        description="Managed node groups without a launch template cannot be rolled in place: "
+        "create a replacement group and drain the old one, or leave it to the operator.",
+    )
+    tgw_ipv6_destinations: tuple[str, ...] = Field(
+        default=(),
+        description="IPv6 ranges reached through the Transit Gateway, routed from every route "
+        "table that routes IPv4 to it.",
+    )
+
+    @field_validator("tgw_ipv6_destinations")
+    @classmethod
+    def _ipv6_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            if ipaddress.ip_network(cidr, strict=True).version != 6:
+                raise ValueError(f"{cidr} is not an IPv6 network")
+        return value
+
+
+class MigrationRequest(Frozen):
+    """What starts a migration, from the console, the API, a wave or the CLI."""
+
+    cluster: ClusterName
+    region: Region
+    account_id: AccountId | None = None
+    mode: Literal["plan", "apply"] = "plan"
+    wave_id: str | None = None
+    options: PlanOptions = PlanOptions()
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+class Ipv6Block(Frozen):
+    association_id: str
+    cidr: str | None
+    state: str
+
+
+class Vpc(Frozen):
+    vpc_id: str
+    owner_id: str
+    cidr_block: str
+    ipv6_blocks: tuple[Ipv6Block, ...] = ()
+
+    @property
+    def ipv6_block(self) -> Ipv6Block | None:
+        live = [b for b in self.ipv6_blocks if b.state in ("associating", "associated")]
+        return live[0] if live else None
+
+
+class Subnet(Frozen):
+    subnet_id: str
+    availability_zone: str
+    cidr_block: str
+    ipv6_cidr: str | None = None
+    ipv6_state: str | None = None
+    assign_ipv6_on_creation: bool = False
+    dns64: bool = False
+    name: str | None = None
+
+
+class Route(Frozen):
+    destination: str  # an IPv4 or IPv6 CIDR, or a prefix list id
+    target: str  # igw-..., eigw-..., nat-..., tgw-..., pcx-..., local, ...
+    origin: str = "CreateRoute"
+
+
+class RouteTable(Frozen):
+    route_table_id: str
+    main: bool = False
+    subnet_ids: tuple[str, ...] = ()
+    routes: tuple[Route, ...] = ()
+
+    def has_route(self, destination: str) -> bool:
+        return any(r.destination == destination for r in self.routes)
+
+    def targets_prefix(self, prefix: str) -> tuple[str, ...]:
+        return tuple(sorted({r.target for r in self.routes if r.target.startswith(prefix)}))
+
+
+class SgRule(Frozen):
+    egress: bool
+    protocol: str
+    from_port: int | None = None
+    to_port: int | None = None
+    cidr_ipv4: str | None = None
+    cidr_ipv6: str | None = None
+
+
+class SecurityGroup(Frozen):
+    group_id: str
+    name: str
+    role: Literal["cluster", "node", "other"] = "other"
+    rules: tuple[SgRule, ...] = ()
+
+
+class NaclEntry(Frozen):
+    rule_number: int
+    egress: bool
+    protocol: str
+    action: Literal["allow", "deny"]
+    cidr_ipv4: str | None = None
+    cidr_ipv6: str | None = None
+    port_from: int | None = None
+    port_to: int | None = None
+
+
+class NetworkAcl(Frozen):
+    network_acl_id: str
+    is_default: bool
+    subnet_ids: tuple[str, ...] = ()
+    entries: tuple[NaclEntry, ...] = ()
+
+
+class TgwAttachment(Frozen):
+    attachment_id: str
+    transit_gateway_id: str
+    state: str
+    ipv6_support: bool
+    subnet_ids: tuple[str, ...] = ()
+
+
+class Peering(Frozen):
+    peering_id: str
+    status: str
+    peer_vpc_id: str
+    peer_owner_id: str
+    peer_region: str
+    peer_cidr_block: str
+    peer_ipv6_cidrs: tuple[str, ...] = ()
+
+
+class CloudWanAttachment(Frozen):
+    attachment_id: str
+    core_network_id: str
+    state: str
+    ipv6_support: bool
+
+
+class Node(Frozen):
+    instance_id: str
+    subnet_id: str
+    nodegroup: str | None
+    ipv6_addresses: tuple[str, ...] = ()
+
+
+class Nodegroup(Frozen):
+    name: str
+    kind: Literal["managed", "self-managed"]
+    launch_template_id: str | None = None
+    launch_template_version: str | None = None
+    autoscaling_groups: tuple[str, ...] = ()
+    subnet_ids: tuple[str, ...] = ()
+
+
+class Cni(Frozen):
+    """The VPC CNI as installed: the EKS add-on, or self-managed (version unknown from AWS)."""
+
+    managed: bool
+    version: str | None = None
+    configuration_values: str = ""
+
+
+class Cluster(Frozen):
+    name: str
+    arn: str
+    status: str
+    version: str
+    ip_family: Literal["ipv4", "ipv6"]
+    vpc_id: str
+    cluster_security_group_id: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+
+
+class Inventory(Frozen):
+    """The estate around one cluster, as read from AWS."""
+
+    account_id: str
+    region: str
+    cluster: Cluster
+    vpc: Vpc
+    subnets: tuple[Subnet, ...] = ()
+    route_tables: tuple[RouteTable, ...] = ()
+    security_groups: tuple[SecurityGroup, ...] = ()
+    network_acls: tuple[NetworkAcl, ...] = ()
+    internet_gateway_id: str | None = None
+    egress_only_gateway_id: str | None = None
+    nat64_route_tables: tuple[str, ...] = ()
+    tgw_attachments: tuple[TgwAttachment, ...] = ()
+    peerings: tuple[Peering, ...] = ()
+    cloudwan_attachments: tuple[CloudWanAttachment, ...] = ()
+    nodegroups: tuple[Nodegroup, ...] = ()
+    nodes: tuple[Node, ...] = ()
+    cni: Cni
+
+    @property
+    def resource_count(self) -> int:
+        """Resources the plan reasons about (the benchmark's denominator)."""
+        return (
+            len(self.subnets)
+            + len(self.route_tables)
+            + len(self.security_groups)
+            + len(self.network_acls)
+            + len(self.tgw_attachments)
+            + len(self.peerings)
+            + len(self.cloudwan_attachments)
+            + len(self.nodegroups)
+        )
+
+
+# --------------------------------------------------------------------------- plan
+
+
+class ChangeBase(Frozen):
+    action: str
+    stage: Stage
+    target: str
+    reversible: bool = True
+    inverse: str
+
+    @property
+    def change_id(self) -> str:
+        """Stable identity of the change: the journal's key, the same on every run."""
+        return f"{self.stage}:{self.action}:{self.target}{self._id_suffix()}"
+
+    def _id_suffix(self) -> str:
+        return ""
+
+
+class AssociateVpcIpv6Cidr(ChangeBase):
+    action: Literal["associate-vpc-ipv6-cidr"] = "associate-vpc-ipv6-cidr"
+    stage: Stage = "vpc"
+    inverse: str = "disassociate-vpc-ipv6-cidr"
+    reversible: bool = False  # a re-associated Amazon-provided /56 is a different range
+    ipam_pool_id: str | None = None
+    netmask_length: int = 56
+
+
+class AssociateSubnetIpv6Cidr(ChangeBase):
+    action: Literal["associate-subnet-ipv6-cidr"] = "associate-subnet-ipv6-cidr"
+    stage: Stage = "vpc"
+    inverse: str = "disassociate-subnet-ipv6-cidr"
+    index: Annotated[int, Field(ge=0)]
+    cidr: str | None = None  # known when the VPC block is; otherwise resolved from `index`
+
+
+class EnableSubnetIpv6AutoAssign(ChangeBase):
+    action: Literal["enable-subnet-ipv6-auto-assign"] = "enable-subnet-ipv6-auto-assign"
+    stage: Stage = "vpc"
+    inverse: str = "disable-subnet-ipv6-auto-assign"
+
+
+class CreateEgressOnlyGateway(ChangeBase):
+    action: Literal["create-egress-only-gateway"] = "create-egress-only-gateway"
+    stage: Stage = "vpc"
+    inverse: str = "delete-egress-only-gateway"
+
+
+class AddIpv6Route(ChangeBase):
+    action: Literal["add-ipv6-route"] = "add-ipv6-route"
+    inverse: str = "delete-ipv6-route"
+    destination: str
+    via: Literal["internet-gateway", "egress-only-gateway", "transit-gateway", "peering"]
+    gateway_id: str | None = None  # None: the egress-only gateway this run creates
+
+    def _id_suffix(self) -> str:
+        return f":{self.destination}"
+
+
+class AddSecurityGroupIpv6Rule(ChangeBase):
+    action: Literal["add-sg-ipv6-rule"] = "add-sg-ipv6-rule"
+    stage: Stage = "vpc"
+    inverse: str = "revoke-sg-ipv6-rule"
+    egress: bool
+    protocol: str
+    from_port: int | None = None
+    to_port: int | None = None
+    cidr_ipv6: str = "::/0"
+
+    def _id_suffix(self) -> str:
+        direction = "egress" if self.egress else "ingress"
+        return f":{direction}:{self.protocol}:{self.from_port}-{self.to_port}:{self.cidr_ipv6}"
+
+
+class AddNaclIpv6Entry(ChangeBase):
+    action: Literal["add-nacl-ipv6-entry"] = "add-nacl-ipv6-entry"
+    stage: Stage = "vpc"
+    inverse: str = "delete-nacl-entry"
+    rule_number: int
+    egress: bool
+    protocol: str
+    rule_action: Literal["allow", "deny"]
+    cidr_ipv6: str = "::/0"
+    port_from: int | None = None
+    port_to: int | None = None
+    mirrors_rule: int
+
+    def _id_suffix(self) -> str:
+        return f":{'egress' if self.egress else 'ingress'}:{self.rule_number}"
+
+
+class EnableTgwAttachmentIpv6(ChangeBase):
+    action: Literal["enable-tgw-attachment-ipv6"] = "enable-tgw-attachment-ipv6"
+    stage: Stage = "attachments"
+    inverse: str = "disable-tgw-attachment-ipv6"
+
+
+class EnableCloudWanAttachmentIpv6(ChangeBase):
+    action: Literal["enable-cloudwan-attachment-ipv6"] = "enable-cloudwan-attachment-ipv6"
+    stage: Stage = "attachments"
+    inverse: str = "disable-cloudwan-attachment-ipv6"
+
+
+class EnableCniIpv6Egress(ChangeBase):
+    action: Literal["enable-cni-ipv6-egress"] = "enable-cni-ipv6-egress"
+    stage: Stage = "cni"
+    inverse: str = "restore-cni-configuration"
+    managed: bool
+    previous_configuration: str
+    configuration: str
+    resolve_conflicts: Literal["PRESERVE", "OVERWRITE", "NONE"] = "PRESERVE"
+
+
+class RollNodegroup(ChangeBase):
+    action: Literal["roll-nodegroup"] = "roll-nodegroup"
+    stage: Stage = "nodes"
+    inverse: str = "none"
+    reversible: bool = False  # new nodes are not swapped back for IPv4-only ones
+    strategy: Literal["launch-template-version", "replacement-group", "instance-refresh"]
+
+
+Change = Annotated[
+    AssociateVpcIpv6Cidr
+    | AssociateSubnetIpv6Cidr
+    | EnableSubnetIpv6AutoAssign
+    | CreateEgressOnlyGateway
+    | AddIpv6Route
+    | AddSecurityGroupIpv6Rule
+    | AddNaclIpv6Entry
+    | EnableTgwAttachmentIpv6
+    | EnableCloudWanAttachmentIpv6
+    | EnableCniIpv6Egress
+    | RollNodegroup,
+    Field(discriminator="action"),
+]
+
+
+class Finding(Frozen):
+    """A preflight finding. A blocker stops the run before any change; a warning informs."""
+
+    code: str
+    severity: Literal["blocker", "warning"]
+    message: str
+    resource: str | None = None
+
+
+class Plan(Frozen):
+    cluster: str
+    account_id: str
+    region: str
+    vpc_id: str
+    findings: tuple[Finding, ...] = ()
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def blockers(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "blocker")
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "warning")
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.blockers)
+
+    def stage_changes(self, stage: Stage) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.stage == stage)
+
+    def counts(self) -> dict[str, int]:
+        return {stage: len(self.stage_changes(stage)) for stage in STAGES}
+
+
+class PlanSummary(Frozen):
+    """What the Preflight step returns to the state machine: small, JSON, decision-ready."""
+
+    migration_id: str
+    cluster: str
+    account_id: str
+    region: str
+    mode: Literal["plan", "apply"]
+    blocked: bool
+    blockers: tuple[Finding, ...]
+    warnings: tuple[Finding, ...]
+    counts: dict[str, int]
+    changes: tuple[str, ...]
+
+
+class StageEventDetail(Frozen):
+    """The detail every v6migrate event carries (docs/events.md)."""
+
+    migration_id: str
+    wave_id: str | None = None
+    account_id: str
+    region: str
+    cluster: str
+    stage: str

@@ -1,0 +1,532 @@
+"""The planner: `plan(inventory, options) -> Plan`. Pure: no I/O, no clock, no randomness.
+
+The plan lists only what is missing, so planning the estate a plan produces gives an empty plan;
+that is what makes every stage re-runnable. Changes come in the order DOMAIN.md requires
+(VPC block, subnet blocks, auto-assign, gateway, routes, rules; then the interconnects; then the
+CNI; then the nodes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from v6migrate import cidr, cni
+from v6migrate.models import (
+    AddIpv6Route,
+    AddNaclIpv6Entry,
+    AddSecurityGroupIpv6Rule,
+    AssociateSubnetIpv6Cidr,
+    AssociateVpcIpv6Cidr,
+    Change,
+    CreateEgressOnlyGateway,
+    EnableCloudWanAttachmentIpv6,
+    EnableCniIpv6Egress,
+    EnableSubnetIpv6AutoAssign,
+    EnableTgwAttachmentIpv6,
+    Finding,
+    Inventory,
+    NaclEntry,
+    NetworkAcl,
+    Plan,
+    PlanOptions,
+    RollNodegroup,
+    RouteTable,
+    SecurityGroup,
+    SgRule,
+)
+
+ANY_IPV4 = "0.0.0.0/0"
+ANY_IPV6 = "::/0"
+NAT64_PREFIX = "64:ff9b::/96"
+NACL_MAX_RULE = 32766
+_LISTED = 5  # resource ids named in an aggregated finding
+
+
+def _blocker(code: str, message: str, resource: str | None = None) -> Finding:
+    return Finding(code=code, severity="blocker", message=message, resource=resource)
+
+
+def _warning(code: str, message: str, resource: str | None = None) -> Finding:
+    return Finding(code=code, severity="warning", message=message, resource=resource)
+
+
+def _listed(ids: Iterable[str]) -> str:
+    ids = sorted(ids)
+    shown = ", ".join(ids[:_LISTED])
+    return shown + (f" and {len(ids) - _LISTED} more" if len(ids) > _LISTED else "")
+
+
+# --------------------------------------------------------------------------- preflight
+
+
+def _cluster_findings(inventory: Inventory) -> list[Finding]:
+    cluster = inventory.cluster
+    findings: list[Finding] = []
+    if cluster.ip_family == "ipv6":
+        findings.append(
+            _blocker(
+                "cluster-already-ipv6",
+                f"Cluster {cluster.name} was created with the IPv6 family: it is already "
+                "IPv6 and there is nothing to migrate.",
+                cluster.name,
+            )
+        )
+    if cluster.status != "ACTIVE":
+        findings.append(
+            _blocker(
+                "cluster-not-active",
+                f"Cluster {cluster.name} is {cluster.status}; wait until it is ACTIVE, then plan "
+                "again.",
+                cluster.name,
+            )
+        )
+    return findings
+
+
+def _cni_findings(inventory: Inventory) -> list[Finding]:
+    version = inventory.cni.version
+    if version is None:
+        return [
+            _warning(
+                "cni-version-unknown",
+                "The VPC CNI is self-managed (no EKS add-on): its version cannot be read from "
+                "the AWS APIs. Make sure aws-node runs v1.16.3 or later before the CNI stage.",
+            )
+        ]
+    found = cni.parse_version(version)
+    every_node_has_ipv6 = bool(inventory.nodes) and all(n.ipv6_addresses for n in inventory.nodes)
+    findings: list[Finding] = []
+    if found < cni.V6_EGRESS_MIN:
+        findings.append(
+            _blocker(
+                "cni-too-old",
+                f"VPC CNI {version} has no ENABLE_V6_EGRESS (added in v1.13.0). Upgrade the "
+                "vpc-cni add-on to v1.16.3 or later, then plan again.",
+                "vpc-cni",
+            )
+        )
+    elif found < cni.V6_EGRESS_SAFE_WITHOUT_NODE_IPV6 and not every_node_has_ipv6:
+        findings.append(
+            _blocker(
+                "cni-below-1.16.3",
+                f"VPC CNI {version} makes aws-node exit on any node without IPv6 once "
+                "ENABLE_V6_EGRESS is on (fixed in v1.16.3). Upgrade the vpc-cni add-on to "
+                "v1.16.3 or later, then plan again.",
+                "vpc-cni",
+            )
+        )
+    configuration = cni.parse_configuration(inventory.cni.configuration_values)
+    if cni.env_value(configuration, "DISABLE_POD_V6") == "true":
+        findings.append(
+            _blocker(
+                "cni-pod-v6-disabled",
+                "The vpc-cni configuration sets DISABLE_POD_V6=true, which stops pods from "
+                "getting their IPv6 egress interface. Remove it from the add-on's "
+                "configurationValues, then plan again.",
+                "vpc-cni",
+            )
+        )
+    return findings
+
+
+# --------------------------------------------------------------------------- vpc stage
+
+
+def _vpc_changes(inventory: Inventory, options: PlanOptions) -> tuple[list[Change], list[Finding]]:
+    changes: list[Change] = []
+    findings: list[Finding] = []
+    vpc = inventory.vpc
+    block = vpc.ipv6_block
+    source = options.ipv6_source
+    if block is None:
+        changes.append(
+            AssociateVpcIpv6Cidr(
+                target=vpc.vpc_id,
+                ipam_pool_id=source.ipam_pool_id,
+                netmask_length=source.prefix_length,
+            )
+        )
+        prefix_length = source.prefix_length
+        block_cidr = None
+    else:
+        block_cidr = block.cidr
+        prefix_length = int(block_cidr.split("/")[1]) if block_cidr else source.prefix_length
+
+    taken = [
+        index
+        for s in inventory.subnets
+        if s.ipv6_cidr and block_cidr
+        for index in [cidr.subnet_index(block_cidr, s.ipv6_cidr)]
+        if index is not None
+    ]
+    pending = [(s.subnet_id, s.cidr_block) for s in inventory.subnets if not s.ipv6_cidr]
+    try:
+        chosen = cidr.carve(prefix_length, pending, taken)
+    except cidr.CarvingError as error:
+        findings.append(
+            _blocker(
+                "not-enough-ipv6-subnets",
+                f"{error}. Ask for a larger IPv6 block (an IPAM pool with a shorter netmask) or "
+                "split the VPC.",
+                vpc.vpc_id,
+            )
+        )
+        chosen = {}
+    for subnet_id, index in chosen.items():
+        changes.append(
+            AssociateSubnetIpv6Cidr(
+                target=subnet_id,
+                index=index,
+                cidr=cidr.subnet_cidr(block_cidr, index) if block_cidr else None,
+            )
+        )
+    for subnet in inventory.subnets:
+        if not subnet.assign_ipv6_on_creation:
+            changes.append(EnableSubnetIpv6AutoAssign(target=subnet.subnet_id))
+
+    routes, route_findings = _default_routes(inventory)
+    changes.extend(routes)
+    findings.extend(route_findings)
+    sg_changes, sg_findings = _security_group_changes(inventory.security_groups, options)
+    changes.extend(sg_changes)
+    findings.extend(sg_findings)
+    nacl_changes, nacl_findings = _nacl_changes(inventory.network_acls)
+    changes.extend(nacl_changes)
+    findings.extend(nacl_findings)
+    findings.extend(_dns64_findings(inventory))
+    return changes, findings
+
+
+def _default_target(table: RouteTable) -> str | None:
+    for route in table.routes:
+        if route.destination == ANY_IPV4:
+            return route.target
+    return None
+
+
+def _default_routes(inventory: Inventory) -> tuple[list[Change], list[Finding]]:
+    """Public tables: ::/0 to the internet gateway; private ones: to an egress-only gateway."""
+    changes: list[Change] = []
+    private: list[RouteTable] = []
+    for table in sorted(inventory.route_tables, key=lambda t: t.route_table_id):
+        target = _default_target(table)
+        if target is None or table.has_route(ANY_IPV6):
+            continue
+        if target.startswith("igw-"):
+            changes.append(
+                AddIpv6Route(
+                    stage="vpc",
+                    target=table.route_table_id,
+                    destination=ANY_IPV6,
+                    via="internet-gateway",
+                    gateway_id=target,
+                )
+            )
+        elif target.startswith("nat-"):
+            private.append(table)
+    if private and inventory.egress_only_gateway_id is None:
+        changes.append(CreateEgressOnlyGateway(target=inventory.vpc.vpc_id))
+    for table in private:
+        changes.append(
+            AddIpv6Route(
+                stage="vpc",
+                target=table.route_table_id,
+                destination=ANY_IPV6,
+                via="egress-only-gateway",
+                gateway_id=inventory.egress_only_gateway_id,
+            )
+        )
+    return changes, []
+
+
+def _has_ipv6_twin(group: SecurityGroup, rule: SgRule) -> bool:
+    return any(
+        other.cidr_ipv6 == ANY_IPV6
+        and other.egress == rule.egress
+        and other.protocol == rule.protocol
+        and other.from_port == rule.from_port
+        and other.to_port == rule.to_port
+        for other in group.rules
+    )
+
+
+def _security_group_changes(
+    groups: Iterable[SecurityGroup], options: PlanOptions
+) -> tuple[list[Change], list[Finding]]:
+    changes: list[Change] = []
+    egress_only_v4: list[str] = []
+    public_ingress_v4: list[str] = []
+    for group in sorted(groups, key=lambda g: g.group_id):
+        for rule in group.rules:
+            if rule.cidr_ipv4 != ANY_IPV4 or _has_ipv6_twin(group, rule):
+                continue
+            if not rule.egress and not options.mirror_public_ingress:
+                public_ingress_v4.append(group.group_id)
+                continue
+            if rule.egress:
+                egress_only_v4.append(group.group_id)
+            changes.append(
+                AddSecurityGroupIpv6Rule(
+                    target=group.group_id,
+                    egress=rule.egress,
+                    protocol=rule.protocol,
+                    from_port=rule.from_port,
+                    to_port=rule.to_port,
+                )
+            )
+    findings: list[Finding] = []
+    if egress_only_v4:
+        unique = sorted(set(egress_only_v4))
+        findings.append(
+            _warning(
+                "sg-egress-ipv4-only",
+                f"{len(unique)} security groups allow 0.0.0.0/0 egress but not ::/0 "
+                f"({_listed(unique)}): the plan adds a ::/0 egress twin to each, the EKS cluster "
+                "and node security groups included.",
+            )
+        )
+    if public_ingress_v4:
+        unique = sorted(set(public_ingress_v4))
+        findings.append(
+            _warning(
+                "sg-public-ingress-ipv4-only",
+                f"{len(unique)} security groups allow ingress from 0.0.0.0/0 "
+                f"({_listed(unique)}); they stay IPv4-only. Set "
+                "options.mirror_public_ingress to open them to ::/0 as well.",
+            )
+        )
+    return changes, findings
+
+
+def _is_pristine_default(acl: NetworkAcl) -> bool:
+    """A default NACL never modified: AWS adds its IPv6 rules itself (DOMAIN.md, EC2 step 5)."""
+    if not acl.is_default:
+        return False
+    numbers = sorted((e.egress, e.rule_number) for e in acl.entries if e.cidr_ipv4)
+    return numbers == [(False, 100), (False, 32767), (True, 100), (True, 32767)]
+
+
+def _nacl_changes(acls: Iterable[NetworkAcl]) -> tuple[list[Change], list[Finding]]:
+    changes: list[Change] = []
+    custom: list[str] = []
+    for acl in sorted(acls, key=lambda a: a.network_acl_id):
+        if _is_pristine_default(acl):
+            continue
+        used = {(e.egress, e.rule_number) for e in acl.entries}
+        for entry in sorted(acl.entries, key=lambda e: (e.egress, e.rule_number)):
+            if entry.cidr_ipv4 != ANY_IPV4 or entry.rule_number > NACL_MAX_RULE:
+                continue
+            if _nacl_twin_exists(acl, entry):
+                continue
+            number = entry.rule_number + 1
+            while (entry.egress, number) in used:
+                number += 1
+            used.add((entry.egress, number))
+            custom.append(acl.network_acl_id)
+            changes.append(
+                AddNaclIpv6Entry(
+                    target=acl.network_acl_id,
+                    rule_number=number,
+                    egress=entry.egress,
+                    protocol=entry.protocol,
+                    rule_action=entry.action,
+                    port_from=entry.port_from,
+                    port_to=entry.port_to,
+                    mirrors_rule=entry.rule_number,
+                )
+            )
+    findings = []
+    if custom:
+        unique = sorted(set(custom))
+        findings.append(
+            _warning(
+                "custom-nacl",
+                f"{len(unique)} custom network ACLs ({_listed(unique)}) get no IPv6 rules from "
+                "AWS: the plan mirrors each 0.0.0.0/0 entry as a ::/0 entry numbered right "
+                "after it. Review them with the plan.",
+            )
+        )
+    return changes, findings
+
+
+def _nacl_twin_exists(acl: NetworkAcl, entry: NaclEntry) -> bool:
+    return any(
+        other.cidr_ipv6 == ANY_IPV6
+        and other.egress == entry.egress
+        and other.protocol == entry.protocol
+        and other.action == entry.action
+        and other.port_from == entry.port_from
+        and other.port_to == entry.port_to
+        for other in acl.entries
+    )
+
+
+def _dns64_findings(inventory: Inventory) -> list[Finding]:
+    nat64_tables = set(inventory.nat64_route_tables)
+    table_of: dict[str, str] = {}
+    main = next((t.route_table_id for t in inventory.route_tables if t.main), None)
+    for table in inventory.route_tables:
+        for subnet_id in table.subnet_ids:
+            table_of[subnet_id] = table.route_table_id
+    broken = [
+        s.subnet_id
+        for s in inventory.subnets
+        if s.dns64 and table_of.get(s.subnet_id, main) not in nat64_tables
+    ]
+    if not broken:
+        return []
+    return [
+        _warning(
+            "dns64-without-nat64",
+            f"DNS64 is on in {len(broken)} subnets ({_listed(broken)}) whose route table has "
+            f"no {NAT64_PREFIX} route to a NAT gateway: IPv6-only clients there would resolve "
+            "names they cannot reach. Add the NAT64 route or turn DNS64 off.",
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+def _attachment_changes(
+    inventory: Inventory, options: PlanOptions
+) -> tuple[list[Change], list[Finding]]:
+    changes: list[Change] = []
+    findings: list[Finding] = []
+    tables = sorted(inventory.route_tables, key=lambda t: t.route_table_id)
+    for attachment in sorted(inventory.tgw_attachments, key=lambda a: a.attachment_id):
+        if not attachment.ipv6_support:
+            changes.append(EnableTgwAttachmentIpv6(target=attachment.attachment_id))
+        routed = [t for t in tables if attachment.transit_gateway_id in t.targets_prefix("tgw-")]
+        if routed and not options.tgw_ipv6_destinations:
+            findings.append(
+                _warning(
+                    "tgw-ipv6-destinations-unknown",
+                    f"{len(routed)} route tables send IPv4 to {attachment.transit_gateway_id}, "
+                    "but the request names no IPv6 ranges behind it: no IPv6 routes to the "
+                    "Transit Gateway are planned. Set options.tgw_ipv6_destinations.",
+                    attachment.attachment_id,
+                )
+            )
+        for table in routed:
+            for destination in options.tgw_ipv6_destinations:
+                if not table.has_route(destination):
+                    changes.append(
+                        AddIpv6Route(
+                            stage="attachments",
+                            target=table.route_table_id,
+                            destination=destination,
+                            via="transit-gateway",
+                            gateway_id=attachment.transit_gateway_id,
+                        )
+                    )
+    for peering in sorted(inventory.peerings, key=lambda p: p.peering_id):
+        if peering.status != "active":
+            continue
+        routed = [t for t in tables if peering.peering_id in t.targets_prefix("pcx-")]
+        if routed and not peering.peer_ipv6_cidrs:
+            findings.append(
+                _warning(
+                    "peer-without-ipv6",
+                    f"Peer VPC {peering.peer_vpc_id} (account {peering.peer_owner_id}) of "
+                    f"{peering.peering_id} has no IPv6 block: traffic to it stays IPv4. Make it "
+                    "dual-stack first to route IPv6 over the peering.",
+                    peering.peering_id,
+                )
+            )
+        for table in routed:
+            for destination in peering.peer_ipv6_cidrs:
+                if not table.has_route(destination):
+                    changes.append(
+                        AddIpv6Route(
+                            stage="attachments",
+                            target=table.route_table_id,
+                            destination=destination,
+                            via="peering",
+                            gateway_id=peering.peering_id,
+                        )
+                    )
+    for wan in sorted(inventory.cloudwan_attachments, key=lambda a: a.attachment_id):
+        if not wan.ipv6_support:
+            changes.append(EnableCloudWanAttachmentIpv6(target=wan.attachment_id))
+    return changes, findings
+
+
+# --------------------------------------------------------------------------- cluster stages
+
+
+def _cni_changes(inventory: Inventory) -> list[Change]:
+    current = inventory.cni.configuration_values
+    if cni.egress_enabled(cni.parse_configuration(current)):
+        return []
+    return [
+        EnableCniIpv6Egress(
+            target="vpc-cni" if inventory.cni.managed else "kube-system/aws-node",
+            managed=inventory.cni.managed,
+            previous_configuration=current,
+            configuration=cni.merge_v6_egress(current),
+        )
+    ]
+
+
+def _node_changes(inventory: Inventory, options: PlanOptions) -> tuple[list[Change], list[Finding]]:
+    changes: list[Change] = []
+    findings: list[Finding] = []
+    for group in sorted(inventory.nodegroups, key=lambda g: g.name):
+        nodes = [n for n in inventory.nodes if n.nodegroup == group.name]
+        if nodes and all(n.ipv6_addresses for n in nodes):
+            continue
+        if group.kind == "self-managed":
+            changes.append(RollNodegroup(target=group.name, strategy="instance-refresh"))
+        elif group.launch_template_id:
+            changes.append(RollNodegroup(target=group.name, strategy="launch-template-version"))
+        elif options.nodegroup_without_launch_template == "replacement":
+            changes.append(RollNodegroup(target=group.name, strategy="replacement-group"))
+            findings.append(
+                _warning(
+                    "nodegroup-without-launch-template",
+                    f"Managed node group {group.name} has no launch template, so it cannot be "
+                    "rolled in place: the plan creates a replacement group with the same "
+                    "settings, waits for its nodes, then scales the old group to zero.",
+                    group.name,
+                )
+            )
+        else:
+            findings.append(
+                _blocker(
+                    "nodegroup-manual-replacement",
+                    f"Managed node group {group.name} has no launch template and the request "
+                    "asks for manual replacement: create a new node group in the same subnets, "
+                    "drain and delete the old one, then plan again.",
+                    group.name,
+                )
+            )
+    return changes, findings
+
+
+# --------------------------------------------------------------------------- the planner
+
+
+def plan(inventory: Inventory, options: PlanOptions) -> Plan:
+    findings = _cluster_findings(inventory)
+    if any(f.code == "cluster-already-ipv6" for f in findings):
+        return _result(inventory, findings, [])
+    findings.extend(_cni_findings(inventory))
+    vpc_changes, vpc_findings = _vpc_changes(inventory, options)
+    attachment_changes, attachment_findings = _attachment_changes(inventory, options)
+    node_changes, node_findings = _node_changes(inventory, options)
+    changes = [*vpc_changes, *attachment_changes, *_cni_changes(inventory), *node_changes]
+    findings.extend([*vpc_findings, *attachment_findings, *node_findings])
+    return _result(inventory, findings, changes)
+
+
+def _result(inventory: Inventory, findings: list[Finding], changes: list[Change]) -> Plan:
+    ordered = sorted(findings, key=lambda f: (f.severity != "blocker", f.code, f.resource or ""))
+    return Plan(
+        cluster=inventory.cluster.name,
+        account_id=inventory.account_id,
+        region=inventory.region,
+        vpc_id=inventory.vpc.vpc_id,
+        findings=tuple(ordered),
+        changes=tuple(changes),
+    )

@@ -1,0 +1,135 @@
+"""The estate a plan promises: a pure, in-memory model of applying it.
+
+Validation compares what AWS reports with this projection, and the property tests use it to
+prove that planning the projected estate gives an empty plan.
+"""
+
+from __future__ import annotations
+
+from v6migrate import cidr
+from v6migrate.models import (
+    AddIpv6Route,
+    AddNaclIpv6Entry,
+    AddSecurityGroupIpv6Rule,
+    AssociateSubnetIpv6Cidr,
+    AssociateVpcIpv6Cidr,
+    CreateEgressOnlyGateway,
+    EnableCloudWanAttachmentIpv6,
+    EnableCniIpv6Egress,
+    EnableSubnetIpv6AutoAssign,
+    EnableTgwAttachmentIpv6,
+    Inventory,
+    Ipv6Block,
+    NaclEntry,
+    Node,
+    Plan,
+    RollNodegroup,
+    Route,
+    SgRule,
+    Subnet,
+)
+
+PROJECTED_EGRESS_GATEWAY = "eigw-planned"
+
+
+def project(inventory: Inventory, plan: Plan, vpc_block: str) -> Inventory:
+    """Apply `plan` to `inventory` in memory; `vpc_block` stands for the block AWS would give."""
+    vpc = inventory.vpc
+    subnets = {s.subnet_id: s for s in inventory.subnets}
+    tables = {t.route_table_id: t for t in inventory.route_tables}
+    groups = {g.group_id: g for g in inventory.security_groups}
+    acls = {a.network_acl_id: a for a in inventory.network_acls}
+    tgws = {a.attachment_id: a for a in inventory.tgw_attachments}
+    wans = {a.attachment_id: a for a in inventory.cloudwan_attachments}
+    egress_gateway = inventory.egress_only_gateway_id
+    block = vpc.ipv6_block.cidr if vpc.ipv6_block and vpc.ipv6_block.cidr else vpc_block
+    cni_state = inventory.cni
+    rolled: set[str] = set()
+    for change in plan.changes:
+        match change:
+            case AssociateVpcIpv6Cidr():
+                association = Ipv6Block(association_id="planned", cidr=block, state="associated")
+                vpc = vpc.model_copy(update={"ipv6_blocks": (*vpc.ipv6_blocks, association)})
+            case AssociateSubnetIpv6Cidr():
+                subnets[change.target] = subnets[change.target].model_copy(
+                    update={
+                        "ipv6_cidr": change.cidr or cidr.subnet_cidr(block, change.index),
+                        "ipv6_state": "associated",
+                    }
+                )
+            case EnableSubnetIpv6AutoAssign():
+                subnets[change.target] = subnets[change.target].model_copy(
+                    update={"assign_ipv6_on_creation": True}
+                )
+            case CreateEgressOnlyGateway():
+                egress_gateway = PROJECTED_EGRESS_GATEWAY
+            case AddIpv6Route():
+                table = tables[change.target]
+                target = change.gateway_id or egress_gateway or PROJECTED_EGRESS_GATEWAY
+                route = Route(destination=change.destination, target=target)
+                tables[change.target] = table.model_copy(
+                    update={"routes": (*table.routes, route)}
+                )
+            case AddSecurityGroupIpv6Rule():
+                group = groups[change.target]
+                rule = SgRule(
+                    egress=change.egress,
+                    protocol=change.protocol,
+                    from_port=change.from_port,
+                    to_port=change.to_port,
+                    cidr_ipv6=change.cidr_ipv6,
+                )
+                groups[change.target] = group.model_copy(update={"rules": (*group.rules, rule)})
+            case AddNaclIpv6Entry():
+                acl = acls[change.target]
+                entry = NaclEntry(
+                    rule_number=change.rule_number,
+                    egress=change.egress,
+                    protocol=change.protocol,
+                    action=change.rule_action,
+                    cidr_ipv6=change.cidr_ipv6,
+                    port_from=change.port_from,
+                    port_to=change.port_to,
+                )
+                acls[change.target] = acl.model_copy(update={"entries": (*acl.entries, entry)})
+            case EnableTgwAttachmentIpv6():
+                tgws[change.target] = tgws[change.target].model_copy(
+                    update={"ipv6_support": True}
+                )
+            case EnableCloudWanAttachmentIpv6():
+                wans[change.target] = wans[change.target].model_copy(
+                    update={"ipv6_support": True}
+                )
+            case EnableCniIpv6Egress():
+                cni_state = cni_state.model_copy(
+                    update={"configuration_values": change.configuration}
+                )
+            case RollNodegroup():
+                rolled.add(change.target)
+    nodes = tuple(_rolled(node, subnets, rolled) for node in inventory.nodes)
+    return inventory.model_copy(
+        update={
+            "vpc": vpc,
+            "subnets": tuple(subnets.values()),
+            "route_tables": tuple(tables.values()),
+            "security_groups": tuple(groups.values()),
+            "network_acls": tuple(acls.values()),
+            "egress_only_gateway_id": egress_gateway,
+            "tgw_attachments": tuple(tgws.values()),
+            "cloudwan_attachments": tuple(wans.values()),
+            "cni": cni_state,
+            "nodes": nodes,
+        }
+    )
+
+
+def _rolled(node: Node, subnets: dict[str, Subnet], rolled: set[str]) -> Node:
+    """A node of a rolled group is replaced by one with an address from its subnet's /64."""
+    if node.nodegroup not in rolled or node.ipv6_addresses:
+        return node
+    subnet = subnets[node.subnet_id]
+    subnet_cidr = subnet.ipv6_cidr
+    if not subnet_cidr:
+        return node
+    address = subnet_cidr.split("/")[0] + "1"
+    return node.model_copy(update={"ipv6_addresses": (address,)})

@@ -1,0 +1,36 @@
+"""What moto 5.2.5 lacks or gets wrong, supplied here so the embedded AWS behaves like AWS.
+
+One module per service; each gap is one function named for it, with the AWS behaviour it
+reproduces and where that is documented. They extend moto's own seams in place (URL maps,
+response classes, backend methods), so they serve boto3 in-process (`mock_aws`), the threaded
+server, and any other program pointed at it, alike. To retire a gap when moto gains it, delete
+its function and its line in `install()`; its test in tests/unit/test_gaps.py says what to
+check.
+
+`install()` is idempotent and must run before the first request reaches the server (the server
+caches each service's URL map on first use).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from local.gaps import ec2, eks, networkmanager
+
+_lock = threading.Lock()
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        ec2.subnet_association_state()
+        ec2.ipv6_on_network_interface_creation()
+        ec2.peering_ipv6_and_filters()
+        eks.cluster_vpc_and_security_group()
+        eks.addons()
+        eks.nodegroup_autoscaling_group()
+        networkmanager.vpc_attachments()
+        _installed = True

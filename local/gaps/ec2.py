@@ -1,0 +1,133 @@
+"""EC2 gaps of moto 5.2.5."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
+from moto.ec2.models.subnets import Subnet
+from moto.ec2.models.vpc_peering_connections import VPCPeeringConnection
+from moto.ec2.models.vpcs import VPC
+from moto.ec2.responses.vpc_peering_connections import VPCPeeringConnections
+
+
+def _state_of(association: dict[str, Any]) -> str:
+    raw = association.get("ipv6CidrBlockState")
+    if isinstance(raw, dict):
+        return str(raw.get("State") or raw.get("state") or "")
+    return str(raw or "")
+
+
+def subnet_association_state() -> None:
+    """DescribeSubnets: `Ipv6CidrBlockState.State` is a plain state string.
+
+    moto nests the whole state dict inside `State`, so boto3 reads "{'State': 'associated'}".
+    AWS (EC2 API reference, SubnetIpv6CidrBlockAssociation) returns e.g. "associated", and
+    keeps disassociated entries visible for a while: callers filter by state.
+    """
+
+    def ipv6_cidr_block_association_set(self: Subnet) -> list[dict[str, Any]]:
+        return [
+            {
+                "ipv6CidrBlock": association["ipv6CidrBlock"],
+                "associationId": association["associationId"],
+                "ipv6CidrBlockState": {"state": _state_of(association)},
+            }
+            for association in self.ipv6_cidr_block_associations.values()
+        ]
+
+    Subnet.ipv6_cidr_block_association_set = property(ipv6_cidr_block_association_set)  # type: ignore[method-assign,assignment]
+
+
+def _live_ipv6_block(subnet: Any) -> str | None:
+    for association in subnet.ipv6_cidr_block_associations.values():
+        if _state_of(association) == "associated":
+            return str(association["ipv6CidrBlock"])
+    return None
+
+
+def ipv6_on_network_interface_creation() -> None:
+    """A network interface created in a subnet with `AssignIpv6AddressOnCreation` gets an IPv6.
+
+    EC2 API reference, ModifySubnetAttribute: "network interfaces created in the specified
+    subnet should be assigned an IPv6 address". moto ignores the attribute, so instances
+    launched there (nodes included) have no IPv6 on their primary ENI.
+    """
+    original = NetworkInterfaceBackend.create_network_interface
+    if getattr(original, "_v6migrate", False):
+        return
+
+    def create_network_interface(
+        self: Any, subnet: Any, private_ip_address: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        wants_ipv6 = str(getattr(subnet, "assign_ipv6_address_on_creation", False)).lower()
+        if (
+            wants_ipv6 == "true"
+            and _live_ipv6_block(subnet)
+            and not kwargs.get("ipv6_addresses")
+            and not kwargs.get("ipv6_address_count")
+        ):
+            kwargs["ipv6_address_count"] = 1
+        return original(self, subnet, private_ip_address, *args, **kwargs)
+
+    create_network_interface._v6migrate = True  # type: ignore[attr-defined]
+    NetworkInterfaceBackend.create_network_interface = create_network_interface  # type: ignore[method-assign]
+
+
+def _ipv6_block_set(vpc: VPC) -> list[dict[str, str]]:
+    return [
+        {"Ipv6CidrBlock": block["cidr_block"]}
+        for block in vpc.get_cidr_block_association_set(ipv6=True)
+        if block.get("cidr_block_state", {}).get("state") == "associated"
+    ]
+
+
+_PEERING_FILTERS = {
+    "requester-vpc-info.vpc-id": lambda p: p.vpc.id,
+    "requester-vpc-info.owner-id": lambda p: p.vpc.owner_id,
+    "accepter-vpc-info.vpc-id": lambda p: p.peer_vpc.id,
+    "accepter-vpc-info.owner-id": lambda p: p.peer_vpc.owner_id,
+    "status-code": lambda p: p._status.code,
+    "vpc-peering-connection-id": lambda p: p.id,
+}
+
+
+def peering_ipv6_and_filters() -> None:
+    """DescribeVpcPeeringConnections: `Ipv6CidrBlockSet` on each side, and `Filters` honoured.
+
+    EC2 API reference, VpcPeeringConnectionVpcInfo.Ipv6CidrBlockSet lists the IPv6 blocks of
+    each VPC; moto omits it. moto also ignores `Filters` and returns every peering, where AWS
+    filters by `requester-vpc-info.vpc-id`, `accepter-vpc-info.vpc-id` and others.
+    """
+    requester = VPCPeeringConnection.requester_vpc_info.fget  # type: ignore[attr-defined]
+    accepter = VPCPeeringConnection.accepter_vpc_info.fget  # type: ignore[attr-defined]
+    if getattr(requester, "_v6migrate", False):
+        return
+
+    def requester_vpc_info(self: VPCPeeringConnection) -> dict[str, Any]:
+        return {**requester(self), "Ipv6CidrBlockSet": _ipv6_block_set(self.vpc)}
+
+    def accepter_vpc_info(self: VPCPeeringConnection) -> dict[str, Any]:
+        return {**accepter(self), "Ipv6CidrBlockSet": _ipv6_block_set(self.peer_vpc)}
+
+    requester_vpc_info._v6migrate = True  # type: ignore[attr-defined]
+    VPCPeeringConnection.requester_vpc_info = property(requester_vpc_info)  # type: ignore[method-assign,assignment]
+    VPCPeeringConnection.accepter_vpc_info = property(accepter_vpc_info)  # type: ignore[method-assign,assignment]
+
+    original = VPCPeeringConnections.describe_vpc_peering_connections
+
+    def describe_vpc_peering_connections(self: Any) -> Any:
+        result = original(self)
+        filters = self._filters_from_querystring()
+        if not filters:
+            return result
+        peerings = result.result["VpcPeeringConnections"]
+        for name, values in filters.items():
+            getter = _PEERING_FILTERS.get(name)
+            if getter is None:
+                continue
+            peerings = [p for p in peerings if str(getter(p)) in values]
+        result.result["VpcPeeringConnections"] = peerings
+        return result
+
+    VPCPeeringConnections.describe_vpc_peering_connections = describe_vpc_peering_connections  # type: ignore[method-assign]

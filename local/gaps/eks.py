@@ -1,0 +1,378 @@
+"""EKS gaps of moto 5.2.5: the cluster's VPC fields, add-ons, node groups that own instances."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.eks import urls as eks_urls
+from moto.eks.exceptions import InvalidParameterException, ResourceNotFoundException
+from moto.eks.models import EKSBackend
+from moto.eks.responses import EKSResponse
+
+from local.gaps.vpc_cni import ADDON_CATALOG, configuration_schema
+
+
+def _ec2(backend: EKSBackend) -> Any:
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[backend.account_id][backend.region_name]
+
+
+def _autoscaling(backend: EKSBackend) -> Any:
+    from moto.autoscaling.models import autoscaling_backends
+
+    return autoscaling_backends[backend.account_id][backend.region_name]
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+def cluster_vpc_and_security_group() -> None:
+    """DescribeCluster: `resourcesVpcConfig.vpcId` and `clusterSecurityGroupId`.
+
+    EKS API reference, VpcConfigResponse: EKS reports the cluster's VPC and creates a cluster
+    security group (`eks-cluster-sg-<name>-<suffix>`, tagged `aws:eks:cluster-name`, all
+    egress to 0.0.0.0/0, members allowed to talk to each other). moto reports neither.
+    """
+    original = EKSBackend.create_cluster
+    if getattr(original, "_v6migrate", False):
+        return
+
+    def create_cluster(self: EKSBackend, *args: Any, **kwargs: Any) -> Any:
+        cluster = original(self, *args, **kwargs)
+        config = dict(cluster.resources_vpc_config or {})
+        subnet_ids = config.get("subnetIds") or []
+        if subnet_ids and not config.get("vpcId"):
+            ec2 = _ec2(self)
+            vpc_id = ec2.get_subnet(subnet_ids[0]).vpc_id
+            group = ec2.create_security_group(
+                name=f"eks-cluster-sg-{cluster.name}-{cluster.arn[-8:].replace('/', '')}",
+                description="EKS created security group applied to ENI that is attached to EKS "
+                "Control Plane master nodes, as well as any managed workloads.",
+                vpc_id=vpc_id,
+                tags={
+                    "aws:eks:cluster-name": cluster.name,
+                    f"kubernetes.io/cluster/{cluster.name}": "owned",
+                    "Name": f"eks-cluster-sg-{cluster.name}",
+                },
+            )
+            ec2.authorize_security_group_ingress(
+                group_name_or_id=group.id,
+                ip_protocol="-1",
+                from_port=None,
+                to_port=None,
+                ip_ranges=[],
+                source_groups=[{"GroupId": group.id}],
+                vpc_id=vpc_id,
+            )
+            config.update({"vpcId": vpc_id, "clusterSecurityGroupId": group.id})
+            config.setdefault("securityGroupIds", [])
+            config.setdefault("endpointPublicAccess", True)
+            config.setdefault("endpointPrivateAccess", False)
+            cluster.resources_vpc_config = config
+        return cluster
+
+    create_cluster._v6migrate = True  # type: ignore[attr-defined]
+    EKSBackend.create_cluster = create_cluster  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------- add-ons
+
+
+def _addons(backend: EKSBackend, cluster: str) -> dict[str, dict[str, Any]]:
+    if cluster not in backend.clusters:
+        raise ResourceNotFoundException(
+            clusterName=cluster,
+            nodegroupName=None,
+            fargateProfileName=None,
+            addonName=None,
+            message=f"No cluster found for name: {cluster}.",
+        )
+    store: dict[str, dict[str, dict[str, Any]]] = backend.__dict__.setdefault("_v6_addons", {})
+    return store.setdefault(cluster, {})
+
+
+def _addon_not_found(cluster: str, name: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(
+        clusterName=cluster,
+        nodegroupName=None,
+        fargateProfileName=None,
+        addonName=name,
+        message=f"No addon: {name} found in cluster: {cluster}",
+    )
+
+
+def _invalid(message: str) -> InvalidParameterException:
+    return InvalidParameterException(
+        clusterName=None, nodegroupName=None, fargateProfileName=None, addonName=None,
+        message=message,
+    )  # fmt: skip
+
+
+def validate_configuration(name: str, version: str, values: str) -> None:
+    """EKS refuses configurationValues that do not match the version's schema."""
+    if not values:
+        return
+    schema = configuration_schema(name, version)
+    try:
+        document = json.loads(values)
+    except json.JSONDecodeError as error:
+        raise _invalid(f"ConfigurationValue provided in request is not valid JSON: {error}")
+    try:
+        jsonschema.validate(document, schema)
+    except jsonschema.ValidationError as error:
+        raise _invalid(
+            f"ConfigurationValue provided in request is not supported: {error.message}"
+        )
+
+
+def create_addon(
+    self: EKSBackend,
+    cluster_name: str,
+    addon_name: str,
+    addon_version: str | None,
+    configuration_values: str | None,
+    service_account_role_arn: str | None,
+    tags: dict[str, str] | None,
+) -> dict[str, Any]:
+    addons = _addons(self, cluster_name)
+    if addon_name in addons:
+        raise _invalid(f"Addon {addon_name} already exists in cluster {cluster_name}")
+    versions = ADDON_CATALOG.get(addon_name)
+    if versions is None:
+        raise _invalid(f"Addon {addon_name} specified is not supported")
+    version = addon_version or versions[-1]
+    if version not in versions:
+        raise _invalid(f"Addon version specified is not supported: {version}")
+    validate_configuration(addon_name, version, configuration_values or "")
+    now = utcnow()
+    addon = {
+        "addonName": addon_name,
+        "clusterName": cluster_name,
+        "status": "ACTIVE",
+        "addonVersion": version,
+        "health": {"issues": []},
+        "addonArn": f"arn:aws:eks:{self.region_name}:{self.account_id}:addon/{cluster_name}/"
+        f"{addon_name}/{abs(hash((cluster_name, addon_name, now))) % 10**8:08d}",
+        "createdAt": now,
+        "modifiedAt": now,
+        "tags": tags or {},
+    }
+    if service_account_role_arn:
+        addon["serviceAccountRoleArn"] = service_account_role_arn
+    if configuration_values:
+        addon["configurationValues"] = configuration_values
+    addons[addon_name] = addon
+    return addon
+
+
+def describe_addon(self: EKSBackend, cluster_name: str, addon_name: str) -> dict[str, Any]:
+    addon = _addons(self, cluster_name).get(addon_name)
+    if addon is None:
+        raise _addon_not_found(cluster_name, addon_name)
+    return addon
+
+
+def delete_addon(self: EKSBackend, cluster_name: str, addon_name: str) -> dict[str, Any]:
+    addons = _addons(self, cluster_name)
+    if addon_name not in addons:
+        raise _addon_not_found(cluster_name, addon_name)
+    addon = addons.pop(addon_name)
+    return {**addon, "status": "DELETING"}
+
+
+def _body(response: EKSResponse) -> dict[str, Any]:
+    return json.loads(response.body) if response.body else {}
+
+
+def _page(items: list[Any], token: str | None, size: int | None) -> tuple[list[Any], str | None]:
+    start = int(token) if token else 0
+    end = start + (size or 100)
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
+def addons() -> None:
+    """EKS add-ons: Create/Describe/List/Delete, DescribeAddonVersions, DescribeAddonConfiguration.
+
+    EKS API reference (Addon, AddonInfo, DescribeAddonConfiguration). moto has none of them.
+    The vpc-cni schema has `env` and `init.env`, with ENABLE_V6_EGRESS from v1.13.0 on.
+    """
+    if hasattr(EKSResponse, "create_addon"):
+        return
+    eks_urls.url_paths.update(
+        {
+            "{0}/clusters/(?P<name>[^/]+)/addons$": EKSResponse.dispatch,
+            "{0}/clusters/(?P<name>[^/]+)/addons/(?P<addonName>[^/]+)$": EKSResponse.dispatch,
+            "{0}/addons/supported-versions$": EKSResponse.dispatch,
+            "{0}/addons/configuration-schemas$": EKSResponse.dispatch,
+        }
+    )
+    EKSBackend.create_addon = create_addon  # type: ignore[attr-defined]
+    EKSBackend.describe_addon = describe_addon  # type: ignore[attr-defined]
+    EKSBackend.delete_addon = delete_addon  # type: ignore[attr-defined]
+
+    def r_create_addon(self: EKSResponse) -> ActionResult:
+        body = _body(self)
+        addon = self.eks_backend.create_addon(  # type: ignore[attr-defined]
+            cluster_name=self._get_param("name"),
+            addon_name=body.get("addonName"),
+            addon_version=body.get("addonVersion"),
+            configuration_values=body.get("configurationValues"),
+            service_account_role_arn=body.get("serviceAccountRoleArn"),
+            tags=body.get("tags"),
+        )
+        return ActionResult({"addon": addon})
+
+    def r_describe_addon(self: EKSResponse) -> ActionResult:
+        addon = self.eks_backend.describe_addon(  # type: ignore[attr-defined]
+            self._get_param("name"), self._get_param("addonName")
+        )
+        return ActionResult({"addon": addon})
+
+    def r_delete_addon(self: EKSResponse) -> ActionResult:
+        addon = self.eks_backend.delete_addon(  # type: ignore[attr-defined]
+            self._get_param("name"), self._get_param("addonName")
+        )
+        return ActionResult({"addon": addon})
+
+    def r_list_addons(self: EKSResponse) -> ActionResult:
+        names = sorted(_addons(self.eks_backend, self._get_param("name")))
+        size = self._get_param("maxResults")
+        page, token = _page(names, self._get_param("nextToken"), int(size) if size else None)
+        result: dict[str, Any] = {"addons": page}
+        if token:
+            result["nextToken"] = token
+        return ActionResult(result)
+
+    def r_describe_addon_versions(self: EKSResponse) -> ActionResult:
+        wanted = self._get_param("addonName")
+        kubernetes_version = self._get_param("kubernetesVersion")
+        infos = []
+        for name, versions in sorted(ADDON_CATALOG.items()):
+            if wanted and name != wanted:
+                continue
+            infos.append(
+                {
+                    "addonName": name,
+                    "type": "networking" if name == "vpc-cni" else "other",
+                    "owner": "aws",
+                    "addonVersions": [
+                        {
+                            "addonVersion": version,
+                            "architecture": ["amd64", "arm64"],
+                            "compatibilities": [
+                                {
+                                    "clusterVersion": kubernetes_version or "1.31",
+                                    "platformVersions": ["*"],
+                                    "defaultVersion": version == versions[-1],
+                                }
+                            ],
+                            "requiresConfiguration": False,
+                        }
+                        for version in reversed(versions)
+                    ],
+                }
+            )
+        return ActionResult({"addons": infos})
+
+    def r_describe_addon_configuration(self: EKSResponse) -> ActionResult:
+        name = self._get_param("addonName")
+        version = self._get_param("addonVersion")
+        if version not in ADDON_CATALOG.get(name, ()):
+            raise _invalid(f"Addon version specified is not supported: {name} {version}")
+        return ActionResult(
+            {
+                "addonName": name,
+                "addonVersion": version,
+                "configurationSchema": json.dumps(configuration_schema(name, version)),
+            }
+        )
+
+    EKSResponse.create_addon = r_create_addon  # type: ignore[attr-defined]
+    EKSResponse.describe_addon = r_describe_addon  # type: ignore[attr-defined]
+    EKSResponse.delete_addon = r_delete_addon  # type: ignore[attr-defined]
+    EKSResponse.list_addons = r_list_addons  # type: ignore[attr-defined]
+    EKSResponse.describe_addon_versions = r_describe_addon_versions  # type: ignore[attr-defined]
+    EKSResponse.describe_addon_configuration = r_describe_addon_configuration  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- node groups
+
+EKS_NODE_IMAGE = "ami-0eks0node0image0sim"
+
+
+def nodegroup_autoscaling_group() -> None:
+    """A managed node group owns an Auto Scaling group with running instances.
+
+    EKS API reference, NodegroupResources.autoScalingGroups; instances carry the
+    `eks:nodegroup-name` and `eks:cluster-name` tags. Without a launch template EKS makes one
+    of its own. moto only records the group: no Auto Scaling group, no instances.
+    """
+    original = EKSBackend.create_nodegroup
+    if getattr(original, "_v6migrate", False):
+        return
+
+    def create_nodegroup(self: EKSBackend, *args: Any, **kwargs: Any) -> Any:
+        nodegroup = original(self, *args, **kwargs)
+        ec2 = _ec2(self)
+        template = nodegroup.launch_template
+        if template and template.get("id"):
+            version = str(template.get("version") or "$Default")
+            if version == "$Default":
+                found = ec2.describe_launch_templates(template_ids=[template["id"]])[0]
+                version = str(found.default_version_number)
+            template["version"] = version
+            asg_template = {"LaunchTemplateId": template["id"], "Version": version}
+        else:
+            instance_type = (nodegroup.instance_types or ["t3.medium"])[0]
+            own = ec2.create_launch_template(
+                name=f"eks-{nodegroup.uuid}",
+                description="EKS managed node group launch template",
+                template_data={"ImageId": EKS_NODE_IMAGE, "InstanceType": instance_type},
+                tag_spec={},
+            )
+            asg_template = {"LaunchTemplateId": own.id, "Version": "1"}
+        name = f"eks-{nodegroup.nodegroup_name}-{nodegroup.uuid}"
+        scaling = nodegroup.scaling_config or {}
+        desired = int(scaling.get("desiredSize", 2))
+        tags = {
+            "eks:nodegroup-name": nodegroup.nodegroup_name,
+            "eks:cluster-name": nodegroup.cluster_name,
+            f"kubernetes.io/cluster/{nodegroup.cluster_name}": "owned",
+        }
+        _autoscaling(self).create_auto_scaling_group(
+            name=name,
+            availability_zones=[],
+            desired_capacity=desired,
+            max_size=int(scaling.get("maxSize", max(desired, 1))),
+            min_size=int(scaling.get("minSize", 0)),
+            launch_config_name=None,
+            launch_template=asg_template,
+            vpc_zone_identifier=",".join(nodegroup.subnets),
+            default_cooldown=None,
+            health_check_period=None,
+            health_check_type=None,
+            load_balancers=[],
+            target_group_arns=[],
+            placement_group=None,
+            termination_policies=[],
+            tags=[
+                {
+                    "ResourceId": name,
+                    "ResourceType": "auto-scaling-group",
+                    "Key": key,
+                    "Value": value,
+                    "PropagateAtLaunch": True,
+                }
+                for key, value in tags.items()
+            ],
+        )
+        nodegroup.resources = {**nodegroup.resources, "autoScalingGroups": [{"name": name}]}
+        return nodegroup
+
+    create_nodegroup._v6migrate = True  # type: ignore[attr-defined]
+    EKSBackend.create_nodegroup = create_nodegroup  # type: ignore[method-assign]

@@ -1,0 +1,356 @@
+"""The estate seeder: realistic IPv4 EKS estates, built through the public AWS APIs.
+
+It only calls boto3, so the same seeder builds an estate in `mock_aws`, in `local serve`, or
+(with care) in a sandbox account. The cluster lives in the target account, reached by
+assuming the target role from the workflow's account, as on AWS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any, Literal
+
+import boto3
+from pydantic import BaseModel, ConfigDict, Field
+
+from v6migrate.aws import NETWORK_MANAGER_REGION
+
+WORKFLOW_ACCOUNT = "123456789012"
+TARGET_ACCOUNT = "222222222222"
+TARGET_ROLE = "v6migrate-target"
+EXTERNAL_ID = "v6migrate-local"
+
+
+class NodegroupSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    kind: Literal["managed", "self-managed"] = "managed"
+    launch_template: bool = True
+    nodes: int = Field(default=2, ge=0, le=20)
+
+
+class EstateSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    account_id: str = TARGET_ACCOUNT
+    region: str = "eu-west-1"
+    cluster: str = "orders-prod"
+    kubernetes_version: str = "1.31"
+    vpc_cidr: str = "10.20.0.0/16"
+    azs: int = Field(default=3, ge=1, le=3)
+    private_subnets: int = 3
+    public_subnets: int = 3
+    private_route_tables: int = 3
+    extra_security_groups: int = 2
+    custom_nacl: bool = True
+    transit_gateway: bool = True
+    peering: bool = True
+    cloud_wan: bool = True
+    cni_version: str = "v1.18.3-eksbuild.1"
+    cni_configuration: dict[str, Any] = Field(
+        default_factory=lambda: {"env": {"WARM_IP_TARGET": "5", "MINIMUM_IP_TARGET": "10"}}
+    )
+    nodegroups: tuple[NodegroupSpec, ...] = (
+        NodegroupSpec(name="system", nodes=2),
+        NodegroupSpec(name="batch", launch_template=False, nodes=1),
+        NodegroupSpec(name="legacy-asg", kind="self-managed", nodes=1),
+    )
+
+
+ESTATES: dict[str, EstateSpec] = {
+    "small": EstateSpec(),
+    "large": EstateSpec(
+        cluster="platform-large",
+        vpc_cidr="10.64.0.0/16",
+        private_subnets=150,
+        public_subnets=50,
+        private_route_tables=99,
+        extra_security_groups=297,
+        nodegroups=tuple(
+            [NodegroupSpec(name=f"managed-{i:02d}", nodes=1) for i in range(12)]
+            + [NodegroupSpec(name=f"classic-{i:02d}", launch_template=False, nodes=1) for i in range(4)]
+            + [NodegroupSpec(name=f"self-{i:02d}", kind="self-managed", nodes=1) for i in range(4)]
+        ),
+    ),
+}
+
+
+def _tags(name: str, resource: str, **extra: str) -> list[dict[str, Any]]:
+    tags = [{"Key": "Name", "Value": name}] + [{"Key": k, "Value": v} for k, v in extra.items()]
+    return [{"ResourceType": resource, "Tags": tags}]
+
+
+def target_session(
+    region: str, account_id: str = TARGET_ACCOUNT, base: boto3.Session | None = None
+) -> boto3.Session:
+    """A session acting in `account_id`, by assuming the target role as the workflow does."""
+    base = base or boto3.Session(region_name=region)
+    credentials = base.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/{TARGET_ROLE}",
+        RoleSessionName="v6migrate-seeder",
+        ExternalId=EXTERNAL_ID,
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
+
+
+def _target_role(session: boto3.Session) -> None:
+    iam = session.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{WORKFLOW_ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}},
+            }
+        ],
+    }
+    try:
+        iam.create_role(RoleName=TARGET_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+
+
+def seed(spec: EstateSpec, base: boto3.Session | None = None) -> dict[str, Any]:
+    """Build the estate; return the ids a test or the demo needs."""
+    session = target_session(spec.region, spec.account_id, base)
+    _target_role(session)
+    ec2 = session.client("ec2")
+    azs = [f"{spec.region}{letter}" for letter in "abc"[: spec.azs]]
+    vpc_id = ec2.create_vpc(
+        CidrBlock=spec.vpc_cidr, TagSpecifications=_tags(f"{spec.cluster}-vpc", "vpc")
+    )["Vpc"]["VpcId"]
+    blocks = ipaddress.IPv4Network(spec.vpc_cidr).subnets(new_prefix=24)
+
+    def subnet(kind: str, index: int) -> str:
+        cidr = str(next(blocks))
+        return str(
+            ec2.create_subnet(
+                VpcId=vpc_id,
+                CidrBlock=cidr,
+                AvailabilityZone=azs[index % len(azs)],
+                TagSpecifications=_tags(
+                    f"{spec.cluster}-{kind}-{index}",
+                    "subnet",
+                    **{f"kubernetes.io/role/{'elb' if kind == 'public' else 'internal-elb'}": "1"},
+                ),
+            )["Subnet"]["SubnetId"]
+        )
+
+    public = [subnet("public", i) for i in range(spec.public_subnets)]
+    private = [subnet("private", i) for i in range(spec.private_subnets)]
+
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+    public_rt = ec2.create_route_table(
+        VpcId=vpc_id, TagSpecifications=_tags(f"{spec.cluster}-public", "route-table")
+    )["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_rt, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    for subnet_id in public:
+        ec2.associate_route_table(RouteTableId=public_rt, SubnetId=subnet_id)
+
+    nats = []
+    for index in range(min(spec.azs, len(public))):
+        allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        nats.append(
+            ec2.create_nat_gateway(SubnetId=public[index], AllocationId=allocation)["NatGateway"][
+                "NatGatewayId"
+            ]
+        )
+    private_rts = []
+    for index in range(spec.private_route_tables):
+        table = ec2.create_route_table(
+            VpcId=vpc_id, TagSpecifications=_tags(f"{spec.cluster}-private-{index}", "route-table")
+        )["RouteTable"]["RouteTableId"]
+        ec2.create_route(
+            RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nats[index % len(nats)]
+        )
+        private_rts.append(table)
+    for index, subnet_id in enumerate(private):
+        ec2.associate_route_table(
+            RouteTableId=private_rts[index % len(private_rts)], SubnetId=subnet_id
+        )
+
+    node_sg = ec2.create_security_group(
+        GroupName=f"{spec.cluster}-nodes",
+        Description="EKS worker nodes",
+        VpcId=vpc_id,
+        TagSpecifications=_tags(
+            f"{spec.cluster}-nodes", "security-group", **{f"kubernetes.io/cluster/{spec.cluster}": "owned"}
+        ),
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=node_sg,
+        IpPermissions=[{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": node_sg}]}],
+    )
+    for index in range(spec.extra_security_groups):
+        group = ec2.create_security_group(
+            GroupName=f"{spec.cluster}-app-{index}", Description="application", VpcId=vpc_id
+        )["GroupId"]
+        if index % 2 == 0:
+            ec2.authorize_security_group_ingress(
+                GroupId=group,
+                IpPermissions=[
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": 443,
+                        "ToPort": 443,
+                        "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                    }
+                ],
+            )
+
+    if spec.custom_nacl:
+        acl = ec2.create_network_acl(
+            VpcId=vpc_id, TagSpecifications=_tags(f"{spec.cluster}-private", "network-acl")
+        )["NetworkAcl"]["NetworkAclId"]
+        for egress in (False, True):
+            ec2.create_network_acl_entry(
+                NetworkAclId=acl, RuleNumber=100, Protocol="-1", RuleAction="allow",
+                Egress=egress, CidrBlock="0.0.0.0/0",
+            )  # fmt: skip
+            ec2.create_network_acl_entry(
+                NetworkAclId=acl, RuleNumber=90, Protocol="6", RuleAction="deny",
+                Egress=egress, CidrBlock="0.0.0.0/0", PortRange={"From": 23, "To": 23},
+            )  # fmt: skip
+        associations = {
+            a["SubnetId"]: a["NetworkAclAssociationId"]
+            for page in ec2.get_paginator("describe_network_acls").paginate(
+                Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+            )
+            for n in page["NetworkAcls"]
+            for a in n.get("Associations", [])
+        }
+        for subnet_id in private[:3]:
+            if subnet_id in associations:
+                ec2.replace_network_acl_association(
+                    AssociationId=associations[subnet_id], NetworkAclId=acl
+                )
+
+    result: dict[str, Any] = {
+        "account_id": spec.account_id,
+        "region": spec.region,
+        "cluster": spec.cluster,
+        "vpc_id": vpc_id,
+        "public_subnets": public,
+        "private_subnets": private,
+    }
+    if spec.transit_gateway:
+        tgw = ec2.create_transit_gateway(Description="shared hub")["TransitGateway"][
+            "TransitGatewayId"
+        ]
+        attachment = ec2.create_transit_gateway_vpc_attachment(
+            TransitGatewayId=tgw, VpcId=vpc_id, SubnetIds=private[: spec.azs]
+        )["TransitGatewayVpcAttachment"]["TransitGatewayAttachmentId"]
+        for table in private_rts:
+            ec2.create_route(
+                RouteTableId=table, DestinationCidrBlock="10.0.0.0/12", TransitGatewayId=tgw
+            )
+        result["transit_gateway_attachment"] = attachment
+    if spec.peering:
+        peer_vpc = ec2.create_vpc(
+            CidrBlock="10.99.0.0/16", TagSpecifications=_tags("shared-services", "vpc")
+        )["Vpc"]["VpcId"]
+        ec2.associate_vpc_cidr_block(VpcId=peer_vpc, AmazonProvidedIpv6CidrBlock=True)
+        peering = ec2.create_vpc_peering_connection(VpcId=vpc_id, PeerVpcId=peer_vpc)[
+            "VpcPeeringConnection"
+        ]["VpcPeeringConnectionId"]
+        ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=peering)
+        for table in private_rts:
+            ec2.create_route(
+                RouteTableId=table,
+                DestinationCidrBlock="10.99.0.0/16",
+                VpcPeeringConnectionId=peering,
+            )
+        result["peering"] = peering
+    if spec.cloud_wan:
+        manager = session.client("networkmanager", region_name=NETWORK_MANAGER_REGION)
+        global_network = manager.create_global_network(Description="global")["GlobalNetwork"][
+            "GlobalNetworkId"
+        ]
+        core = manager.create_core_network(GlobalNetworkId=global_network)["CoreNetwork"][
+            "CoreNetworkId"
+        ]
+        arn = f"arn:aws:ec2:{spec.region}:{spec.account_id}"
+        result["cloud_wan_attachment"] = manager.create_vpc_attachment(
+            CoreNetworkId=core,
+            VpcArn=f"{arn}:vpc/{vpc_id}",
+            SubnetArns=[f"{arn}:subnet/{s}" for s in private[: spec.azs]],
+        )["VpcAttachment"]["Attachment"]["AttachmentId"]
+
+    _cluster(session, spec, private, node_sg)
+    return result
+
+
+def _cluster(session: boto3.Session, spec: EstateSpec, private: list[str], node_sg: str) -> None:
+    eks = session.client("eks")
+    role = f"arn:aws:iam::{spec.account_id}:role/eks-cluster"
+    eks.create_cluster(
+        name=spec.cluster,
+        version=spec.kubernetes_version,
+        roleArn=role,
+        resourcesVpcConfig={"subnetIds": private[:6]},
+        kubernetesNetworkConfig={"ipFamily": "ipv4", "serviceIpv4Cidr": "172.20.0.0/16"},
+    )
+    eks.create_addon(
+        clusterName=spec.cluster,
+        addonName="vpc-cni",
+        addonVersion=spec.cni_version,
+        configurationValues=json.dumps(spec.cni_configuration),
+    )
+    ec2 = session.client("ec2")
+    autoscaling = session.client("autoscaling")
+    node_role = f"arn:aws:iam::{spec.account_id}:role/eks-node"
+    for index, group in enumerate(spec.nodegroups):
+        subnets = [private[(index + k) % len(private)] for k in range(min(3, len(private)))]
+        template = None
+        if group.launch_template or group.kind == "self-managed":
+            template = ec2.create_launch_template(
+                LaunchTemplateName=f"{spec.cluster}-{group.name}",
+                LaunchTemplateData={
+                    "ImageId": "ami-0eks0node0image0sim",
+                    "InstanceType": "m6g.large",
+                    "SecurityGroupIds": [node_sg],
+                },
+            )["LaunchTemplate"]["LaunchTemplateId"]
+        if group.kind == "self-managed":
+            autoscaling.create_auto_scaling_group(
+                AutoScalingGroupName=f"{spec.cluster}-{group.name}",
+                LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},
+                MinSize=0,
+                MaxSize=max(group.nodes, 1) * 2,
+                DesiredCapacity=group.nodes,
+                VPCZoneIdentifier=",".join(subnets),
+                Tags=[
+                    {
+                        "Key": f"kubernetes.io/cluster/{spec.cluster}",
+                        "Value": "owned",
+                        "PropagateAtLaunch": True,
+                    }
+                ],
+            )
+            continue
+        kwargs: dict[str, Any] = {
+            "clusterName": spec.cluster,
+            "nodegroupName": group.name,
+            "nodeRole": node_role,
+            "subnets": subnets,
+            "scalingConfig": {
+                "minSize": 0,
+                "maxSize": max(group.nodes, 1) * 2,
+                "desiredSize": group.nodes,
+            },
+        }
+        if template:
+            kwargs["launchTemplate"] = {"id": template, "version": "1"}
+        else:
+            kwargs["instanceTypes"] = ["m6g.large"]
+        eks.create_nodegroup(**kwargs)
