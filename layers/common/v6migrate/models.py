@@ -441,6 +441,15 @@ class Plan(Frozen):
         return {stage: len(self.stage_changes(stage)) for stage in STAGES}
 
 
+class ChangeLine(Frozen):
+    """One change as people read it: in the dry run's output, chat and the CLI."""
+
+    stage: Stage
+    change_id: str
+    text: str
+    reversible: bool
+
+
 class PlanSummary(Frozen):
     """What the Preflight step returns to the state machine: small, JSON, decision-ready."""
 
@@ -453,7 +462,7 @@ class PlanSummary(Frozen):
     blockers: tuple[Finding, ...]
     warnings: tuple[Finding, ...]
     counts: dict[str, int]
-    changes: tuple[str, ...]
+    changes: tuple[ChangeLine, ...]
 
 
 class StageEventDetail(Frozen):

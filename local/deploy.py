@@ -1,0 +1,238 @@
+"""Deploy template.yaml into the embedded AWS, as `sam deploy` would into an account.
+
+Tables, the event bus, one Lambda function per AWS::Serverless::Function (its code runs
+in-process, see runtime.py) and the state machines with their DefinitionSubstitutions. Also a
+local tap that AWS would not have: an SQS queue subscribed to the bus, so the demo and the
+tests can read the events the workflow emitted.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from local import runtime
+from local.template import Resolver, load
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = PROJECT_ROOT / "template.yaml"
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+STATES_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "states.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+@dataclass
+class Deployment:
+    stack_name: str
+    region: str
+    account_id: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, str] = field(default_factory=dict)
+    state_machines: dict[str, str] = field(default_factory=dict)
+    event_queue_url: str = ""
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "# code runs in-process in the embedded AWS\n")
+    return buffer.getvalue()
+
+
+def _role(iam: Any, name: str, trust: dict[str, Any], statements: list[dict[str, Any]]) -> str:
+    try:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+            "Arn"
+        ]
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    if statements:
+        iam.put_role_policy(
+            RoleName=name,
+            PolicyName="inline",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+        )
+    return str(arn)
+
+
+def _statements(policies: list[Any]) -> list[dict[str, Any]]:
+    """Inline statements of a SAM Policies list (policy templates are recorded by name)."""
+    statements: list[dict[str, Any]] = []
+    for policy in policies or []:
+        if isinstance(policy, dict) and "Statement" in policy:
+            statements.extend(policy["Statement"])
+    return statements
+
+
+def deploy(
+    session: boto3.Session | None = None,
+    stack_name: str = "v6migrate",
+    template_path: Path = TEMPLATE,
+    parameters: dict[str, str] | None = None,
+) -> Deployment:
+    session = session or boto3.Session()
+    region = session.region_name or "us-east-1"
+    account = session.client("sts").get_caller_identity()["Account"]
+    template = load(template_path)
+    resolver = Resolver(template, stack_name, region, account, parameters=dict(parameters or {}))
+    resources: dict[str, Any] = template["Resources"]
+    result = Deployment(stack_name=stack_name, region=region, account_id=account)
+    iam = session.client("iam")
+
+    for logical, resource in resources.items():
+        properties = resource.get("Properties", {})
+        kind = resource["Type"]
+        if kind == "AWS::DynamoDB::Table":
+            name = f"{stack_name}-{logical}"
+            dynamodb = session.client("dynamodb")
+            kwargs = {
+                k: properties[k]
+                for k in ("AttributeDefinitions", "KeySchema", "BillingMode")
+                if k in properties
+            }
+            try:
+                dynamodb.create_table(TableName=name, **kwargs)
+            except dynamodb.exceptions.ResourceInUseException:
+                pass
+            resolver.refs[logical] = name
+            resolver.attributes[(logical, "Arn")] = (
+                f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+            )
+        elif kind == "AWS::Events::EventBus":
+            name = resolver.resolve(properties["Name"])
+            events = session.client("events")
+            try:
+                arn = events.create_event_bus(Name=name)["EventBusArn"]
+            except events.exceptions.ResourceAlreadyExistsException:
+                arn = events.describe_event_bus(Name=name)["Arn"]
+            resolver.refs[logical] = name
+            resolver.attributes[(logical, "Arn")] = arn
+            resolver.attributes[(logical, "Name")] = name
+            result.event_queue_url = _event_tap(session, name)
+        elif kind == "AWS::Logs::LogGroup":
+            name = resolver.resolve(properties["LogGroupName"])
+            resolver.refs[logical] = name
+            resolver.attributes[(logical, "Arn")] = (
+                f"arn:aws:logs:{region}:{account}:log-group:{name}:*"
+            )
+        elif kind == "AWS::Serverless::LayerVersion":
+            # The layer's package is importable in-process already (pip install -e .).
+            resolver.refs[logical] = f"arn:aws:lambda:{region}:{account}:layer:{logical}:1"
+
+    globals_ = template.get("Globals", {}).get("Function", {})
+    lambda_client = session.client("lambda")
+    for logical, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        properties = {**globals_, **resource.get("Properties", {})}
+        environment = {
+            **resolver.resolve(globals_.get("Environment", {}).get("Variables", {})),
+            **resolver.resolve(
+                resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+            ),
+        }
+        name = f"{stack_name}-{logical}"
+        role = _role(
+            iam, name, LAMBDA_TRUST, resolver.resolve(_statements(properties.get("Policies", [])))
+        )
+        try:
+            arn = lambda_client.create_function(
+                FunctionName=name,
+                Runtime=properties["Runtime"],
+                Role=role,
+                Handler=properties["Handler"],
+                Code={"ZipFile": _zip()},
+                Timeout=int(properties.get("Timeout", 3)),
+                MemorySize=int(properties.get("MemorySize", 128)),
+                Architectures=properties.get("Architectures", ["x86_64"]),
+                Environment={"Variables": environment},
+            )["FunctionArn"]
+        except lambda_client.exceptions.ResourceConflictException:
+            arn = lambda_client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        runtime.register(
+            runtime.FunctionSpec(
+                name=name,
+                arn=arn,
+                code_dir=PROJECT_ROOT / properties["CodeUri"],
+                handler=properties["Handler"],
+                environment={k: str(v) for k, v in environment.items()},
+                memory_mb=int(properties.get("MemorySize", 128)),
+                timeout_s=int(properties.get("Timeout", 3)),
+            )
+        )
+        resolver.refs[logical] = name
+        resolver.attributes[(logical, "Arn")] = arn
+        result.functions[logical] = arn
+
+    sfn = session.client("stepfunctions")
+    for logical, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::StateMachine":
+            continue
+        properties = resource["Properties"]
+        definition = (PROJECT_ROOT / properties["DefinitionUri"]).read_text()
+        for key, value in resolver.resolve(properties.get("DefinitionSubstitutions", {})).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        name = resolver.resolve(properties.get("Name", f"{stack_name}-{logical}"))
+        role = _role(iam, name, STATES_TRUST, [])
+        existing = {
+            m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
+        }
+        if name in existing:
+            arn = existing[name]
+            sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+        else:
+            arn = sfn.create_state_machine(
+                name=name,
+                definition=definition,
+                roleArn=role,
+                type=properties.get("Type", "STANDARD"),
+                tracingConfiguration={"enabled": True},
+            )["stateMachineArn"]
+        resolver.refs[logical] = arn
+        result.state_machines[logical] = arn
+
+    for key, output in template.get("Outputs", {}).items():
+        result.outputs[key] = str(resolver.resolve(output["Value"]))
+    return result
+
+
+def _event_tap(session: boto3.Session, bus: str) -> str:
+    """Local only: every v6migrate event is copied to an SQS queue the demo and tests read."""
+    sqs = session.client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"{bus}-events-tap")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events = session.client("events")
+    events.put_rule(
+        Name="local-events-tap",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": ["v6migrate"]}),
+    )
+    events.put_targets(
+        Rule="local-events-tap", EventBusName=bus, Targets=[{"Id": "tap", "Arn": queue_arn}]
+    )
+    return str(queue_url)

@@ -1,0 +1,183 @@
+"""The simulated Lambda runtime: Step Functions tasks run the project's handlers in-process.
+
+moto's simple Lambda backend (`lambda.use_docker: False`) answers every invoke with its input;
+here its `invoke` calls the handler that `deploy` registered for the function, in the
+function's environment from template.yaml, and reports a raised error as AWS does (the
+`x-amz-function-error` header and an `{errorType, errorMessage}` payload), so `Retry` and
+`Catch` match on the error's class name exactly as on AWS.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+_registry: dict[str, FunctionSpec] = {}
+_env_lock = threading.RLock()
+_modules: dict[Path, ModuleType] = {}
+_installed = False
+invocations: list[tuple[str, float]] = []
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    memory_mb: int
+    timeout_s: int
+
+
+class LambdaContext:
+    """The attributes Powertools reads from a Lambda context."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.function_name = spec.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = spec.arn
+        self.memory_limit_in_mb = spec.memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{spec.name}"
+        self.log_stream_name = "local"
+        self._timeout_ms = spec.timeout_s * 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._timeout_ms
+
+
+def register(spec: FunctionSpec) -> None:
+    _registry[spec.name] = spec
+    _registry[spec.arn] = spec
+
+
+def _load(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
+    module_name, attribute = spec.handler.rsplit(".", 1)
+    path = (spec.code_dir / f"{module_name.replace('.', '/')}.py").resolve()
+    module = _modules.get(path)
+    if module is None:
+        unique = f"v6migrate_function_{spec.code_dir.name}_{module_name}"
+        loader_spec = importlib.util.spec_from_file_location(unique, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise ImportError(f"cannot load handler {path}")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[unique] = module
+        loader_spec.loader.exec_module(module)
+        _modules[path] = module
+    handler: Callable[[Any, Any], Any] = getattr(module, attribute)
+    return handler
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """The function's environment, for the duration of one invocation (one at a time)."""
+    with _env_lock:
+        saved = {key: os.environ.get(key) for key in values}
+        os.environ.update(values)
+        from v6migrate import aws
+
+        aws.settings.cache_clear()  # a fresh "cold start" reads this function's settings
+        try:
+            yield
+        finally:
+            for key, old in saved.items():
+                if old is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = old
+            aws.settings.cache_clear()
+
+
+def invoke(function: str, payload: bytes | str | None, response_headers: dict[str, Any]) -> bytes:
+    spec = _registry.get(function) or _registry.get(function.split(":")[-1])
+    if spec is None:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps(
+            {"errorType": "ResourceNotFoundException", "errorMessage": f"no function {function}"}
+        ).encode()
+    event = json.loads(payload) if payload else {}
+    started = time.perf_counter()
+    try:
+        with _environment(spec.environment):
+            # Loaded inside the environment: Powertools reads its settings at import time.
+            handler = _load(spec)
+            result = handler(event, LambdaContext(spec))
+    except Exception as error:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        logging.getLogger("local.runtime").debug("handler raised", exc_info=True)
+        return json.dumps(
+            {
+                "errorType": type(error).__name__,
+                "errorMessage": str(error),
+                "stackTrace": traceback.format_exception(error)[-3:],
+            }
+        ).encode()
+    finally:
+        invocations.append((spec.name, time.perf_counter() - started))
+    return json.dumps(result).encode()
+
+
+def install() -> None:
+    """Route moto's simple Lambda backend to `invoke`. Idempotent."""
+    global _installed
+    if _installed:
+        return
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def simple_invoke(
+        self: Any,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: Any,
+    ) -> bytes:
+        return invoke(function_name, body, response_headers)
+
+    LambdaSimpleBackend.invoke = simple_invoke  # type: ignore[method-assign]
+    _installed = True
+
+
+def fast_forward() -> None:
+    """Wait states and retry back-off take no time: a run takes seconds, its logic unchanged.
+
+    DOMAIN.md: patch the Wait state's interval and the retrier's `time` reference; patching
+    `time.sleep` globally livelocks the interpreter's thread.
+    """
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+
+    class _NoSleep:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            return None
+
+    def no_wait(self: Any, env: Any, wait_seconds: int) -> None:
+        return None
+
+    wait_function.WaitFunction._wait_interval = no_wait  # type: ignore[method-assign]
+    retrier_decl.time = _NoSleep()  # type: ignore[assignment]
+    # A Fail state logs an ERROR from the interpreter: it is the workflow's outcome, not ours.
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+
+
+def quiet() -> None:
+    """No per-request access log from the embedded server."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
