@@ -23,11 +23,6 @@ if TYPE_CHECKING:
     from mypy_boto3_eks import EKSClient
     from mypy_boto3_networkmanager import NetworkManagerClient
 
-# botocore still defaults to the `legacy` retry mode (DOMAIN.md, throttling): be explicit.
-RETRIES = Config(
-    retries={"mode": "standard", "max_attempts": 8},
-    user_agent_extra="v6migrate/0.1",
-)
 # Cloud WAN's API lives in one home Region whatever the attachment's Region.
 NETWORK_MANAGER_REGION = "us-west-2"
 
@@ -42,11 +37,20 @@ class Settings(BaseSettings):
     ledger_table: str = "v6migrate-ledger"
     event_bus_name: str = "v6migrate"
     state_machine_arn: str | None = None
+    max_attempts: int = 8
 
 
 @cache
 def settings() -> Settings:
     return Settings()
+
+
+def retries() -> Config:
+    """botocore still defaults to the `legacy` retry mode (DOMAIN.md, throttling): be explicit."""
+    return Config(
+        retries={"mode": "standard", "max_attempts": settings().max_attempts},
+        user_agent_extra="v6migrate/0.1",
+    )
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class Clients:
 
 
 def _caller_account(session: boto3.Session) -> str:
-    sts = session.client("sts", config=RETRIES)
+    sts = session.client("sts", config=retries())
     try:
         return str(sts.get_caller_identity()["Account"])
     except ClientError as error:
@@ -94,7 +98,7 @@ def session_for(
     external = external_id or config.external_id
     if external:
         kwargs["ExternalId"] = external
-    sts = base.client("sts", config=RETRIES)
+    sts = base.client("sts", config=retries())
     try:
         credentials = sts.assume_role(**kwargs)["Credentials"]
     except ClientError as error:
@@ -112,11 +116,11 @@ def clients_for(session: boto3.Session, account_id: str, region: str) -> Clients
     return Clients(
         account_id=account_id,
         region=region,
-        ec2=session.client("ec2", region_name=region, config=RETRIES),
-        eks=session.client("eks", region_name=region, config=RETRIES),
-        autoscaling=session.client("autoscaling", region_name=region, config=RETRIES),
+        ec2=session.client("ec2", region_name=region, config=retries()),
+        eks=session.client("eks", region_name=region, config=retries()),
+        autoscaling=session.client("autoscaling", region_name=region, config=retries()),
         networkmanager=session.client(
-            "networkmanager", region_name=NETWORK_MANAGER_REGION, config=RETRIES
+            "networkmanager", region_name=NETWORK_MANAGER_REGION, config=retries()
         ),
     )
 

@@ -1,0 +1,273 @@
+"""The `v6migrate` command.
+
+Exit codes: 0 the plan can run (or the execution succeeded), 2 the plan is blocked, 1 any error.
+Every error is one line on stderr, never a traceback. AWS access uses the standard AWS
+configuration, so `AWS_ENDPOINT_URL` points it at the embedded AWS of `v6migrate local serve`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import boto3
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
+from pydantic import ValidationError
+
+from v6migrate import aws
+from v6migrate.errors import V6MigrateError
+from v6migrate.models import MigrationRequest, PlanSummary
+
+EXIT_OK, EXIT_ERROR, EXIT_BLOCKED = 0, 1, 2
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+class CliError(Exception):
+    """An error the user can act on: printed as one line, exit 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR)
+
+
+def _out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _region(value: str | None) -> str:
+    region = value or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = region or boto3.Session().region_name
+    if not region:
+        raise CliError("no Region: pass --region or set AWS_REGION")
+    return region
+
+
+def _request(args: argparse.Namespace, mode: str) -> MigrationRequest:
+    try:
+        return MigrationRequest(
+            cluster=args.cluster,
+            account_id=args.account,
+            region=_region(args.region),
+            mode=mode,  # type: ignore[arg-type]
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "input"
+        names = {"account_id": "--account", "cluster": "--cluster", "region": "--region"}
+        raise CliError(
+            f"{names.get(field, field)}: {first['msg']} (got {first.get('input')!r})"
+        ) from error
+
+
+def _endpoint() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL", "the AWS endpoints")
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from v6migrate.preflight import make_plan, summarise
+
+    request = _request(args, "plan")
+    os.environ.setdefault("V6MIGRATE_MAX_ATTEMPTS", "3")
+    aws.settings.cache_clear()
+    result = make_plan(request)
+    summary = summarise(result, request, migration_id=f"cli-{int(time.time())}")
+    _print_summary(summary, args.output)
+    return EXIT_BLOCKED if summary.blocked else EXIT_OK
+
+
+def _print_summary(summary: PlanSummary, output: str) -> None:
+    from v6migrate.render import plan_table
+
+    if output == "json":
+        _out(summary.model_dump_json(indent=2))
+    else:
+        _out(plan_table(summary))
+
+
+# --------------------------------------------------------------------------- start
+
+
+def _state_machine_arn(sfn: Any, stack: str, explicit: str | None) -> str:
+    configured = explicit or aws.settings().state_machine_arn
+    if configured:
+        return configured
+    wanted = f"{stack}-migration"
+    for page in sfn.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == wanted:
+                return str(machine["stateMachineArn"])
+    raise CliError(
+        f"no state machine named {wanted} at {_endpoint()}: deploy the stack "
+        "(or run `v6migrate local serve`), or pass --state-machine ARN"
+    )
+
+
+def execution_name(request: MigrationRequest) -> str:
+    """Executions are always named: <cluster>-<mode>-<UTC time>, at most 80 characters."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
+    base = re.sub(r"[^0-9A-Za-z_-]", "-", request.cluster)[:50]
+    return f"{base}-{request.mode}-{stamp}"
+
+
+def follow(
+    sfn: Any, execution_arn: str, echo: Callable[[str], None] = _out, poll: float = 0.25
+) -> dict[str, Any]:
+    """Print each state as it is entered until the execution ends; return its description."""
+    seen = 0
+    started = time.monotonic()
+    while True:
+        history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)
+        events = history["events"]
+        for event in events[seen:]:
+            details = event.get("stateEnteredEventDetails")
+            if details:
+                elapsed = time.monotonic() - started
+                echo(f"  {elapsed:6.2f}s  -> {details['name']}")
+            failed = event.get("executionFailedEventDetails")
+            if failed:
+                echo(f"  execution failed: {failed.get('error')}: {failed.get('cause', '')}")
+        seen = len(events)
+        description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if description["status"] in TERMINAL and seen == len(
+            sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        ):
+            return description
+        time.sleep(poll)
+
+
+def outcome(description: dict[str, Any], mode: str, output: str) -> int:
+    status = description["status"]
+    if status != "SUCCEEDED":
+        _out(f"{status}: {description.get('error', '')} {description.get('cause', '')}".rstrip())
+        return EXIT_BLOCKED if description.get("error") == "BlockedError" else EXIT_ERROR
+    _out("SUCCEEDED")
+    if mode == "plan" and description.get("output"):
+        summary = PlanSummary.model_validate_json(description["output"])
+        _out()
+        _print_summary(summary, output)
+        return EXIT_BLOCKED if summary.blocked else EXIT_OK
+    return EXIT_OK
+
+
+def start_execution(sfn: Any, arn: str, request: MigrationRequest) -> str:
+    name = execution_name(request)
+    payload = request.model_dump(mode="json", exclude_none=True)
+    response = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))
+    return str(response["executionArn"])
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    request = _request(args, args.mode)
+    os.environ.setdefault("V6MIGRATE_MAX_ATTEMPTS", "3")
+    aws.settings.cache_clear()
+    sfn = boto3.Session(region_name=request.region).client("stepfunctions", config=aws.retries())
+    arn = _state_machine_arn(sfn, args.stack, args.state_machine)
+    execution = start_execution(sfn, arn, request)
+    _out(f"started {execution}")
+    if not args.follow:
+        return EXIT_OK
+    return outcome(follow(sfn, execution), request.mode, args.output)
+
+
+# --------------------------------------------------------------------------- local
+
+
+def cmd_local_serve(args: argparse.Namespace) -> int:
+    from local.serve import serve
+
+    return serve(estate=args.estate, port=args.port, echo=_out)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from local.demo import run_demo
+
+    return run_demo(echo=_out, output=args.output)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="v6migrate", description=__doc__.split("\n")[0] if __doc__ else None)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def target(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--cluster", required=True, help="EKS cluster name")
+        sub.add_argument("--account", help="target account id (default: the caller's)")
+        sub.add_argument("--region", help="AWS Region (default: the AWS configuration's)")
+        sub.add_argument("--output", choices=["table", "json"], default="table")
+
+    plan = commands.add_parser("plan", help="discover and plan, in-process; changes nothing")
+    target(plan)
+    plan.set_defaults(func=cmd_plan)
+
+    start = commands.add_parser("start", help="start the deployed migration state machine")
+    target(start)
+    start.add_argument("--mode", choices=["plan", "apply"], required=True)
+    start.add_argument("--follow", action="store_true", help="show each state until the end")
+    start.add_argument("--stack", default="v6migrate", help="stack name (default v6migrate)")
+    start.add_argument("--state-machine", help="state machine ARN (default: by stack name)")
+    start.set_defaults(func=cmd_start)
+
+    local = commands.add_parser("local", help="the embedded AWS")
+    local_commands = local.add_subparsers(dest="local_command", required=True, parser_class=_Parser)
+    serve = local_commands.add_parser("serve", help="run the embedded AWS in the foreground")
+    serve.add_argument("--estate", choices=["none", "small", "large"], default="small")
+    serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    serve.set_defaults(func=cmd_local_serve)
+
+    demo = commands.add_parser("demo", help="the dry run of the small estate, end to end")
+    demo.add_argument("--output", choices=["table", "json"], default="table")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+    except V6MigrateError as error:
+        print(f"error: {error}", file=sys.stderr)
+    except EndpointConnectionError as error:
+        print(f"error: cannot reach {error.kwargs.get('endpoint_url', _endpoint())}", file=sys.stderr)
+    except NoCredentialsError:
+        print("error: no AWS credentials found (configure a profile or the environment)", file=sys.stderr)
+    except NoRegionError:
+        print("error: no Region: pass --region or set AWS_REGION", file=sys.stderr)
+    except ClientError as error:
+        detail = error.response.get("Error", {})
+        print(f"error: {detail.get('Code')}: {detail.get('Message')}", file=sys.stderr)
+    except BotoCoreError as error:
+        print(f"error: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
