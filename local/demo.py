@@ -24,9 +24,7 @@ def run_demo(echo: Callable[[str], None], output: str = "table") -> int:
         session = embedded.session()
         echo(f"   endpoint {embedded.endpoint}")
         echo("2. Deploying template.yaml into it")
-        deployment = deploy(
-            session, parameters={"ExternalId": EXTERNAL_ID, "LogLevel": "WARNING"}
-        )
+        deployment = deploy(session, parameters={"ExternalId": EXTERNAL_ID, "LogLevel": "WARNING"})
         machine = deployment.state_machines["MigrationStateMachine"]
         echo(f"   state machine {machine}")
         spec = ESTATES["small"]
@@ -57,7 +55,9 @@ def run_demo(echo: Callable[[str], None], output: str = "table") -> int:
             for message in batch:
                 event = json.loads(message["Body"])
                 detail = event["detail"]
-                echo(f"   {event['detail-type']:<18} stage={detail.get('stage')} "
-                     f"cluster={detail.get('cluster')} account={detail.get('account_id')}")  # fmt: skip
+                echo(
+                    f"   {event['detail-type']:<18} stage={detail.get('stage')} "
+                    f"cluster={detail.get('cluster')} account={detail.get('account_id')}"
+                )
     echo(f"Demo finished in {time.monotonic() - started:.1f}s; nothing in the estate was changed.")
     return code

@@ -8,6 +8,7 @@ tests can read the events the workflow emitted.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zipfile
@@ -113,10 +114,8 @@ def deploy(
                 for k in ("AttributeDefinitions", "KeySchema", "BillingMode")
                 if k in properties
             }
-            try:
+            with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
                 dynamodb.create_table(TableName=name, **kwargs)
-            except dynamodb.exceptions.ResourceInUseException:
-                pass
             resolver.refs[logical] = name
             resolver.attributes[(logical, "Arn")] = (
                 f"arn:aws:dynamodb:{region}:{account}:table/{name}"

@@ -173,7 +173,7 @@ def fast_forward() -> None:
         return None
 
     wait_function.WaitFunction._wait_interval = no_wait  # type: ignore[method-assign]
-    retrier_decl.time = _NoSleep()  # type: ignore[assignment]
+    retrier_decl.time = _NoSleep()  # type: ignore[attr-defined,assignment]
     # A Fail state logs an ERROR from the interpreter: it is the workflow's outcome, not ours.
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 

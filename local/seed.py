@@ -7,13 +7,13 @@ assuming the target role from the workflow's account, as on AWS.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 from typing import Any, Literal
 
 import boto3
 from pydantic import BaseModel, ConfigDict, Field
-
 from v6migrate.aws import NETWORK_MANAGER_REGION
 
 WORKFLOW_ACCOUNT = "123456789012"
@@ -70,14 +70,17 @@ ESTATES: dict[str, EstateSpec] = {
         extra_security_groups=297,
         nodegroups=tuple(
             [NodegroupSpec(name=f"managed-{i:02d}", nodes=1) for i in range(12)]
-            + [NodegroupSpec(name=f"classic-{i:02d}", launch_template=False, nodes=1) for i in range(4)]
+            + [
+                NodegroupSpec(name=f"classic-{i:02d}", launch_template=False, nodes=1)
+                for i in range(4)
+            ]
             + [NodegroupSpec(name=f"self-{i:02d}", kind="self-managed", nodes=1) for i in range(4)]
         ),
     ),
 }
 
 
-def _tags(name: str, resource: str, **extra: str) -> list[dict[str, Any]]:
+def _tags(name: str, resource: str, **extra: str) -> Any:
     tags = [{"Key": "Name", "Value": name}] + [{"Key": k, "Value": v} for k, v in extra.items()]
     return [{"ResourceType": resource, "Tags": tags}]
 
@@ -113,10 +116,8 @@ def _target_role(session: boto3.Session) -> None:
             }
         ],
     }
-    try:
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
         iam.create_role(RoleName=TARGET_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
-    except iam.exceptions.EntityAlreadyExistsException:
-        pass
 
 
 def seed(spec: EstateSpec, base: boto3.Session | None = None) -> dict[str, Any]:
@@ -171,7 +172,9 @@ def seed(spec: EstateSpec, base: boto3.Session | None = None) -> dict[str, Any]:
             VpcId=vpc_id, TagSpecifications=_tags(f"{spec.cluster}-private-{index}", "route-table")
         )["RouteTable"]["RouteTableId"]
         ec2.create_route(
-            RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nats[index % len(nats)]
+            RouteTableId=table,
+            DestinationCidrBlock="0.0.0.0/0",
+            NatGatewayId=nats[index % len(nats)],
         )
         private_rts.append(table)
     for index, subnet_id in enumerate(private):
@@ -184,7 +187,9 @@ def seed(spec: EstateSpec, base: boto3.Session | None = None) -> dict[str, Any]:
         Description="EKS worker nodes",
         VpcId=vpc_id,
         TagSpecifications=_tags(
-            f"{spec.cluster}-nodes", "security-group", **{f"kubernetes.io/cluster/{spec.cluster}": "owned"}
+            f"{spec.cluster}-nodes",
+            "security-group",
+            **{f"kubernetes.io/cluster/{spec.cluster}": "owned"},
         ),
     )["GroupId"]
     ec2.authorize_security_group_ingress(
@@ -322,6 +327,7 @@ def _cluster(session: boto3.Session, spec: EstateSpec, private: list[str], node_
                 },
             )["LaunchTemplate"]["LaunchTemplateId"]
         if group.kind == "self-managed":
+            assert template is not None
             autoscaling.create_auto_scaling_group(
                 AutoScalingGroupName=f"{spec.cluster}-{group.name}",
                 LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},

@@ -3,7 +3,6 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from v6migrate import preflight
 from v6migrate.observability import logger, metrics, tracer
 

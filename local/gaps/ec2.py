@@ -121,13 +121,14 @@ def peering_ipv6_and_filters() -> None:
         filters = self._filters_from_querystring()
         if not filters:
             return result
-        peerings = result.result["VpcPeeringConnections"]
+        body: dict[str, Any] = result.result  # type: ignore[assignment]
+        peerings = body["VpcPeeringConnections"]
         for name, values in filters.items():
             getter = _PEERING_FILTERS.get(name)
             if getter is None:
                 continue
             peerings = [p for p in peerings if str(getter(p)) in values]
-        result.result["VpcPeeringConnections"] = peerings
+        body["VpcPeeringConnections"] = peerings
         return result
 
     VPCPeeringConnections.describe_vpc_peering_connections = describe_vpc_peering_connections  # type: ignore[method-assign]

@@ -121,13 +121,15 @@ def validate_configuration(name: str, version: str, values: str) -> None:
     try:
         document = json.loads(values)
     except json.JSONDecodeError as error:
-        raise _invalid(f"ConfigurationValue provided in request is not valid JSON: {error}")
+        raise _invalid(
+            f"ConfigurationValue provided in request is not valid JSON: {error}"
+        ) from error
     try:
         jsonschema.validate(document, schema)
     except jsonschema.ValidationError as error:
         raise _invalid(
             f"ConfigurationValue provided in request is not supported: {error.message}"
-        )
+        ) from error
 
 
 def create_addon(

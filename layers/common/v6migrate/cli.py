@@ -254,9 +254,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except V6MigrateError as error:
         print(f"error: {error}", file=sys.stderr)
     except EndpointConnectionError as error:
-        print(f"error: cannot reach {error.kwargs.get('endpoint_url', _endpoint())}", file=sys.stderr)
+        print(
+            f"error: cannot reach {error.kwargs.get('endpoint_url', _endpoint())}", file=sys.stderr
+        )
     except NoCredentialsError:
-        print("error: no AWS credentials found (configure a profile or the environment)", file=sys.stderr)
+        print(
+            "error: no AWS credentials found (configure a profile or the environment)",
+            file=sys.stderr,
+        )
     except NoRegionError:
         print("error: no Region: pass --region or set AWS_REGION", file=sys.stderr)
     except ClientError as error:

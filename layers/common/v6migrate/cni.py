@@ -41,7 +41,9 @@ def parse_configuration(text: str) -> dict[str, Any]:
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as error:
-            raise ConfigurationError(f"configurationValues are neither JSON nor YAML: {error}")
+            raise ConfigurationError(
+                f"configurationValues are neither JSON nor YAML: {error}"
+            ) from error
     if value is None:
         return {}
     if not isinstance(value, dict):

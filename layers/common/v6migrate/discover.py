@@ -8,7 +8,7 @@ bucket). EKS has no batch read for node groups: one DescribeNodegroup per group.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -38,7 +38,7 @@ NAT64_PREFIX = "64:ff9b::/96"
 CNI_ADDON = "vpc-cni"
 
 
-def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
     paginator = client.get_paginator(operation)
     try:
         for page in paginator.paginate(**kwargs):
@@ -187,24 +187,36 @@ def _route_table(raw: dict[str, Any]) -> RouteTable:
 def _rules(permissions: list[dict[str, Any]], egress: bool) -> tuple[SgRule, ...]:
     rules: list[SgRule] = []
     for permission in permissions:
-        common = {
-            "egress": egress,
-            "protocol": str(permission.get("IpProtocol", "-1")),
-            "from_port": permission.get("FromPort"),
-            "to_port": permission.get("ToPort"),
-        }
-        if common["protocol"] == "-1":
-            common["from_port"] = common["to_port"] = None
-        rules.extend(SgRule(cidr_ipv4=r["CidrIp"], **common) for r in permission.get("IpRanges", []))
-        rules.extend(
-            SgRule(cidr_ipv6=r["CidrIpv6"], **common) for r in permission.get("Ipv6Ranges", [])
-        )
+        protocol = str(permission.get("IpProtocol", "-1"))
+        every_port = protocol == "-1"
+        low = None if every_port else permission.get("FromPort")
+        high = None if every_port else permission.get("ToPort")
+        for cidr in permission.get("IpRanges", []):
+            rules.append(
+                SgRule(
+                    egress=egress,
+                    protocol=protocol,
+                    from_port=low,
+                    to_port=high,
+                    cidr_ipv4=cidr["CidrIp"],
+                )
+            )
+        for cidr in permission.get("Ipv6Ranges", []):
+            rules.append(
+                SgRule(
+                    egress=egress,
+                    protocol=protocol,
+                    from_port=low,
+                    to_port=high,
+                    cidr_ipv6=cidr["CidrIpv6"],
+                )
+            )
     return tuple(rules)
 
 
 def _security_group(raw: dict[str, Any], cluster: Cluster) -> SecurityGroup:
     tags = {t["Key"]: t["Value"] for t in raw.get("Tags", [])}
-    role = "other"
+    role: Literal["cluster", "node", "other"] = "other"
     if raw["GroupId"] == cluster.cluster_security_group_id:
         role = "cluster"
     elif f"kubernetes.io/cluster/{cluster.name}" in tags:
@@ -259,9 +271,7 @@ def _peerings(clients: Clients, vpc_id: str) -> tuple[Peering, ...]:
                 peer_owner_id=peer.get("OwnerId", ""),
                 peer_region=peer.get("Region", clients.region),
                 peer_cidr_block=peer.get("CidrBlock", ""),
-                peer_ipv6_cidrs=tuple(
-                    b["Ipv6CidrBlock"] for b in peer.get("Ipv6CidrBlockSet", [])
-                ),
+                peer_ipv6_cidrs=tuple(b["Ipv6CidrBlock"] for b in peer.get("Ipv6CidrBlockSet", [])),
             )
     return tuple(found[k] for k in sorted(found))
 
@@ -300,7 +310,6 @@ def _cloudwan(clients: Clients, vpc: Vpc, region: str) -> tuple[CloudWanAttachme
     return tuple(sorted(found, key=lambda a: a.attachment_id))
 
 
-
 # --------------------------------------------------------------------------- nodes
 
 
@@ -308,10 +317,10 @@ def _nodegroups(clients: Clients, cluster: str) -> list[Nodegroup]:
     groups: list[Nodegroup] = []
     for name in _pages(clients.eks, "list_nodegroups", "nodegroups", clusterName=cluster):
         try:
-            raw = clients.eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)
+            described = clients.eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)
         except ClientError as error:
             raise translate(error, "eks:DescribeNodegroup") from error
-        group = raw["nodegroup"]
+        group: dict[str, Any] = dict(described["nodegroup"])
         template = group.get("launchTemplate") or {}
         groups.append(
             Nodegroup(
@@ -326,17 +335,17 @@ def _nodegroups(clients: Clients, cluster: str) -> list[Nodegroup]:
             )
         )
     managed_asgs = {asg for g in groups for asg in g.autoscaling_groups}
-    for raw in _pages(
+    for asg in _pages(
         clients.autoscaling,
         "describe_auto_scaling_groups",
         "AutoScalingGroups",
         Filters=[{"Name": "tag-key", "Values": [f"kubernetes.io/cluster/{cluster}"]}],
     ):
-        name = raw["AutoScalingGroupName"]
-        tags = {t["Key"] for t in raw.get("Tags", [])}
+        name = asg["AutoScalingGroupName"]
+        tags = {t["Key"] for t in asg.get("Tags", [])}
         if name in managed_asgs or "eks:nodegroup-name" in tags:
             continue
-        template = raw.get("LaunchTemplate") or {}
+        template = asg.get("LaunchTemplate") or {}
         groups.append(
             Nodegroup(
                 name=name,
@@ -344,9 +353,7 @@ def _nodegroups(clients: Clients, cluster: str) -> list[Nodegroup]:
                 launch_template_id=template.get("LaunchTemplateId"),
                 launch_template_version=template.get("Version"),
                 autoscaling_groups=(name,),
-                subnet_ids=tuple(
-                    s for s in str(raw.get("VPCZoneIdentifier", "")).split(",") if s
-                ),
+                subnet_ids=tuple(s for s in str(asg.get("VPCZoneIdentifier", "")).split(",") if s),
             )
         )
     return sorted(groups, key=lambda g: g.name)
@@ -371,7 +378,7 @@ def _nodes(clients: Clients, vpc_id: str, groups: list[Nodegroup]) -> tuple[Node
             )
             if group is None:
                 continue
-            primary = next(
+            primary: dict[str, Any] = next(
                 (
                     eni
                     for eni in instance.get("NetworkInterfaces", [])

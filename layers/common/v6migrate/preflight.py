@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
 from v6migrate import aws
 from v6migrate.discover import discover
 from v6migrate.models import ExecutionName, Frozen, MigrationRequest, Plan, PlanSummary
-from aws_lambda_powertools.metrics import MetricUnit
-
 from v6migrate.observability import logger, metrics
 from v6migrate.plan import plan
 from v6migrate.render import change_line
@@ -60,6 +59,10 @@ def run(event: PreflightInput, clients: aws.Clients | None = None) -> PlanSummar
     metrics.add_metric(name="PlannedChanges", unit=MetricUnit.Count, value=len(result.changes))
     logger.info(
         "plan made",
-        extra={"blocked": summary.blocked, "counts": summary.counts, "findings": len(result.findings)},
+        extra={
+            "blocked": summary.blocked,
+            "counts": summary.counts,
+            "findings": len(result.findings),
+        },
     )
     return summary

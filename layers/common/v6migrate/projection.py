@@ -67,9 +67,7 @@ def project(inventory: Inventory, plan: Plan, vpc_block: str) -> Inventory:
                 table = tables[change.target]
                 target = change.gateway_id or egress_gateway or PROJECTED_EGRESS_GATEWAY
                 route = Route(destination=change.destination, target=target)
-                tables[change.target] = table.model_copy(
-                    update={"routes": (*table.routes, route)}
-                )
+                tables[change.target] = table.model_copy(update={"routes": (*table.routes, route)})
             case AddSecurityGroupIpv6Rule():
                 group = groups[change.target]
                 rule = SgRule(
@@ -93,13 +91,9 @@ def project(inventory: Inventory, plan: Plan, vpc_block: str) -> Inventory:
                 )
                 acls[change.target] = acl.model_copy(update={"entries": (*acl.entries, entry)})
             case EnableTgwAttachmentIpv6():
-                tgws[change.target] = tgws[change.target].model_copy(
-                    update={"ipv6_support": True}
-                )
+                tgws[change.target] = tgws[change.target].model_copy(update={"ipv6_support": True})
             case EnableCloudWanAttachmentIpv6():
-                wans[change.target] = wans[change.target].model_copy(
-                    update={"ipv6_support": True}
-                )
+                wans[change.target] = wans[change.target].model_copy(update={"ipv6_support": True})
             case EnableCniIpv6Egress():
                 cni_state = cni_state.model_copy(
                     update={"configuration_values": change.configuration}

@@ -1,0 +1,71 @@
+# The README's two commands are `make demo` and `make test`; each sets up what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-v1
+DEPLOY_VENV := .venv-deploy
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint format typecheck cfn-lint asl unit integration bench build deploy clean
+
+help:
+	@echo "make demo   - the migration state machine's dry run on the embedded AWS"
+	@echo "make test   - every check: lint, types, template, state machines, tests"
+	@echo "make bench  - benchmarks (bench/), figures printed"
+	@echo "make build  - sam build (needs python3.13 on PATH)"
+	@echo "make deploy - sam deploy (needs AWS credentials)"
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 13), "Python 3.11 to 3.13 required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/v6migrate demo
+
+test: setup lint typecheck cfn-lint asl unit integration
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: setup
+	$(BIN)/mypy
+
+cfn-lint: setup
+	$(BIN)/cfn-lint template.yaml
+
+asl: setup
+	$(BIN)/statelint statemachines/*.asl.json
+	$(BIN)/pytest -q tests/asl
+
+unit: setup
+	$(BIN)/pytest -q tests/unit --cov --cov-report=term
+
+integration: setup
+	$(BIN)/pytest -q tests/integration
+
+bench: setup
+	$(BIN)/python bench/plan_scale.py
+
+$(DEPLOY_VENV)/.installed: requirements-deploy.txt
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet -r requirements-deploy.txt
+	@touch $@
+
+build: $(DEPLOY_VENV)/.installed
+	$(DEPLOY_VENV)/bin/sam build
+
+deploy: build
+	$(DEPLOY_VENV)/bin/sam deploy --config-env $${ENV:-dev}
+
+clean:
+	rm -rf $(VENV) $(DEPLOY_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
