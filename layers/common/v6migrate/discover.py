@@ -38,7 +38,7 @@ NAT64_PREFIX = "64:ff9b::/96"
 CNI_ADDON = "vpc-cni"
 
 
-def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
     paginator = client.get_paginator(operation)
     try:
         for page in paginator.paginate(**kwargs):
@@ -257,7 +257,7 @@ def _nacl(raw: dict[str, Any]) -> NetworkAcl:
 def _peerings(clients: Clients, vpc_id: str) -> tuple[Peering, ...]:
     found: dict[str, Peering] = {}
     for side, other in (("requester", "AccepterVpcInfo"), ("accepter", "RequesterVpcInfo")):
-        for raw in _pages(
+        for raw in pages(
             clients.ec2,
             "describe_vpc_peering_connections",
             "VpcPeeringConnections",
@@ -278,7 +278,7 @@ def _peerings(clients: Clients, vpc_id: str) -> tuple[Peering, ...]:
 
 def _egress_only_gateway(clients: Clients, vpc_id: str) -> str | None:
     # DescribeEgressOnlyInternetGateways filters by tag only: match the attachment here.
-    for raw in _pages(
+    for raw in pages(
         clients.ec2, "describe_egress_only_internet_gateways", "EgressOnlyInternetGateways"
     ):
         if any(a.get("VpcId") == vpc_id for a in raw.get("Attachments", [])):
@@ -289,7 +289,7 @@ def _egress_only_gateway(clients: Clients, vpc_id: str) -> str | None:
 def _cloudwan(clients: Clients, vpc: Vpc, region: str) -> tuple[CloudWanAttachment, ...]:
     vpc_arn = f"arn:aws:ec2:{region}:{vpc.owner_id}:vpc/{vpc.vpc_id}"
     found = []
-    for raw in _pages(
+    for raw in pages(
         clients.networkmanager, "list_attachments", "Attachments", AttachmentType="VPC"
     ):
         if raw.get("ResourceArn") != vpc_arn:
@@ -315,7 +315,7 @@ def _cloudwan(clients: Clients, vpc: Vpc, region: str) -> tuple[CloudWanAttachme
 
 def _nodegroups(clients: Clients, cluster: str) -> list[Nodegroup]:
     groups: list[Nodegroup] = []
-    for name in _pages(clients.eks, "list_nodegroups", "nodegroups", clusterName=cluster):
+    for name in pages(clients.eks, "list_nodegroups", "nodegroups", clusterName=cluster):
         try:
             described = clients.eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)
         except ClientError as error:
@@ -335,7 +335,7 @@ def _nodegroups(clients: Clients, cluster: str) -> list[Nodegroup]:
             )
         )
     managed_asgs = {asg for g in groups for asg in g.autoscaling_groups}
-    for asg in _pages(
+    for asg in pages(
         clients.autoscaling,
         "describe_auto_scaling_groups",
         "AutoScalingGroups",
@@ -362,7 +362,7 @@ def _nodegroups(clients: Clients, cluster: str) -> list[Nodegroup]:
 def _nodes(clients: Clients, vpc_id: str, groups: list[Nodegroup]) -> tuple[Node, ...]:
     asg_to_group = {asg: g.name for g in groups for asg in g.autoscaling_groups}
     nodes = []
-    for reservation in _pages(
+    for reservation in pages(
         clients.ec2,
         "describe_instances",
         "Reservations",
@@ -408,24 +408,24 @@ def discover(clients: Clients, cluster_name: str) -> Inventory:
     vpc_id = vpc.vpc_id
     ec2 = clients.ec2
     subnets = tuple(
-        _subnet(s) for s in _pages(ec2, "describe_subnets", "Subnets", Filters=_vpc_filter(vpc_id))
+        _subnet(s) for s in pages(ec2, "describe_subnets", "Subnets", Filters=_vpc_filter(vpc_id))
     )
     tables = tuple(
         _route_table(t)
-        for t in _pages(ec2, "describe_route_tables", "RouteTables", Filters=_vpc_filter(vpc_id))
+        for t in pages(ec2, "describe_route_tables", "RouteTables", Filters=_vpc_filter(vpc_id))
     )
     groups = tuple(
         _security_group(g, cluster)
-        for g in _pages(
+        for g in pages(
             ec2, "describe_security_groups", "SecurityGroups", Filters=_vpc_filter(vpc_id)
         )
     )
     acls = tuple(
         _nacl(a)
-        for a in _pages(ec2, "describe_network_acls", "NetworkAcls", Filters=_vpc_filter(vpc_id))
+        for a in pages(ec2, "describe_network_acls", "NetworkAcls", Filters=_vpc_filter(vpc_id))
     )
     igws = list(
-        _pages(
+        pages(
             ec2,
             "describe_internet_gateways",
             "InternetGateways",
@@ -440,7 +440,7 @@ def discover(clients: Clients, cluster_name: str) -> Inventory:
             ipv6_support=(a.get("Options", {}).get("Ipv6Support") == "enable"),
             subnet_ids=tuple(a.get("SubnetIds", [])),
         )
-        for a in _pages(
+        for a in pages(
             ec2,
             "describe_transit_gateway_vpc_attachments",
             "TransitGatewayVpcAttachments",

@@ -180,7 +180,7 @@ def _vpc_changes(inventory: Inventory, options: PlanOptions) -> tuple[list[Chang
                 cidr=cidr.subnet_cidr(block_cidr, index) if block_cidr else None,
             )
         )
-    for subnet in inventory.subnets:
+    for subnet in sorted(inventory.subnets, key=lambda s: s.subnet_id):
         if not subnet.assign_ipv6_on_creation:
             changes.append(EnableSubnetIpv6AutoAssign(target=subnet.subnet_id))
 

@@ -121,8 +121,8 @@ def _rolled(node: Node, subnets: dict[str, Subnet], rolled: set[str]) -> Node:
     """A node of a rolled group is replaced by one with an address from its subnet's /64."""
     if node.nodegroup not in rolled or node.ipv6_addresses:
         return node
-    subnet = subnets[node.subnet_id]
-    subnet_cidr = subnet.ipv6_cidr
+    subnet = subnets.get(node.subnet_id)
+    subnet_cidr = subnet.ipv6_cidr if subnet else None
     if not subnet_cidr:
         return node
     address = subnet_cidr.split("/")[0] + "1"

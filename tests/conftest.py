@@ -1,0 +1,27 @@
+"""Shared fixtures: AWS environment variables that can never reach a real account."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# No X-Ray daemon here: the SDK would open a UDP socket at import. Metrics go to stdout anyway.
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "v6migrate-tests")
+
+
+@pytest.fixture
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("V6MIGRATE_MAX_ATTEMPTS", "2")
+    from v6migrate import aws
+
+    aws.settings.cache_clear()
+    yield
+    aws.settings.cache_clear()

@@ -1,0 +1,87 @@
+"""`v6migrate plan`: blockers first, counts per stage, exit codes 0/2/1, one-line errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from v6migrate.cli import main
+
+from local.seed import ESTATES, seed
+
+def _exit_code(argv: list[str]) -> int | str | None:
+    """Argument errors leave through argparse (SystemExit), validation errors return."""
+    try:
+        return main(argv)
+    except SystemExit as leaving:
+        return leaving.code
+
+
+ARGS = ["plan", "--cluster", "orders-prod", "--account", "222222222222", "--region", "eu-west-1"]
+
+
+def test_plan_that_can_run_exits_0_with_changes_grouped_by_stage(
+    small_estate: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(ARGS) == 0
+    out = capsys.readouterr().out
+    for stage in ("vpc", "attachments", "cni", "nodes"):
+        assert f"Stage {stage}:" in out
+    assert out.index("Warnings") < out.index("Stage vpc")
+
+
+def test_blocked_plan_exits_2_with_blockers_first(
+    moto: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(ESTATES["small"].model_copy(update={"cni_version": "v1.12.6-eksbuild.2"}))
+    assert main(ARGS) == 2
+    out = capsys.readouterr().out
+    assert out.index("BLOCKED") < out.index("Stage vpc")
+    assert "cni-too-old" in out
+
+
+def test_json_output_is_the_plan_summary(
+    small_estate: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    assert main([*ARGS, "--output", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cluster"] == "orders-prod"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["plan", "--cluster", "x", "--account", "12ab", "--region", "eu-west-1"], "--account"),
+        (["plan", "--cluster", "x", "--region", "moon"], "--region"),
+        (["plan", "--region", "eu-west-1"], "--cluster"),
+        (["plan", "--cluster", "x", "--output", "xml", "--region", "eu-west-1"], "--output"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(
+    moto: None, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _exit_code(argv) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert message in errors[0]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_unknown_cluster_is_one_line_and_exit_1(
+    small_estate: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["plan", "--cluster", "ghost", "--account", "222222222222", "--region", "eu-west-1"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: no EKS cluster named 'ghost' in account 222222222222, Region eu-west-1"]
+
+
+def test_missing_region_is_one_line_and_exit_1(
+    moto: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    assert main(["plan", "--cluster", "orders-prod"]) == 1
+    assert capsys.readouterr().err.strip() == "error: no Region: pass --region or set AWS_REGION"

@@ -1,0 +1,108 @@
+"""Discovery against moto: the estate read back, with filtered and paginated reads only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from v6migrate.aws import Clients, session_for
+from v6migrate.discover import discover, pages
+from v6migrate.errors import ClusterNotFound
+
+
+def test_discovers_the_small_estate_in_the_target_account(
+    small_estate: dict[str, Any], target: Clients
+) -> None:
+    # Given the small estate seeded in account 222222222222
+    # When it is discovered through the assumed target role
+    inventory = discover(target, small_estate["cluster"])
+    # Then every part of the estate is there
+    assert inventory.account_id == "222222222222"
+    assert inventory.cluster.ip_family == "ipv4"
+    assert inventory.vpc.vpc_id == small_estate["vpc_id"]
+    assert inventory.vpc.ipv6_block is None
+    assert len(inventory.subnets) == 6
+    assert {g.role for g in inventory.security_groups} == {"cluster", "node", "other"}
+    assert sum(not a.is_default for a in inventory.network_acls) == 1
+    assert [a.attachment_id for a in inventory.tgw_attachments] == [
+        small_estate["transit_gateway_attachment"]
+    ]
+    assert inventory.peerings[0].peer_ipv6_cidrs  # the shared-services VPC is dual-stack
+    assert inventory.cloudwan_attachments[0].ipv6_support is False
+    kinds = {g.name: (g.kind, g.launch_template_id is not None) for g in inventory.nodegroups}
+    assert kinds == {
+        "system": ("managed", True),
+        "batch": ("managed", False),
+        "orders-prod-legacy-asg": ("self-managed", True),
+    }
+    assert len(inventory.nodes) == 4
+    assert all(not n.ipv6_addresses for n in inventory.nodes)
+    assert inventory.cni.managed
+    assert inventory.cni.version == "v1.18.3-eksbuild.1"
+    assert inventory.internet_gateway_id
+    assert inventory.egress_only_gateway_id is None
+
+
+def test_every_ec2_list_read_is_filtered_by_the_vpc(
+    small_estate: dict[str, Any], target: Clients
+) -> None:
+    # Given a hook that records the parameters of every EC2 call
+    calls: list[tuple[str, dict[str, Any]]] = []
+    target.ec2.meta.events.register(
+        "provide-client-params.ec2.*",
+        lambda params, model, **_: calls.append((model.name, params)),
+    )
+    # When the estate is discovered
+    discover(target, small_estate["cluster"])
+    # Then every Describe names the VPC (by id or filter), except the gateway list EC2 cannot filter
+    unfiltered = {
+        name
+        for name, params in calls
+        if "VpcIds" not in params
+        and not any(small_estate["vpc_id"] in f["Values"] for f in params.get("Filters", []))
+    }
+    assert unfiltered == {"DescribeEgressOnlyInternetGateways"}
+
+
+def test_reads_follow_next_tokens_across_pages() -> None:
+    # moto never paginates (DOMAIN.md), so the pages come from botocore's Stubber
+    ec2 = boto3.client("ec2", region_name="eu-west-1", aws_access_key_id="x",
+                       aws_secret_access_key="x")  # fmt: skip
+    stubber = Stubber(ec2)
+    filters = [{"Name": "vpc-id", "Values": ["vpc-1"]}]
+    stubber.add_response(
+        "describe_subnets", {"Subnets": [{"SubnetId": "subnet-1"}], "NextToken": "t1"},
+        {"Filters": filters},
+    )  # fmt: skip
+    stubber.add_response(
+        "describe_subnets", {"Subnets": [{"SubnetId": "subnet-2"}]},
+        {"Filters": filters, "NextToken": "t1"},
+    )  # fmt: skip
+    with stubber:
+        found = [s["SubnetId"] for s in pages(ec2, "describe_subnets", "Subnets", Filters=filters)]
+    assert found == ["subnet-1", "subnet-2"]
+    stubber.assert_no_pending_responses()
+
+
+def test_unknown_cluster_is_a_clear_error(small_estate: dict[str, Any], target: Clients) -> None:
+    with pytest.raises(
+        ClusterNotFound, match="no EKS cluster named 'nope' in account 222222222222"
+    ):
+        discover(target, "nope")
+
+
+def test_own_account_needs_no_role(moto: None) -> None:
+    _, account = session_for(None, "eu-west-1")
+    assert account == "123456789012"
+    _, same = session_for("123456789012", "eu-west-1")
+    assert same == "123456789012"
+
+
+def test_other_account_is_reached_by_assuming_the_target_role(moto: None) -> None:
+    session, account = session_for("222222222222", "eu-west-1")
+    assert account == "222222222222"
+    identity = session.client("sts").get_caller_identity()
+    assert identity["Account"] == "222222222222"
+    assert ":assumed-role/v6migrate-target/" in identity["Arn"]

@@ -1,0 +1,321 @@
+"""The planner: what it plans, what it refuses, and the properties that make re-runs safe."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from v6migrate.cidr import subnet_cidr
+from v6migrate.models import (
+    AddIpv6Route,
+    AddNaclIpv6Entry,
+    AddSecurityGroupIpv6Rule,
+    AssociateSubnetIpv6Cidr,
+    AssociateVpcIpv6Cidr,
+    Cluster,
+    Cni,
+    CreateEgressOnlyGateway,
+    EnableCniIpv6Egress,
+    Inventory,
+    Ipv6Source,
+    Node,
+    PlanOptions,
+    RollNodegroup,
+)
+from v6migrate.plan import plan
+from v6migrate.projection import project
+
+from tests.unit.estates import BLOCK, inventories, inventory, subnet, with_vpc_block
+
+DEFAULTS = PlanOptions()
+
+
+def codes(estate: Inventory, options: PlanOptions = DEFAULTS) -> dict[str, str]:
+    return {f.code: f.severity for f in plan(estate, options).findings}
+
+
+def of_type(estate: Inventory, kind: type, options: PlanOptions = DEFAULTS) -> list:
+    return [c for c in plan(estate, options).changes if isinstance(c, kind)]
+
+
+# --------------------------------------------------------------------------- blockers
+
+
+def test_cluster_already_ipv6_is_blocked_with_nothing_to_do() -> None:
+    # Given a cluster created with the IPv6 family
+    estate = inventory()
+    ipv6 = estate.model_copy(
+        update={"cluster": estate.cluster.model_copy(update={"ip_family": "ipv6"})}
+    )
+    # When it is planned
+    result = plan(ipv6, DEFAULTS)
+    # Then the plan is blocked, says there is nothing to migrate, and changes nothing
+    assert result.blocked
+    assert result.blockers[0].code == "cluster-already-ipv6"
+    assert "nothing to migrate" in result.blockers[0].message
+    assert result.changes == ()
+
+
+@pytest.mark.parametrize(
+    ("version", "code"),
+    [("v1.12.6-eksbuild.2", "cni-too-old"), ("v1.16.0-eksbuild.1", "cni-below-1.16.3")],
+)
+def test_cni_versions_without_safe_v6_egress_are_blocked(version: str, code: str) -> None:
+    # Given nodes without IPv6 and a CNI older than 1.16.3 (DOMAIN.md, VPC CNI)
+    estate = inventory(cni=Cni(managed=True, version=version))
+    # When planned, Then the CNI blocker names the upgrade to make
+    result = plan(estate, DEFAULTS)
+    blocker = next(f for f in result.blockers if f.code == code)
+    assert "v1.16.3" in blocker.message
+
+
+def test_cni_between_1_13_and_1_16_3_passes_when_every_node_has_ipv6() -> None:
+    # Given CNI 1.16.0, which is only unsafe for nodes without IPv6, and nodes that all have it
+    nodes = tuple(n.model_copy(update={"ipv6_addresses": ("2600::1",)}) for n in inventory().nodes)
+    estate = inventory(cni=Cni(managed=True, version="v1.16.0-eksbuild.1"), nodes=nodes)
+    # When planned, Then nothing blocks on the CNI version
+    assert "cni-below-1.16.3" not in codes(estate)
+
+
+def test_cni_at_1_16_3_is_not_blocked() -> None:
+    estate = inventory(cni=Cni(managed=True, version="v1.16.3-eksbuild.1"))
+    assert not plan(estate, DEFAULTS).blocked
+
+
+def test_disable_pod_v6_blocks_and_says_what_to_remove() -> None:
+    config = json.dumps({"env": {"DISABLE_POD_V6": "true"}})
+    estate = inventory(cni=Cni(managed=True, version="v1.18.3", configuration_values=config))
+    blocker = next(f for f in plan(estate, DEFAULTS).blockers if f.code == "cni-pod-v6-disabled")
+    assert "DISABLE_POD_V6" in blocker.message
+
+
+def test_inactive_cluster_is_blocked() -> None:
+    estate = inventory()
+    updating = estate.model_copy(
+        update={"cluster": Cluster(**{**estate.cluster.model_dump(), "status": "UPDATING"})}
+    )
+    assert codes(updating)["cluster-not-active"] == "blocker"
+
+
+def test_more_subnets_than_64s_is_blocked() -> None:
+    # Given 257 subnets and a /56, which holds 256 /64s
+    subnets = tuple(subnet(i, cidr_block=f"10.{i // 256}.{i % 256}.0/24") for i in range(257))
+    # When planned, Then the plan is blocked and suggests a larger block
+    result = plan(inventory(subnets=subnets, route_tables=(), nodes=()), DEFAULTS)
+    blocker = next(f for f in result.blockers if f.code == "not-enough-ipv6-subnets")
+    assert "IPAM" in blocker.message
+
+
+def test_nodegroup_without_launch_template_warns_how_it_is_replaced() -> None:
+    result = plan(inventory(), DEFAULTS)
+    warning = next(f for f in result.warnings if f.code == "nodegroup-without-launch-template")
+    assert warning.resource == "batch"
+    assert "replacement group" in warning.message
+
+
+def test_nodegroup_without_launch_template_blocks_when_manual_is_asked() -> None:
+    options = PlanOptions(nodegroup_without_launch_template="manual")
+    assert codes(inventory(), options)["nodegroup-manual-replacement"] == "blocker"
+
+
+def test_dns64_without_nat64_route_warns() -> None:
+    subnets = (subnet(2, dns64=True),)
+    assert codes(inventory(subnets=subnets))["dns64-without-nat64"] == "warning"
+
+
+def test_dns64_with_nat64_route_does_not_warn() -> None:
+    subnets = (subnet(2, dns64=True),)
+    estate = inventory(subnets=subnets, nat64_route_tables=("rtb-private",))
+    assert "dns64-without-nat64" not in codes(estate)
+
+
+# --------------------------------------------------------------------------- vpc changes
+
+
+def test_amazon_provided_block_is_default_and_irreversible() -> None:
+    [change] = of_type(inventory(), AssociateVpcIpv6Cidr)
+    assert change.ipam_pool_id is None
+    assert change.netmask_length == 56
+    assert change.reversible is False
+
+
+def test_ipam_pool_source_is_planned_with_its_netmask() -> None:
+    options = PlanOptions(ipv6_source=Ipv6Source(ipam_pool_id="ipam-pool-0abc", netmask_length=52))
+    [change] = of_type(inventory(), AssociateVpcIpv6Cidr, options)
+    assert (change.ipam_pool_id, change.netmask_length) == ("ipam-pool-0abc", 52)
+
+
+def test_public_tables_route_to_igw_and_private_ones_to_a_new_egress_only_gateway() -> None:
+    routes = {c.target: c for c in of_type(inventory(), AddIpv6Route) if c.destination == "::/0"}
+    assert routes["rtb-public"].via == "internet-gateway"
+    assert routes["rtb-public"].gateway_id == "igw-1"
+    assert routes["rtb-private"].via == "egress-only-gateway"
+    assert "rtb-main" not in routes  # no default route: stays isolated
+    assert len(of_type(inventory(), CreateEgressOnlyGateway)) == 1
+
+
+def test_existing_egress_only_gateway_is_reused() -> None:
+    estate = inventory(egress_only_gateway_id="eigw-9")
+    assert of_type(estate, CreateEgressOnlyGateway) == []
+    private = next(c for c in of_type(estate, AddIpv6Route) if c.target == "rtb-private")
+    assert private.gateway_id == "eigw-9"
+
+
+def test_security_groups_with_ipv4_egress_get_an_ipv6_twin_cluster_sg_included() -> None:
+    targets = {c.target for c in of_type(inventory(), AddSecurityGroupIpv6Rule) if c.egress}
+    assert targets == {"sg-cluster", "sg-alb"}
+
+
+def test_public_ingress_is_not_mirrored_unless_asked() -> None:
+    assert not [c for c in of_type(inventory(), AddSecurityGroupIpv6Rule) if not c.egress]
+    assert codes(inventory())["sg-public-ingress-ipv4-only"] == "warning"
+    mirrored = [
+        c
+        for c in of_type(
+            inventory(), AddSecurityGroupIpv6Rule, PlanOptions(mirror_public_ingress=True)
+        )
+        if not c.egress
+    ]
+    assert [(c.target, c.from_port) for c in mirrored] == [("sg-alb", 443)]
+
+
+def test_custom_nacl_entries_are_mirrored_after_their_ipv4_twin_without_collision() -> None:
+    # Given a custom NACL with rule 100 (0.0.0.0/0) and rule 101 taken by another entry
+    [entry] = of_type(inventory(), AddNaclIpv6Entry)
+    # Then the ::/0 twin of rule 100 takes the next free number, 102
+    assert (entry.target, entry.mirrors_rule, entry.rule_number) == ("acl-custom", 100, 102)
+    assert codes(inventory())["custom-nacl"] == "warning"
+
+
+def test_pristine_default_nacl_is_left_to_aws() -> None:
+    assert all(c.target != "acl-default" for c in of_type(inventory(), AddNaclIpv6Entry))
+
+
+def test_partly_dual_stack_vpc_gets_only_what_is_missing() -> None:
+    # Given a VPC with its block, one subnet already holding /64 number 0 with auto-assign on
+    done = subnet(0, ipv6_cidr=subnet_cidr(BLOCK, 0), ipv6_state="associated",
+                  assign_ipv6_on_creation=True)  # fmt: skip
+    estate = with_vpc_block(inventory(subnets=(done, subnet(1), subnet(2))))
+    # When planned
+    result = plan(estate, DEFAULTS)
+    # Then no VPC block is asked for, the done subnet is untouched, the others skip /64 number 0
+    assert not of_type(estate, AssociateVpcIpv6Cidr)
+    touched = {c.target for c in result.changes if c.target.startswith("subnet-")}
+    assert "subnet-0000" not in touched
+    cidrs = {c.target: c.cidr for c in of_type(estate, AssociateSubnetIpv6Cidr)}
+    assert cidrs == {
+        "subnet-0001": subnet_cidr(BLOCK, 1),
+        "subnet-0002": subnet_cidr(BLOCK, 2),
+    }
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+def test_tgw_attachment_ipv6_is_enabled_and_routes_need_named_destinations() -> None:
+    assert codes(inventory())["tgw-ipv6-destinations-unknown"] == "warning"
+    options = PlanOptions(tgw_ipv6_destinations=("2600:1f18:1000::/40",))
+    tgw_routes = [
+        c for c in of_type(inventory(), AddIpv6Route, options) if c.via == "transit-gateway"
+    ]
+    assert [(c.target, c.destination) for c in tgw_routes] == [
+        ("rtb-private", "2600:1f18:1000::/40")
+    ]
+
+
+def test_peering_routes_to_the_peer_ipv6_block_from_tables_that_route_to_it() -> None:
+    peering = [c for c in of_type(inventory(), AddIpv6Route) if c.via == "peering"]
+    assert [(c.target, c.destination, c.stage) for c in peering] == [
+        ("rtb-private", "2600:1f18:99:9900::/56", "attachments")
+    ]
+
+
+def test_peer_without_ipv6_warns_instead_of_routing() -> None:
+    estate = inventory()
+    peer = estate.peerings[0].model_copy(update={"peer_ipv6_cidrs": ()})
+    estate = estate.model_copy(update={"peerings": (peer,)})
+    assert codes(estate)["peer-without-ipv6"] == "warning"
+    assert not [c for c in of_type(estate, AddIpv6Route) if c.via == "peering"]
+
+
+# --------------------------------------------------------------------------- cni and nodes
+
+
+def test_cni_change_keeps_the_users_configuration() -> None:
+    [change] = of_type(inventory(), EnableCniIpv6Egress)
+    merged = json.loads(change.configuration)
+    assert merged["env"] == {"WARM_IP_TARGET": "5", "ENABLE_V6_EGRESS": "true"}
+    assert merged["init"]["env"] == {"ENABLE_V6_EGRESS": "true"}
+    assert change.previous_configuration == '{"env": {"WARM_IP_TARGET": "5"}}'
+
+
+def test_each_nodegroup_gets_the_strategy_its_kind_allows() -> None:
+    strategies = {c.target: c.strategy for c in of_type(inventory(), RollNodegroup)}
+    assert strategies == {
+        "system": "launch-template-version",
+        "batch": "replacement-group",
+        "legacy": "instance-refresh",
+    }
+
+
+def test_nodegroup_whose_nodes_all_have_ipv6_is_not_rolled() -> None:
+    nodes = (Node(instance_id="i-1", subnet_id="subnet-0002", nodegroup="system",
+                  ipv6_addresses=("2600::1",)),)  # fmt: skip
+    estate = inventory(nodes=nodes)
+    assert "system" not in {c.target for c in of_type(estate, RollNodegroup)}
+
+
+def test_changes_come_in_stage_order() -> None:
+    stages = [c.stage for c in plan(inventory(), DEFAULTS).changes]
+    order = ["vpc", "attachments", "cni", "nodes"]
+    assert stages == sorted(stages, key=order.index)
+
+
+# --------------------------------------------------------------------------- properties
+
+PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(inventories())
+def test_planned_64s_are_unique_and_inside_the_vpc_block(estate: Inventory) -> None:
+    result = plan(estate, DEFAULTS)
+    after = project(estate, result, BLOCK)
+    block = ipaddress.ip_network(after.vpc.ipv6_block.cidr)  # type: ignore[union-attr]
+    cidrs = [s.ipv6_cidr for s in after.subnets]
+    assert None not in cidrs
+    assert len(set(cidrs)) == len(cidrs)
+    for cidr in cidrs:
+        network = ipaddress.ip_network(cidr)
+        assert network.prefixlen == 64
+        assert network.subnet_of(block)
+
+
+@PROPERTY
+@given(inventories(), st.randoms(use_true_random=False))
+def test_plan_is_deterministic_whatever_the_order_of_discovery(
+    estate: Inventory, shuffler: random.Random
+) -> None:
+    shuffled = estate.model_copy(
+        update={
+            name: tuple(shuffler.sample(list(getattr(estate, name)), len(getattr(estate, name))))
+            for name in ("subnets", "route_tables", "security_groups", "network_acls", "nodes")
+        }
+    )
+    assert plan(shuffled, DEFAULTS) == plan(estate, DEFAULTS)
+
+
+@PROPERTY
+@given(inventories(), st.booleans())
+def test_planning_the_applied_estate_gives_an_empty_plan(estate: Inventory, mirror: bool) -> None:
+    options = PlanOptions(
+        mirror_public_ingress=mirror, tgw_ipv6_destinations=("2600:1f18:1000::/40",)
+    )
+    first = plan(estate, options)
+    assert not first.blocked
+    second = plan(project(estate, first, BLOCK), options)
+    assert second.changes == ()
