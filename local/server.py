@@ -37,6 +37,7 @@ class EmbeddedAws:
         self.region = region
         self._fast_forward = fast_forward
         self._server: Any = None
+        self._saved_env: dict[str, str | None] = {}
         self.endpoint = ""
 
     def start(self) -> EmbeddedAws:
@@ -54,12 +55,16 @@ class EmbeddedAws:
         self._server.start()
         _, port = self._server.get_host_and_port()
         self.endpoint = f"http://127.0.0.1:{port}"
-        # The interpreter calls Lambda and EventBridge at localhost:MOTO_PORT.
-        os.environ["MOTO_PORT"] = str(port)
-        os.environ["AWS_ENDPOINT_URL"] = self.endpoint
-        os.environ.setdefault("AWS_DEFAULT_REGION", self.region)
-        for key, value in _LOCAL_CREDENTIALS.items():
-            os.environ.setdefault(key, value)
+        # The interpreter calls Lambda and EventBridge at localhost:MOTO_PORT; boto3 in this
+        # process (handlers, CLI, seeder) finds the server through AWS_ENDPOINT_URL.
+        environment = {
+            "MOTO_PORT": str(port),
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", self.region),
+            **{k: os.environ.get(k, v) for k, v in _LOCAL_CREDENTIALS.items()},
+        }
+        self._saved_env = {key: os.environ.get(key) for key in [*environment, "AWS_PROFILE"]}
+        os.environ.update(environment)
         os.environ.pop("AWS_PROFILE", None)
         self._post("/moto-api/config", MOTO_CONFIG)
         return self
@@ -86,6 +91,12 @@ class EmbeddedAws:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env = {}
 
     def __enter__(self) -> EmbeddedAws:
         return self.start()

@@ -9,6 +9,7 @@ from v6migrate.cli import main
 
 from local.seed import ESTATES, seed
 
+
 def _exit_code(argv: list[str]) -> int | str | None:
     """Argument errors leave through argparse (SystemExit), validation errors return."""
     try:

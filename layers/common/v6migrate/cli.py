@@ -182,7 +182,9 @@ def cmd_start(args: argparse.Namespace) -> int:
     request = _request(args, args.mode)
     os.environ.setdefault("V6MIGRATE_MAX_ATTEMPTS", "3")
     aws.settings.cache_clear()
-    sfn = boto3.Session(region_name=request.region).client("stepfunctions", config=aws.retries())
+    # The workflow runs in its own (tooling) Region, which may differ from the cluster's.
+    home = args.stack_region or boto3.Session().region_name or request.region
+    sfn = boto3.Session(region_name=home).client("stepfunctions", config=aws.retries())
     arn = _state_machine_arn(sfn, args.stack, args.state_machine)
     execution = start_execution(sfn, arn, request)
     _out(f"started {execution}")
@@ -229,6 +231,9 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--follow", action="store_true", help="show each state until the end")
     start.add_argument("--stack", default="v6migrate", help="stack name (default v6migrate)")
     start.add_argument("--state-machine", help="state machine ARN (default: by stack name)")
+    start.add_argument(
+        "--stack-region", help="Region of the deployed stack (default: the AWS configuration's)"
+    )
     start.set_defaults(func=cmd_start)
 
     local = commands.add_parser("local", help="the embedded AWS")

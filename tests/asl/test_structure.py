@@ -1,0 +1,155 @@
+"""The state machines' structure, checked statically (cfn-lint does not read SAM definitions)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.template import load
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = load(ROOT / "template.yaml")
+MACHINES = {
+    logical: resource["Properties"]
+    for logical, resource in TEMPLATE["Resources"].items()
+    if resource["Type"] == "AWS::Serverless::StateMachine"
+}
+EVENT_FIELDS = {"migration_id", "wave_id", "account_id", "region", "cluster", "stage"}
+
+
+def _definition(properties: dict[str, Any]) -> dict[str, Any]:
+    return json.loads((ROOT / properties["DefinitionUri"]).read_text())
+
+
+def _states(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in definition["States"].items():
+        yield name, state
+        for branch in state.get("Branches", []):
+            yield from _states(branch)
+        if "ItemProcessor" in state:
+            yield from _states(state["ItemProcessor"])
+
+
+def _targets(state: dict[str, Any]) -> list[str]:
+    found = [state[k] for k in ("Next", "Default") if k in state]
+    found += [choice["Next"] for choice in state.get("Choices", [])]
+    found += [catch["Next"] for catch in state.get("Catch", [])]
+    return found
+
+
+CASES = [pytest.param(logical, id=logical) for logical in MACHINES]
+
+
+def test_there_is_a_migration_state_machine() -> None:
+    assert "MigrationStateMachine" in MACHINES
+
+
+@pytest.mark.parametrize("logical", CASES)
+def test_every_next_names_a_state(logical: str) -> None:
+    definition = _definition(MACHINES[logical])
+    names = set(definition["States"])
+    missing = {(n, t) for n, s in _states(definition) for t in _targets(s) if t not in names}
+    assert missing == set()
+
+
+@pytest.mark.parametrize("logical", CASES)
+def test_every_state_is_reachable(logical: str) -> None:
+    definition = _definition(MACHINES[logical])
+    seen, todo = set(), [definition["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_targets(definition["States"][name]))
+    assert set(definition["States"]) - seen == set()
+
+
+@pytest.mark.parametrize("logical", CASES)
+def test_every_task_has_retry_and_catch_all(logical: str) -> None:
+    for name, state in _states(_definition(MACHINES[logical])):
+        if state["Type"] != "Task":
+            continue
+        assert state.get("Retry"), f"{name} has no Retry"
+        catches = [e for c in state.get("Catch", []) for e in c["ErrorEquals"]]
+        assert "States.ALL" in catches, f"{name} does not catch States.ALL"
+
+
+@pytest.mark.parametrize("logical", CASES)
+def test_every_failure_path_ends_in_a_fail_state(logical: str) -> None:
+    definition = _definition(MACHINES[logical])
+    states = definition["States"]
+    for name, state in _states(definition):
+        for catch in state.get("Catch", []):
+            seen, todo = set(), [catch["Next"]]
+            while todo:
+                current = todo.pop()
+                if current in seen:
+                    continue
+                seen.add(current)
+                todo.extend(t for t in _targets(states[current]))
+            assert any(states[s]["Type"] == "Fail" for s in seen), f"{name}'s Catch never fails"
+
+
+@pytest.mark.parametrize("logical", CASES)
+def test_every_substitution_is_defined_and_used(logical: str) -> None:
+    properties = MACHINES[logical]
+    text = (ROOT / properties["DefinitionUri"]).read_text()
+    used = set(re.findall(r"\$\{(\w+)\}", text))
+    defined = set(properties.get("DefinitionSubstitutions", {}))
+    assert used == defined
+
+
+@pytest.mark.parametrize("logical", CASES)
+def test_stage_events_go_to_the_v6migrate_bus_with_the_common_fields(logical: str) -> None:
+    for name, state in _states(_definition(MACHINES[logical])):
+        if state.get("Resource") != "arn:aws:states:::events:putEvents":
+            continue
+        for entry in state["Parameters"]["Entries"]:
+            assert entry["Source"] == "v6migrate", name
+            assert entry["EventBusName"] == "${EventBusName}", name
+            fields = {key.removesuffix(".$") for key in entry["Detail"]}
+            assert fields >= EVENT_FIELDS, f"{name} lacks {EVENT_FIELDS - fields}"
+
+
+@pytest.mark.parametrize("logical", CASES)
+def test_lambda_tasks_retry_transient_and_lambda_service_errors(logical: str) -> None:
+    for name, state in _states(_definition(MACHINES[logical])):
+        if state.get("Resource") != "arn:aws:states:::lambda:invoke":
+            continue
+        retried = {e for r in state["Retry"] for e in r["ErrorEquals"]}
+        assert {"TransientError", "Lambda.ServiceException",
+                "Lambda.TooManyRequestsException"} <= retried, name  # fmt: skip
+
+
+def test_dry_run_returns_the_plan_without_reaching_a_mutating_state() -> None:
+    states = _definition(MACHINES["MigrationStateMachine"])["States"]
+    choice = next(s for s in states.values() if s["Type"] == "Choice")
+    plan_branch = next(c for c in choice["Choices"] if c.get("StringEquals") == "plan")
+    assert states[plan_branch["Next"]] == {
+        "Type": "Succeed",
+        "Comment": states[plan_branch["Next"]].get("Comment"),
+        "OutputPath": "$.preflight.plan",
+    }
+
+
+def test_state_machine_is_standard_with_logging_and_tracing() -> None:
+    properties = MACHINES["MigrationStateMachine"]
+    assert properties["Type"] == "STANDARD"
+    assert properties["Tracing"] == {"Enabled": True}
+    assert properties["Logging"]["Level"] == "ALL"
+
+
+def test_no_function_policy_grants_every_action() -> None:
+    for logical, resource in TEMPLATE["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                actions = statement["Action"]
+                actions = [actions] if isinstance(actions, str) else actions
+                assert not [a for a in actions if a == "*" or a.endswith(":*")], logical

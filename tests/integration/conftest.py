@@ -1,0 +1,74 @@
+"""One embedded AWS for the integration tests; every test starts from a reset, deployed stack."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from local.deploy import Deployment, deploy
+from local.seed import EXTERNAL_ID
+from local.server import EmbeddedAws
+
+
+@pytest.fixture(scope="session")
+def embedded() -> Iterator[EmbeddedAws]:
+    with EmbeddedAws() as server:
+        yield server
+
+
+@dataclass
+class Stack:
+    server: EmbeddedAws
+    session: boto3.Session
+    deployment: Deployment
+
+    @property
+    def machine(self) -> str:
+        return self.deployment.state_machines["MigrationStateMachine"]
+
+    def run(self, request: dict[str, Any], name: str, timeout: float = 60) -> dict[str, Any]:
+        """Start an execution (always named) and wait for its end."""
+        sfn = self.session.client("stepfunctions")
+        arn = sfn.start_execution(
+            stateMachineArn=self.machine, name=name, input=json.dumps(request)
+        )["executionArn"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            description: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+            if description["status"] != "RUNNING":
+                return description
+            time.sleep(0.1)
+        raise AssertionError(f"execution {name} still running after {timeout}s")
+
+    def entered(self, execution_arn: str) -> list[str]:
+        sfn = self.session.client("stepfunctions")
+        events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        return [
+            e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+        ]
+
+    def events(self) -> list[dict[str, Any]]:
+        sqs = self.session.client("sqs")
+        found: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(
+                QueueUrl=self.deployment.event_queue_url, MaxNumberOfMessages=10
+            ).get("Messages", [])
+            if not batch:
+                return found
+            found.extend(json.loads(m["Body"]) for m in batch)
+
+
+@pytest.fixture
+def stack(embedded: EmbeddedAws, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    embedded.reset()
+    session = embedded.session()
+    deployment = deploy(session, parameters={"ExternalId": EXTERNAL_ID, "LogLevel": "WARNING"})
+    return Stack(server=embedded, session=session, deployment=deployment)
