@@ -7,12 +7,11 @@ import os
 import time
 from collections.abc import Callable
 
-from v6migrate.cli import follow, outcome, start_execution
-from v6migrate.models import MigrationRequest
-
 from local.deploy import deploy
 from local.seed import ESTATES, EXTERNAL_ID, seed
 from local.server import EmbeddedAws
+from v6migrate.cli import follow, outcome, start_execution
+from v6migrate.models import MigrationRequest
 
 
 def run_demo(echo: Callable[[str], None], output: str = "table") -> int:

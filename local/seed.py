@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import boto3
 from pydantic import BaseModel, ConfigDict, Field
+
 from v6migrate.aws import NETWORK_MANAGER_REGION
 
 WORKFLOW_ACCOUNT = "123456789012"

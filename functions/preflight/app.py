@@ -3,6 +3,7 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from v6migrate import preflight
 from v6migrate.observability import logger, metrics, tracer
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-from v6migrate.cli import main
 
 from local.seed import ESTATES, EstateSpec, NodegroupSpec, seed
 from tests.integration.conftest import Stack
+from v6migrate.cli import main
 
 SMALL = ESTATES["small"]
 BIN = Path(sys.executable).parent

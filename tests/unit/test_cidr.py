@@ -7,6 +7,7 @@ import ipaddress
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from v6migrate.cidr import CarvingError, capacity, carve, subnet_cidr, subnet_index
 
 BLOCK = "2600:1f18:abc:de00::/56"

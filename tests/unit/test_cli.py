@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from v6migrate.cli import main
 
 from local.seed import ESTATES, seed
+from v6migrate.cli import main
 
 
 def _exit_code(argv: list[str]) -> int | str | None:

@@ -7,6 +7,7 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from v6migrate import cni
 
 text = st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=8)

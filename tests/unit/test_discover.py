@@ -7,6 +7,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from v6migrate.aws import Clients, session_for
 from v6migrate.discover import discover, pages
 from v6migrate.errors import ClusterNotFound

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
 from v6migrate.errors import ClusterNotFound
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,6 +9,8 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.unit.estates import BLOCK, inventories, inventory, subnet, with_vpc_block
 from v6migrate.cidr import subnet_cidr
 from v6migrate.models import (
     AddIpv6Route,
@@ -28,8 +30,6 @@ from v6migrate.models import (
 )
 from v6migrate.plan import plan
 from v6migrate.projection import project
-
-from tests.unit.estates import BLOCK, inventories, inventory, subnet, with_vpc_block
 
 DEFAULTS = PlanOptions()
 
