@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-v1
 DEPLOY_VENV := .venv-deploy
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format typecheck cfn-lint asl unit integration bench build deploy clean
+.PHONY: help setup demo test lint format typecheck cfn-lint asl unit integration bench docs build deploy clean
 
 help:
 	@echo "make demo   - the migration state machine's dry run on the embedded AWS"
@@ -41,7 +41,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 cfn-lint: setup
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml target-account-role.yaml
 
 asl: setup
 	$(BIN)/statelint statemachines/*.asl.json
@@ -55,6 +55,9 @@ integration: setup
 
 bench: setup
 	$(BIN)/python bench/plan_scale.py
+
+docs: setup
+	$(BIN)/python -c 'from v6migrate.events import reference; print(reference())' > docs/events.md
 
 $(DEPLOY_VENV)/.installed: requirements-deploy.txt
 	$(PYTHON) -m venv $(DEPLOY_VENV)

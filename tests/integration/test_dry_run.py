@@ -10,6 +10,7 @@ import pytest
 
 from local.seed import ESTATES, seed
 from tests.integration.conftest import Stack
+from v6migrate.events import EVENT_TYPES, StageFailedDetail
 
 SMALL = ESTATES["small"]
 REQUEST = {"cluster": SMALL.cluster, "account_id": SMALL.account_id, "region": SMALL.region}
@@ -56,7 +57,9 @@ def test_dry_run_returns_the_plan_emits_stage_events_and_changes_nothing(stack: 
     assert [e["detail-type"] for e in events] == [
         "Stage Started", "Stage Succeeded", "Migration Planned",
     ]  # fmt: skip
+    models = {e.detail_type: e.detail for e in EVENT_TYPES}
     for event in events:
+        models[event["detail-type"]].model_validate(event["detail"])  # the documented contract
         assert event["source"] == "v6migrate"
         assert event["detail"]["migration_id"] == "dry-run-1"
         assert event["detail"]["cluster"] == SMALL.cluster
@@ -92,4 +95,6 @@ def test_a_failing_preflight_fails_the_run_by_error_name_with_a_stage_failed_eve
     assert description["status"] == "FAILED"
     assert description["error"] == error
     failed = [e for e in stack.events() if e["detail-type"] == "Stage Failed"]
+    for event in failed:
+        StageFailedDetail.model_validate(event["detail"])
     assert [(e["detail"]["stage"], e["detail"]["error"]) for e in failed] == [("preflight", error)]

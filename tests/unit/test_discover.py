@@ -107,3 +107,43 @@ def test_other_account_is_reached_by_assuming_the_target_role(moto: None) -> Non
     identity = session.client("sts").get_caller_identity()
     assert identity["Account"] == "222222222222"
     assert ":assumed-role/v6migrate-target/" in identity["Arn"]
+
+
+def _policy_actions(path: str, logical: str) -> set[str]:
+    from pathlib import Path
+
+    from local.template import load
+
+    template = load(Path(__file__).resolve().parents[2] / path)
+    properties = template["Resources"][logical]["Properties"]
+    documents = properties.get("Policies", [])
+    statements = [
+        s
+        for d in documents
+        for s in (d.get("PolicyDocument", d) if isinstance(d, dict) else {}).get("Statement", [])
+    ]
+    return {
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+
+
+def test_discovery_calls_only_what_the_policies_grant(
+    small_estate: dict[str, Any], target: Clients
+) -> None:
+    # Given a hook recording every operation discovery calls, as IAM actions
+    called: set[str] = set()
+    for client in (target.ec2, target.eks, target.autoscaling, target.networkmanager):
+        client.meta.events.register(
+            "before-call",
+            lambda model, **_: called.add(f"{model.service_model.service_name}:{model.name}"),
+        )
+    # When the estate is discovered
+    discover(target, small_estate["cluster"])
+    # Then the Preflight function and the target role both grant each of them, and no more
+    preflight = _policy_actions("template.yaml", "PreflightFunction") - {
+        "sts:AssumeRole", "sts:GetCallerIdentity",
+    }  # fmt: skip
+    role = _policy_actions("target-account-role.yaml", "TargetRole")
+    assert called == preflight == role

@@ -466,11 +466,15 @@ class PlanSummary(Frozen):
 
 
 class StageEventDetail(Frozen):
-    """The detail every v6migrate event carries (docs/events.md)."""
+    """The detail every v6migrate event carries (docs/events.md).
+
+    `account_id` is null until Preflight knows it when the request left it out; `cluster` and
+    `region` are null only in the Stage Failed event of a request that lacked them.
+    """
 
     migration_id: str
-    wave_id: str | None = None
-    account_id: str
-    region: str
-    cluster: str
+    wave_id: str | None
+    account_id: str | None
+    region: str | None
+    cluster: str | None
     stage: str
