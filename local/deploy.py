@@ -23,26 +23,15 @@ from local.template import Resolver, load
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = PROJECT_ROOT / "template.yaml"
-LAMBDA_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-STATES_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "states.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+
+
+def _trust(service: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
 
 
 @dataclass
@@ -155,7 +144,10 @@ def deploy(
         }
         name = f"{stack_name}-{logical}"
         role = _role(
-            iam, name, LAMBDA_TRUST, resolver.resolve(_statements(properties.get("Policies", [])))
+            iam,
+            name,
+            _trust("lambda.amazonaws.com"),
+            resolver.resolve(_statements(properties.get("Policies", []))),
         )
         try:
             arn = lambda_client.create_function(
@@ -195,7 +187,7 @@ def deploy(
         for key, value in resolver.resolve(properties.get("DefinitionSubstitutions", {})).items():
             definition = definition.replace("${" + key + "}", str(value))
         name = resolver.resolve(properties.get("Name", f"{stack_name}-{logical}"))
-        role = _role(iam, name, STATES_TRUST, [])
+        role = _role(iam, name, _trust("states.amazonaws.com"), [])
         existing = {
             m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
         }

@@ -189,27 +189,21 @@ def _rules(permissions: list[dict[str, Any]], egress: bool) -> tuple[SgRule, ...
     for permission in permissions:
         protocol = str(permission.get("IpProtocol", "-1"))
         every_port = protocol == "-1"
-        low = None if every_port else permission.get("FromPort")
-        high = None if every_port else permission.get("ToPort")
-        for cidr in permission.get("IpRanges", []):
-            rules.append(
-                SgRule(
-                    egress=egress,
-                    protocol=protocol,
-                    from_port=low,
-                    to_port=high,
-                    cidr_ipv4=cidr["CidrIp"],
+        for ranges, key, field in (
+            ("IpRanges", "CidrIp", "cidr_ipv4"),
+            ("Ipv6Ranges", "CidrIpv6", "cidr_ipv6"),
+        ):
+            rules.extend(
+                SgRule.model_validate(
+                    {
+                        "egress": egress,
+                        "protocol": protocol,
+                        "from_port": None if every_port else permission.get("FromPort"),
+                        "to_port": None if every_port else permission.get("ToPort"),
+                        field: cidr[key],
+                    }
                 )
-            )
-        for cidr in permission.get("Ipv6Ranges", []):
-            rules.append(
-                SgRule(
-                    egress=egress,
-                    protocol=protocol,
-                    from_port=low,
-                    to_port=high,
-                    cidr_ipv6=cidr["CidrIpv6"],
-                )
+                for cidr in permission.get(ranges, [])
             )
     return tuple(rules)
 

@@ -9,6 +9,7 @@ CNI; then the nodes).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from v6migrate import cidr, cni
 from v6migrate.models import (
@@ -388,6 +389,27 @@ def _dns64_findings(inventory: Inventory) -> list[Finding]:
 # --------------------------------------------------------------------------- attachments
 
 
+def _routes_through(
+    tables: Iterable[RouteTable],
+    destinations: Iterable[str],
+    via: Literal["transit-gateway", "peering"],
+    gateway_id: str,
+) -> list[Change]:
+    """IPv6 routes to `destinations` through `gateway_id`, in each table that lacks them."""
+    return [
+        AddIpv6Route(
+            stage="attachments",
+            target=table.route_table_id,
+            destination=destination,
+            via=via,
+            gateway_id=gateway_id,
+        )
+        for table in tables
+        for destination in destinations
+        if not table.has_route(destination)
+    ]
+
+
 def _attachment_changes(
     inventory: Inventory, options: PlanOptions
 ) -> tuple[list[Change], list[Finding]]:
@@ -408,18 +430,12 @@ def _attachment_changes(
                     attachment.attachment_id,
                 )
             )
-        for table in routed:
-            for destination in options.tgw_ipv6_destinations:
-                if not table.has_route(destination):
-                    changes.append(
-                        AddIpv6Route(
-                            stage="attachments",
-                            target=table.route_table_id,
-                            destination=destination,
-                            via="transit-gateway",
-                            gateway_id=attachment.transit_gateway_id,
-                        )
-                    )
+        changes.extend(
+            _routes_through(
+                routed, options.tgw_ipv6_destinations, "transit-gateway",
+                attachment.transit_gateway_id,
+            )
+        )  # fmt: skip
     for peering in sorted(inventory.peerings, key=lambda p: p.peering_id):
         if peering.status != "active":
             continue
@@ -434,18 +450,9 @@ def _attachment_changes(
                     peering.peering_id,
                 )
             )
-        for table in routed:
-            for destination in peering.peer_ipv6_cidrs:
-                if not table.has_route(destination):
-                    changes.append(
-                        AddIpv6Route(
-                            stage="attachments",
-                            target=table.route_table_id,
-                            destination=destination,
-                            via="peering",
-                            gateway_id=peering.peering_id,
-                        )
-                    )
+        changes.extend(
+            _routes_through(routed, peering.peer_ipv6_cidrs, "peering", peering.peering_id)
+        )
     for wan in sorted(inventory.cloudwan_attachments, key=lambda a: a.attachment_id):
         if not wan.ipv6_support:
             changes.append(EnableCloudWanAttachmentIpv6(target=wan.attachment_id))
