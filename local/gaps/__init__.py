@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 
-from local.gaps import ec2, eks, networkmanager
+from local.gaps import ec2, ec2_ipv6, eks, networkmanager
 
 _lock = threading.Lock()
 _installed = False
@@ -26,11 +26,17 @@ def install() -> None:
     with _lock:
         if _installed:
             return
-        ec2.subnet_association_state()
         ec2.ipv6_on_network_interface_creation()
         ec2.peering_ipv6_and_filters()
+        ec2_ipv6.association_transitions()
+        ec2_ipv6.subnet_block_validation()
+        ec2_ipv6.auto_assign_needs_a_block()
+        ec2_ipv6.cidr_in_use_refusals()
+        ec2_ipv6.route_already_exists()
+        ec2_ipv6.tgw_attachment_modifying()
         eks.cluster_vpc_and_security_group()
         eks.addons()
         eks.nodegroup_autoscaling_group()
         networkmanager.vpc_attachments()
+        networkmanager.vpc_attachment_updates()
         _installed = True

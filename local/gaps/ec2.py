@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
-from moto.ec2.models.subnets import Subnet
 from moto.ec2.models.vpc_peering_connections import VPCPeeringConnection
 from moto.ec2.models.vpcs import VPC
 from moto.ec2.responses.vpc_peering_connections import VPCPeeringConnections
@@ -16,27 +15,6 @@ def _state_of(association: dict[str, Any]) -> str:
     if isinstance(raw, dict):
         return str(raw.get("State") or raw.get("state") or "")
     return str(raw or "")
-
-
-def subnet_association_state() -> None:
-    """DescribeSubnets: `Ipv6CidrBlockState.State` is a plain state string.
-
-    moto nests the whole state dict inside `State`, so boto3 reads "{'State': 'associated'}".
-    AWS (EC2 API reference, SubnetIpv6CidrBlockAssociation) returns e.g. "associated", and
-    keeps disassociated entries visible for a while: callers filter by state.
-    """
-
-    def ipv6_cidr_block_association_set(self: Subnet) -> list[dict[str, Any]]:
-        return [
-            {
-                "ipv6CidrBlock": association["ipv6CidrBlock"],
-                "associationId": association["associationId"],
-                "ipv6CidrBlockState": {"state": _state_of(association)},
-            }
-            for association in self.ipv6_cidr_block_associations.values()
-        ]
-
-    Subnet.ipv6_cidr_block_association_set = property(ipv6_cidr_block_association_set)  # type: ignore[method-assign,assignment]
 
 
 def _live_ipv6_block(subnet: Any) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from moto.core.responses import ActionResult
@@ -11,6 +12,8 @@ from moto.networkmanager import urls as nm_urls
 from moto.networkmanager.exceptions import ResourceNotFound, ValidationError
 from moto.networkmanager.models import NetworkManagerBackend
 from moto.networkmanager.responses import NetworkManagerResponse
+
+from local.gaps.timing import settling
 
 
 def _store(backend: NetworkManagerBackend) -> dict[str, dict[str, Any]]:
@@ -62,7 +65,45 @@ def get_vpc_attachment(self: NetworkManagerBackend, attachment_id: str) -> dict[
     attachment = _store(self).get(attachment_id)
     if attachment is None:
         raise ResourceNotFound(attachment_id)
+    return _shown(attachment)
+
+
+def _shown(attachment: dict[str, Any]) -> dict[str, Any]:
+    """The attachment as read now: UPDATING while an update settles, then AVAILABLE."""
+    if settling(attachment.get("_v6_updated")):
+        return {**attachment, "Attachment": {**attachment["Attachment"], "State": "UPDATING"}}
     return attachment
+
+
+def update_vpc_attachment(
+    self: NetworkManagerBackend, attachment_id: str, options: dict[str, Any] | None
+) -> dict[str, Any]:
+    attachment = _store(self).get(attachment_id)
+    if attachment is None:
+        raise ResourceNotFound(attachment_id)
+    if _shown(attachment)["Attachment"]["State"] != "AVAILABLE":
+        raise ValidationError(f"Attachment {attachment_id} is not AVAILABLE")
+    for key, value in (options or {}).items():
+        attachment["Options"][key] = bool(value)
+    attachment["Attachment"]["UpdatedAt"] = utcnow()
+    attachment["_v6_updated"] = time.monotonic()
+    return _shown(attachment)
+
+
+def vpc_attachment_updates() -> None:
+    """UpdateVpcAttachment (Network Manager API reference): the attachment is UPDATING, then
+    AVAILABLE with the new options (DOMAIN.md, Interconnects, Cloud WAN)."""
+    if hasattr(NetworkManagerResponse, "update_vpc_attachment"):
+        return
+    NetworkManagerBackend.update_vpc_attachment = update_vpc_attachment  # type: ignore[attr-defined]
+
+    def r_update(self: NetworkManagerResponse) -> ActionResult:
+        attachment = self.networkmanager_backend.update_vpc_attachment(  # type: ignore[attr-defined]
+            self._get_param("AttachmentId"), self._get_param("Options")
+        )
+        return ActionResult({"VpcAttachment": attachment})
+
+    NetworkManagerResponse.update_vpc_attachment = r_update  # type: ignore[attr-defined]
 
 
 def vpc_attachments() -> None:
@@ -107,7 +148,7 @@ def vpc_attachments() -> None:
             "State": self._get_param("State"),
         }
         found = [
-            a["Attachment"]
+            _shown(a)["Attachment"]
             for _, a in sorted(_store(self.networkmanager_backend).items())
             if all(value is None or a["Attachment"][key] == value for key, value in wanted.items())
         ]

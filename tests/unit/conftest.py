@@ -17,6 +17,17 @@ def _no_network() -> Iterator[None]:
     enable_socket()
 
 
+@pytest.fixture(autouse=True)
+def _instant_transitions() -> Iterator[None]:
+    """Simulated `associating`/`modifying` states last no time unless a test asks for them."""
+    from local.gaps.timing import SETTLE
+
+    saved = SETTLE.seconds
+    SETTLE.seconds = 0.0
+    yield
+    SETTLE.seconds = saved
+
+
 @pytest.fixture
 def moto(fake_aws_env: None) -> Iterator[None]:
     from moto import mock_aws

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     event_bus_name: str = "v6migrate"
     state_machine_arn: str | None = None
     max_attempts: int = 8
+    poll_seconds: float = 2.0
+    poll_timeout_seconds: float = 240.0
 
 
 @cache

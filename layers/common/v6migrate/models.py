@@ -85,6 +85,11 @@ class MigrationRequest(Frozen):
     mode: Literal["plan", "apply"] = "plan"
     wave_id: str | None = None
     options: PlanOptions = PlanOptions()
+    release_vpc_cidr: bool = Field(
+        default=False,
+        description="On rollback, also release the VPC's IPv6 block. Irreversible: a "
+        "re-associated Amazon-provided /56 is a different range.",
+    )
 
 
 # --------------------------------------------------------------------------- inventory

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from v6migrate import aws
 from v6migrate.discover import discover
+from v6migrate.journal import Ledger
 from v6migrate.models import ExecutionName, Frozen, MigrationRequest, Plan, PlanSummary
 from v6migrate.observability import logger, metrics
 from v6migrate.plan import plan
@@ -52,9 +53,18 @@ def summarise(result: Plan, request: MigrationRequest, migration_id: str) -> Pla
     )
 
 
-def run(event: PreflightInput, clients: aws.Clients | None = None) -> PlanSummary:
+def run(
+    event: PreflightInput, clients: aws.Clients | None = None, ledger: Ledger | None = None
+) -> PlanSummary:
     result = make_plan(event.request, clients)
     summary = summarise(result, event.request, event.migration_id)
+    if event.request.mode == "apply" and not result.blocked:
+        # The approved plan is what the stages apply; the lock keeps a second run away.
+        from v6migrate.apply import default_ledger
+
+        ledger = ledger or default_ledger()
+        ledger.acquire(result.account_id, result.region, result.cluster, event.migration_id)
+        ledger.save_plan(event.migration_id, result)
     metrics.add_metric(name="PlansMade", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="PlannedChanges", unit=MetricUnit.Count, value=len(result.changes))
     logger.info(

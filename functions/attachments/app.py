@@ -1,0 +1,16 @@
+"""attachments: apply the `attachments` stage of the approved plan, journaled, re-runnable."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from v6migrate import apply
+from v6migrate.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = apply.StageInput.model_validate(event)
+    return apply.run_stage("attachments", request).model_dump(mode="json")

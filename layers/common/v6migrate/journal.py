@@ -1,0 +1,221 @@
+"""The ledger (DynamoDB): the approved plan, one item per change, and a lock per cluster.
+
+Every mutating AWS call is journaled first as `intent` (with the before-state needed to revert
+it), then as `applied` (with what AWS returned). A change found already in effect with no
+`intent` of this run is `in-place`: it existed before, and rollback never touches it. All
+writes are conditional, so two writers can never both believe they own a change or a cluster.
+
+Keys: `pk = migration#<id>`: `sk = plan` (the approved plan, zlib-compressed) and
+`sk = change#<nnnnn>` (plan order); `pk = cluster#<account>#<region>#<name>`, `sk = lock`.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import TypeAdapter
+
+from v6migrate.errors import BlockedError, V6MigrateError, translate
+from v6migrate.models import Change, Frozen, Plan
+
+Status = Literal["intent", "applied", "in-place", "reverted"]
+_CHANGE = TypeAdapter(Change)
+
+
+class MigrationInProgress(BlockedError):
+    """Another migration holds this cluster's lock."""
+
+
+class JournalConflict(V6MigrateError):
+    """A conditional write lost: the journal changed under us."""
+
+
+class Entry(Frozen):
+    migration_id: str
+    seq: int
+    change: Change
+    status: Status
+    before: dict[str, Any] = {}
+    result: dict[str, Any] = {}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _conditional(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class Ledger:
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    # ------------------------------------------------------------------ lock
+
+    @staticmethod
+    def _lock_key(account_id: str, region: str, cluster: str) -> dict[str, Any]:
+        return {"pk": {"S": f"cluster#{account_id}#{region}#{cluster}"}, "sk": {"S": "lock"}}
+
+    def acquire(self, account_id: str, region: str, cluster: str, migration_id: str) -> None:
+        """Take the cluster's lock, or keep it if this migration already holds it."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    **self._lock_key(account_id, region, cluster),
+                    "migration_id": {"S": migration_id},
+                    "acquired_at": {"S": _now()},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR migration_id = :me",
+                ExpressionAttributeValues={":me": {"S": migration_id}},
+            )
+        except ClientError as error:
+            if _conditional(error):
+                holder = self.holder(account_id, region, cluster)
+                raise MigrationInProgress(
+                    f"cluster {cluster} ({account_id}, {region}) is being migrated by {holder}: "
+                    "wait for it to end, or release its lock if it was abandoned"
+                ) from error
+            raise translate(error, "dynamodb:PutItem lock") from error
+
+    def holder(self, account_id: str, region: str, cluster: str) -> str | None:
+        item = self._db.get_item(
+            TableName=self._table,
+            Key=self._lock_key(account_id, region, cluster),
+            ConsistentRead=True,
+        ).get("Item")
+        return item["migration_id"]["S"] if item else None
+
+    def release(self, account_id: str, region: str, cluster: str, migration_id: str) -> None:
+        """Drop the lock if this migration holds it (idempotent)."""
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key=self._lock_key(account_id, region, cluster),
+                ConditionExpression="attribute_not_exists(pk) OR migration_id = :me",
+                ExpressionAttributeValues={":me": {"S": migration_id}},
+            )
+        except ClientError as error:
+            if not _conditional(error):
+                raise translate(error, "dynamodb:DeleteItem lock") from error
+
+    # ------------------------------------------------------------------ plan
+
+    def save_plan(self, migration_id: str, plan: Plan) -> None:
+        """Store the approved plan once; a re-run of Preflight must not replace it."""
+        body = zlib.compress(plan.model_dump_json().encode(), level=6)
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": f"migration#{migration_id}"},
+                    "sk": {"S": "plan"},
+                    "plan": {"B": body},
+                    "created_at": {"S": _now()},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if not _conditional(error):
+                raise translate(error, "dynamodb:PutItem plan") from error
+
+    def plan(self, migration_id: str) -> Plan:
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"migration#{migration_id}"}, "sk": {"S": "plan"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            raise V6MigrateError(f"migration {migration_id} has no stored plan")
+        return Plan.model_validate_json(zlib.decompress(item["plan"]["B"]))
+
+    # ------------------------------------------------------------------ changes
+
+    @staticmethod
+    def _key(migration_id: str, seq: int) -> dict[str, Any]:
+        return {"pk": {"S": f"migration#{migration_id}"}, "sk": {"S": f"change#{seq:05d}"}}
+
+    def record(
+        self,
+        migration_id: str,
+        seq: int,
+        change: Change,
+        status: Status,
+        before: dict[str, Any] | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        """Write a change's new status; the condition keeps the lifecycle one-way."""
+        allowed_from: dict[Status, tuple[str, ...]] = {
+            "intent": ("intent",),
+            "applied": ("intent", "applied"),
+            "in-place": ("in-place",),
+            "reverted": ("intent", "applied", "reverted"),
+        }
+        previous = allowed_from[status]
+        item: dict[str, Any] = {
+            **self._key(migration_id, seq),
+            "change": {"S": _CHANGE.dump_json(change).decode()},
+            "change_id": {"S": change.change_id},
+            "stage": {"S": change.stage},
+            "status": {"S": status},
+            "updated_at": {"S": _now()},
+        }
+        if before is not None:
+            item["before"] = {"S": json.dumps(before, sort_keys=True)}
+        if result is not None:
+            item["result"] = {"S": json.dumps(result, sort_keys=True)}
+        names = ", ".join(f":s{i}" for i in range(len(previous)))
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=item if before is not None or status == "intent" else self._keep(item),
+                ConditionExpression=f"attribute_not_exists(sk) OR #status IN ({names})",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={f":s{i}": {"S": s} for i, s in enumerate(previous)},
+            )
+        except ClientError as error:
+            if _conditional(error):
+                raise JournalConflict(
+                    f"{change.change_id}: cannot become {status} from its journaled state"
+                ) from error
+            raise translate(error, "dynamodb:PutItem change") from error
+
+    def _keep(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Carry the before-state of an earlier write into a later status."""
+        old = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            ConsistentRead=True,
+        ).get("Item")
+        if old and "before" in old:
+            return {**item, "before": old["before"]}
+        return item
+
+    def entries(self, migration_id: str) -> Iterator[Entry]:
+        """Every journaled change of a migration, in plan order."""
+        paginator = self._db.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"migration#{migration_id}"},
+                ":prefix": {"S": "change#"},
+            },
+            ConsistentRead=True,
+        ):
+            for item in page.get("Items", []):
+                yield Entry(
+                    migration_id=migration_id,
+                    seq=int(item["sk"]["S"].split("#")[1]),
+                    change=_CHANGE.validate_json(item["change"]["S"]),
+                    status=item["status"]["S"],
+                    before=json.loads(item["before"]["S"]) if "before" in item else {},
+                    result=json.loads(item["result"]["S"]) if "result" in item else {},
+                )

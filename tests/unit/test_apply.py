@@ -1,0 +1,262 @@
+"""Applying and compensating against moto: journaled, re-runnable, and exactly reversible."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from local.seed import ESTATES
+from v6migrate import apply, preflight
+from v6migrate.aws import Clients
+from v6migrate.discover import discover
+from v6migrate.journal import Ledger, MigrationInProgress
+from v6migrate.models import MigrationRequest
+from v6migrate.plan import plan
+
+SMALL = ESTATES["small"]
+MUTATING = ("Associate", "Create", "Modify", "Authorize", "Update", "Replace", "Delete",
+            "Disassociate", "Revoke", "Unassign")  # fmt: skip
+
+
+@pytest.fixture
+def ledger(moto: None) -> Ledger:
+    dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+    dynamodb.create_table(
+        TableName="ledger",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return Ledger(dynamodb, "ledger")
+
+
+@pytest.fixture
+def request_() -> MigrationRequest:
+    return MigrationRequest(
+        cluster=SMALL.cluster, account_id=SMALL.account_id, region=SMALL.region, mode="apply"
+    )
+
+
+@pytest.fixture
+def planned(
+    small_estate: dict[str, Any], target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> str:
+    """The small estate with migration m-1's plan approved and its lock taken."""
+    preflight.run(preflight.PreflightInput(request=request_, migration_id="m-1"), target, ledger)
+    return "m-1"
+
+
+def _mutations(clients: Clients) -> list[str]:
+    calls: list[str] = []
+    for client in (clients.ec2, clients.networkmanager):
+        client.meta.events.register(
+            "before-call",
+            lambda model, **_: (
+                calls.append(model.name) if model.name.startswith(MUTATING) else None
+            ),
+        )
+    return calls
+
+
+def _stage(stage: str, request: MigrationRequest, target: Clients, ledger: Ledger) -> Any:
+    event = apply.StageInput(request=request, migration_id="m-1")
+    return apply.run_stage(stage, event, target, ledger)  # type: ignore[arg-type]
+
+
+def _remaining(target: Clients, request: MigrationRequest, stage: str) -> list[str]:
+    fresh = plan(discover(target, request.cluster), request.options)
+    return [c.change_id for c in fresh.stage_changes(stage)]  # type: ignore[arg-type]
+
+
+def test_vpc_stage_applies_every_approved_change_and_journals_it(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    approved = ledger.plan(planned).stage_changes("vpc")
+    report = _stage("vpc", request_, target, ledger)
+    assert report.applied == len(approved)
+    entries = [e for e in ledger.entries(planned) if e.change.stage == "vpc"]
+    assert {e.status for e in entries} == {"applied"}
+    assert all(e.before is not None for e in entries)
+    assert _remaining(target, request_, "vpc") == []
+
+
+def test_attachments_stage_enables_ipv6_on_every_attachment(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    _stage("vpc", request_, target, ledger)
+    _stage("attachments", request_, target, ledger)
+    inventory = discover(target, request_.cluster)
+    assert all(a.ipv6_support for a in inventory.tgw_attachments)
+    assert all(a.ipv6_support for a in inventory.cloudwan_attachments)
+    assert _remaining(target, request_, "attachments") == []
+
+
+def test_a_second_run_of_a_stage_makes_no_mutating_call(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    _stage("vpc", request_, target, ledger)
+    _stage("attachments", request_, target, ledger)
+    calls = _mutations(target)
+    _stage("vpc", request_, target, ledger)
+    _stage("attachments", request_, target, ledger)
+    assert calls == []
+
+
+class Crash(Exception):
+    """The Lambda died right after AWS accepted a call, before anything else was written."""
+
+
+def _crash_after(clients: Clients, nth: int) -> Callable[[], None]:
+    seen = {"n": 0}
+
+    def after(model: Any, **_: Any) -> None:
+        if model.name.startswith(MUTATING):
+            seen["n"] += 1
+            if seen["n"] == nth:
+                raise Crash(model.name)
+
+    for client in (clients.ec2, clients.networkmanager):
+        client.meta.events.register("after-call", after)
+
+    def disarm() -> None:
+        for client in (clients.ec2, clients.networkmanager):
+            client.meta.events.unregister("after-call", after)
+
+    return disarm
+
+
+@pytest.mark.parametrize("nth", [1, 2, 8, 14, 15, 18, 24, 27])
+def test_a_stage_crashed_after_any_mutation_finishes_on_rerun_without_duplicates(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, nth: int
+) -> None:
+    # Given the vpc stage dies right after its nth mutating call
+    disarm = _crash_after(target, nth)
+    with pytest.raises(Crash):
+        _stage("vpc", request_, target, ledger)
+    disarm()
+    # When the stage runs again
+    _stage("vpc", request_, target, ledger)
+    # Then everything is in place, once
+    assert _remaining(target, request_, "vpc") == []
+    ec2 = target.ec2
+    vpc_id = discover(target, request_.cluster).vpc.vpc_id
+    gateways = [
+        g for g in ec2.describe_egress_only_internet_gateways()["EgressOnlyInternetGateways"]
+        if any(a["VpcId"] == vpc_id for a in g["Attachments"])
+    ]  # fmt: skip
+    assert len(gateways) == 1
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    assert all(len(s["Ipv6CidrBlockAssociationSet"]) == 1 for s in subnets)
+    assert {e.status for e in ledger.entries(planned) if e.change.stage == "vpc"} == {"applied"}
+
+
+def test_a_second_migration_of_the_same_cluster_is_refused(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    with pytest.raises(MigrationInProgress, match="being migrated by m-1"):
+        preflight.run(
+            preflight.PreflightInput(request=request_, migration_id="m-2"), target, ledger
+        )
+
+
+def _estate(target: Clients, vpc_id: str) -> dict[str, Any]:
+    ec2 = target.ec2
+    by_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+
+    def sort(items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+        return sorted(items, key=lambda item: item[key])
+
+    subnets = sort(ec2.describe_subnets(Filters=by_vpc)["Subnets"], "SubnetId")
+    for subnet in subnets:
+        subnet["Ipv6CidrBlockAssociationSet"] = [
+            a for a in subnet.get("Ipv6CidrBlockAssociationSet", [])
+            if a["Ipv6CidrBlockState"]["State"] != "disassociated"
+        ]  # fmt: skip
+    tables = sort(ec2.describe_route_tables(Filters=by_vpc)["RouteTables"], "RouteTableId")
+    for table in tables:
+        table["Routes"] = sorted(
+            (r for r in table["Routes"] if r.get("GatewayId") != "local"), key=str
+        )
+    return {
+        "subnets": subnets,
+        "tables": tables,
+        "groups": sort(ec2.describe_security_groups(Filters=by_vpc)["SecurityGroups"], "GroupId"),
+        "acls": sort(ec2.describe_network_acls(Filters=by_vpc)["NetworkAcls"], "NetworkAclId"),
+        "tgw": ec2.describe_transit_gateway_vpc_attachments(Filters=by_vpc)[
+            "TransitGatewayVpcAttachments"
+        ],
+        "eigw": [
+            g
+            for g in ec2.describe_egress_only_internet_gateways()["EgressOnlyInternetGateways"]
+            if any(a["VpcId"] == vpc_id for a in g["Attachments"])
+        ],
+    }
+
+
+def test_compensation_restores_the_estate_and_keeps_the_vpc_block(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    small_estate: dict[str, Any],
+) -> None:  # fmt: skip
+    vpc_id = small_estate["vpc_id"]
+    before = _estate(target, vpc_id)
+    _stage("vpc", request_, target, ledger)
+    _stage("attachments", request_, target, ledger)
+    report = apply.compensate(
+        apply.RollbackInput(request=request_, migration_id=planned), target, ledger
+    )
+    assert report.kept == (f"vpc:associate-vpc-ipv6-cidr:{vpc_id}",)
+    assert _estate(target, vpc_id) == before
+    assert discover(target, request_.cluster).vpc.ipv6_block is not None  # kept
+    assert ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) is None
+
+
+def test_compensation_releases_the_block_when_the_request_opts_in(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    _stage("vpc", request_, target, ledger)
+    releasing = request_.model_copy(update={"release_vpc_cidr": True})
+    apply.compensate(apply.RollbackInput(request=releasing, migration_id=planned), target, ledger)
+    assert discover(target, request_.cluster).vpc.ipv6_block is None
+
+
+def test_compensation_reverts_an_intent_whose_effect_is_in_aws(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    small_estate: dict[str, Any],
+) -> None:  # fmt: skip
+    before = _estate(target, small_estate["vpc_id"])
+    disarm = _crash_after(target, 20)  # a security group rule, then the Lambda died
+    with pytest.raises(Crash):
+        _stage("vpc", request_, target, ledger)
+    disarm()
+    intents = [e for e in ledger.entries(planned) if e.status == "intent"]
+    assert intents
+    apply.compensate(apply.RollbackInput(request=request_, migration_id=planned), target, ledger)
+    assert _estate(target, small_estate["vpc_id"]) == before
+
+
+def test_compensation_never_touches_what_existed_before(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    small_estate: dict[str, Any],
+) -> None:  # fmt: skip
+    # Given a ::/0 egress rule someone added after the plan was approved
+    inventory = discover(target, request_.cluster)
+    group = next(g.group_id for g in inventory.security_groups if g.role == "node")
+    target.ec2.authorize_security_group_egress(
+        GroupId=group, IpPermissions=[{"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}]
+    )
+    # When the stage runs (it finds the rule in place) and is then compensated
+    _stage("vpc", request_, target, ledger)
+    apply.compensate(apply.RollbackInput(request=request_, migration_id=planned), target, ledger)
+    # Then that rule survives
+    rules = target.ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
+    ipv6 = [r["CidrIpv6"] for p in rules["IpPermissionsEgress"] for r in p.get("Ipv6Ranges", [])]
+    assert ipv6 == ["::/0"]
