@@ -7,8 +7,8 @@ import os
 import time
 from collections.abc import Callable
 
-from local.deploy import deploy
-from local.seed import ESTATES, EXTERNAL_ID, seed
+from local.deploy import deploy, local_parameters
+from local.seed import ESTATES, seed
 from local.server import EmbeddedAws
 from v6migrate.cli import follow, outcome, start_execution
 from v6migrate.models import MigrationRequest
@@ -23,7 +23,7 @@ def run_demo(echo: Callable[[str], None], output: str = "table") -> int:
         session = embedded.session()
         echo(f"   endpoint {embedded.endpoint}")
         echo("2. Deploying template.yaml into it")
-        deployment = deploy(session, parameters={"ExternalId": EXTERNAL_ID, "LogLevel": "WARNING"})
+        deployment = deploy(session, parameters=local_parameters("WARNING"))
         machine = deployment.state_machines["MigrationStateMachine"]
         echo(f"   state machine {machine}")
         spec = ESTATES["small"]

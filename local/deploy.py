@@ -34,6 +34,14 @@ def _trust(service: str) -> dict[str, Any]:
     }
 
 
+def local_parameters(log_level: str = "INFO") -> dict[str, str]:
+    """Stack parameters for the embedded AWS: its external id, and fast polling (its
+    transitional states settle in a fraction of a second)."""
+    from local.seed import EXTERNAL_ID
+
+    return {"ExternalId": EXTERNAL_ID, "LogLevel": log_level, "PollSeconds": "0.05"}
+
+
 @dataclass
 class Deployment:
     stack_name: str

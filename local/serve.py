@@ -7,8 +7,8 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from local.deploy import deploy
-from local.seed import ESTATES, EXTERNAL_ID, seed
+from local.deploy import deploy, local_parameters
+from local.seed import ESTATES, seed
 from local.server import EmbeddedAws
 
 
@@ -23,7 +23,7 @@ def serve(estate: str, port: int, echo: Callable[[str], None]) -> int:
     embedded = EmbeddedAws(port=port).start()
     try:
         session = embedded.session()
-        deployment = deploy(session, parameters={"ExternalId": EXTERNAL_ID})
+        deployment = deploy(session, parameters=local_parameters())
         echo(f"deployed stack {deployment.stack_name} (account {deployment.account_id}, "
              f"{deployment.region})")  # fmt: skip
         for logical, arn in deployment.state_machines.items():

@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 
-from local import gaps, runtime
+from local import faults, gaps, runtime
 
 DEFAULT_REGION = "eu-west-1"
 # moto maps unknown access keys to its default account, which stands for the tooling account.
@@ -44,6 +44,7 @@ class EmbeddedAws:
         # The extensions must be in place before the server's first request (URL map cache).
         gaps.install()
         runtime.install()
+        faults.install()
         runtime.quiet()
         if self._fast_forward:
             runtime.fast_forward()

@@ -79,20 +79,37 @@ def test_every_task_has_retry_and_catch_all(logical: str) -> None:
         assert "States.ALL" in catches, f"{name} does not catch States.ALL"
 
 
+def _reachable(states: dict[str, Any], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(_targets(states[current]))
+    return seen
+
+
 @pytest.mark.parametrize("logical", CASES)
 def test_every_failure_path_ends_in_a_fail_state(logical: str) -> None:
+    # A Catch that records the run's error ($.error) must end the execution failed; only
+    # bookkeeping after success (lock release, the success event) may carry on.
     definition = _definition(MACHINES[logical])
     states = definition["States"]
     for name, state in _states(definition):
         for catch in state.get("Catch", []):
-            seen, todo = set(), [catch["Next"]]
-            while todo:
-                current = todo.pop()
-                if current in seen:
-                    continue
-                seen.add(current)
-                todo.extend(t for t in _targets(states[current]))
+            if catch.get("ResultPath") in ("$.lock_error", "$.event_error"):
+                continue
+            seen = _reachable(states, catch["Next"])
             assert any(states[s]["Type"] == "Fail" for s in seen), f"{name}'s Catch never fails"
+
+
+def test_compensation_is_reachable_from_every_stage_and_only_after_changes_can_exist() -> None:
+    states = _definition(MACHINES["MigrationStateMachine"])["States"]
+    for stage in ("VpcDualStack", "Attachments"):
+        [catch] = states[stage]["Catch"]
+        assert "Rollback" in _reachable(states, catch["Next"]), stage
+    [preflight_catch] = states["Preflight"]["Catch"]
+    assert "Rollback" not in _reachable(states, preflight_catch["Next"])
 
 
 @pytest.mark.parametrize("logical", CASES)

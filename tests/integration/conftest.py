@@ -11,8 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.deploy import Deployment, deploy
-from local.seed import EXTERNAL_ID
+from local.deploy import Deployment, deploy, local_parameters
 from local.server import EmbeddedAws
 
 
@@ -70,5 +69,5 @@ def stack(embedded: EmbeddedAws, monkeypatch: pytest.MonkeyPatch) -> Stack:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     embedded.reset()
     session = embedded.session()
-    deployment = deploy(session, parameters={"ExternalId": EXTERNAL_ID, "LogLevel": "WARNING"})
+    deployment = deploy(session, parameters=local_parameters("WARNING"))
     return Stack(server=embedded, session=session, deployment=deployment)

@@ -109,7 +109,7 @@ def test_other_account_is_reached_by_assuming_the_target_role(moto: None) -> Non
     assert ":assumed-role/v6migrate-target/" in identity["Arn"]
 
 
-def _policy_actions(path: str, logical: str) -> set[str]:
+def _policy_actions(path: str, logical: str, sid: str) -> set[str]:
     from pathlib import Path
 
     from local.template import load
@@ -121,6 +121,7 @@ def _policy_actions(path: str, logical: str) -> set[str]:
         s
         for d in documents
         for s in (d.get("PolicyDocument", d) if isinstance(d, dict) else {}).get("Statement", [])
+        if s.get("Sid") == sid
     ]
     return {
         a
@@ -142,8 +143,6 @@ def test_discovery_calls_only_what_the_policies_grant(
     # When the estate is discovered
     discover(target, small_estate["cluster"])
     # Then the Preflight function and the target role both grant each of them, and no more
-    preflight = _policy_actions("template.yaml", "PreflightFunction") - {
-        "sts:AssumeRole", "sts:GetCallerIdentity",
-    }  # fmt: skip
-    role = _policy_actions("target-account-role.yaml", "TargetRole")
+    preflight = _policy_actions("template.yaml", "PreflightFunction", "DiscoverInThisAccount")
+    role = _policy_actions("target-account-role.yaml", "TargetRole", "ReadTheEstate")
     assert called == preflight == role

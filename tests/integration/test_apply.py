@@ -1,0 +1,152 @@
+"""Apply mode end to end in the embedded AWS: stages, events, re-runs, failures compensated."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local import faults
+from local.seed import ESTATES, seed, target_session
+from tests.integration.conftest import Stack
+from v6migrate.aws import clients_for
+from v6migrate.discover import discover
+from v6migrate.models import PlanOptions
+from v6migrate.plan import plan
+
+SMALL = ESTATES["small"]
+APPLY = {"cluster": SMALL.cluster, "account_id": SMALL.account_id, "region": SMALL.region,
+         "mode": "apply"}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _faults_off() -> Iterator[None]:
+    yield
+    faults.disarm()
+    faults.throttle(0.0)
+
+
+def _remaining(stack: Stack) -> dict[str, int]:
+    session = target_session(SMALL.region, SMALL.account_id, stack.session)
+    clients = clients_for(session, SMALL.account_id, SMALL.region)
+    return plan(discover(clients, SMALL.cluster), PlanOptions()).counts()
+
+
+def _network(stack: Stack, vpc_id: str) -> dict[str, Any]:
+    """Everything the vpc and attachments stages touch, normalised for comparison."""
+    ec2 = target_session(SMALL.region, SMALL.account_id, stack.session).client("ec2")
+    by_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    subnets = ec2.describe_subnets(Filters=by_vpc)["Subnets"]
+    tables = ec2.describe_route_tables(Filters=by_vpc)["RouteTables"]
+    return {
+        "subnets": sorted(
+            (
+                s["SubnetId"],
+                s["AssignIpv6AddressOnCreation"],
+                sorted(
+                    a["Ipv6CidrBlock"]
+                    for a in s.get("Ipv6CidrBlockAssociationSet", [])
+                    if a["Ipv6CidrBlockState"]["State"] != "disassociated"
+                ),
+            )
+            for s in subnets
+        ),
+        "routes": sorted(
+            (t["RouteTableId"], json.dumps(r, sort_keys=True))
+            for t in tables
+            for r in t["Routes"]
+            if r.get("GatewayId") != "local"
+        ),
+        "groups": sorted(
+            json.dumps(g, sort_keys=True, default=str)
+            for g in ec2.describe_security_groups(Filters=by_vpc)["SecurityGroups"]
+        ),
+        "acls": sorted(
+            json.dumps(a, sort_keys=True, default=str)
+            for a in ec2.describe_network_acls(Filters=by_vpc)["NetworkAcls"]
+        ),
+        "tgw": [
+            a["Options"]
+            for a in ec2.describe_transit_gateway_vpc_attachments(Filters=by_vpc)[
+                "TransitGatewayVpcAttachments"
+            ]
+        ],
+        "eigw": sorted(
+            g["EgressOnlyInternetGatewayId"]
+            for g in ec2.describe_egress_only_internet_gateways()["EgressOnlyInternetGateways"]
+            if any(a["VpcId"] == vpc_id for a in g["Attachments"])
+        ),
+    }
+
+
+def test_apply_makes_the_vpc_and_attachments_dual_stack(stack: Stack) -> None:
+    seed(SMALL, stack.session)
+    description = stack.run(APPLY, name="apply-1")
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    entered = stack.entered(description["executionArn"])
+    assert entered[-9:] == [
+        "VpcDualStackStarted", "VpcDualStack", "VpcDualStackSucceeded", "AttachmentsStarted",
+        "Attachments", "AttachmentsSucceeded", "ReleaseLock", "MigrationSucceeded", "Applied",
+    ]  # fmt: skip
+    remaining = _remaining(stack)
+    assert (remaining["vpc"], remaining["attachments"]) == (0, 0)
+    kinds = [(e["detail-type"], e["detail"]["stage"]) for e in stack.events()]
+    assert ("Stage Succeeded", "vpc") in kinds
+    assert ("Stage Succeeded", "attachments") in kinds
+    assert kinds[-1] == ("Migration Succeeded", "migration")
+
+
+def test_a_run_after_success_changes_nothing(stack: Stack) -> None:
+    seed(SMALL, stack.session)
+    assert stack.run(APPLY, name="apply-first")["status"] == "SUCCEEDED"
+    faults.arm()
+    again = stack.run(APPLY, name="apply-again")
+    assert again["status"] == "SUCCEEDED"
+    assert faults.mutations() == []
+
+
+@pytest.mark.parametrize(("fail_at", "stage"), [(1, "vpc"), (16, "vpc"), (29, "attachments")])
+def test_a_failure_in_a_stage_is_compensated(stack: Stack, fail_at: int, stage: str) -> None:
+    ids = seed(SMALL, stack.session)
+    before = _network(stack, ids["vpc_id"])
+    faults.arm(fail_at=fail_at)
+    description = stack.run(APPLY, name=f"apply-fail-{fail_at}")
+    faults.disarm()
+    assert description["status"] == "FAILED"
+    assert description["error"] == "ChangeFailed"
+    entered = stack.entered(description["executionArn"])
+    assert entered[-4:] == [f"{'VpcDualStack' if stage == 'vpc' else 'Attachments'}Failed",
+                            "Rollback", "RolledBack", "MigrationFailed"]  # fmt: skip
+    assert _network(stack, ids["vpc_id"]) == before
+    events = {e["detail-type"]: e["detail"] for e in stack.events()}
+    assert events["Stage Failed"]["stage"] == stage
+    # The /56 is kept (irreversible), unless the very first call, its association, failed
+    kept = [] if fail_at == 1 else [f"vpc:associate-vpc-ipv6-cidr:{ids['vpc_id']}"]
+    assert events["Migration Rolled Back"]["kept"] == kept
+
+
+def test_a_second_migration_of_a_cluster_in_progress_is_refused(stack: Stack) -> None:
+    seed(SMALL, stack.session)
+    stack.session.client("dynamodb").put_item(
+        TableName=stack.deployment.outputs["LedgerTableName"],
+        Item={"pk": {"S": f"cluster#{SMALL.account_id}#{SMALL.region}#{SMALL.cluster}"},
+              "sk": {"S": "lock"}, "migration_id": {"S": "someone-else"}},
+    )  # fmt: skip
+    description = stack.run(APPLY, name="apply-locked")
+    assert description["status"] == "FAILED"
+    assert description["error"] == "MigrationInProgress"
+    assert "someone-else" in description["cause"]
+
+
+def test_with_a_fifth_of_ec2_calls_throttled_the_migration_still_succeeds(stack: Stack) -> None:
+    seed(SMALL, stack.session)
+    faults.throttle(0.2)
+    description = stack.run(APPLY, name="apply-throttled", timeout=180)
+    throttled = faults.STATE.throttled
+    faults.throttle(0.0)
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    assert throttled > 0
+    remaining = _remaining(stack)
+    assert (remaining["vpc"], remaining["attachments"]) == (0, 0)
