@@ -1,0 +1,188 @@
+"""The embedded AWS refuses what AWS refuses, and shows transitional states (local/gaps)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from local.gaps.timing import SETTLE
+
+REGION = "eu-west-1"
+
+
+@pytest.fixture
+def ec2(moto: None) -> Any:
+    return boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def slow_transitions() -> Iterator[None]:
+    SETTLE.seconds = 0.3
+    yield
+    SETTLE.seconds = 0.0
+
+
+def _code(error: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(error.value.response["Error"]["Code"])
+
+
+def _dual_stack_subnet(ec2: Any) -> tuple[str, str, str, str]:
+    """A VPC with its /56 and one subnet holding /64 number 0: (vpc, subnet, block, /64)."""
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="eu-west-1a")[
+        "Subnet"
+    ]["SubnetId"]
+    ec2.associate_vpc_cidr_block(VpcId=vpc, AmazonProvidedIpv6CidrBlock=True)
+    block = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0][
+        "Ipv6CidrBlock"
+    ]
+    first = block.replace("/56", "/64")
+    ec2.associate_subnet_cidr_block(SubnetId=subnet, Ipv6CidrBlock=first)
+    return vpc, subnet, block, first
+
+
+def _association(ec2: Any, subnet: str) -> str:
+    return str(
+        ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["Ipv6CidrBlockAssociationSet"][0][
+            "AssociationId"
+        ]
+    )
+
+
+def test_associations_pass_through_associating(ec2: Any, slow_transitions: None) -> None:
+    # DOMAIN.md, EC2 step 1: the response says associating; poll until associated
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.associate_vpc_cidr_block(VpcId=vpc, AmazonProvidedIpv6CidrBlock=True)
+    state = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0][
+        "Ipv6CidrBlockState"
+    ]["State"]
+    assert state == "associating"
+    time.sleep(0.35)
+    state = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0][
+        "Ipv6CidrBlockState"
+    ]["State"]
+    assert state == "associated"
+
+
+def test_auto_assign_before_the_block_is_associated_is_refused(
+    ec2: Any, slow_transitions: None
+) -> None:
+    # DOMAIN.md, EC2 step 3: InvalidParameterValue before the subnet CIDR is associated
+    _, subnet, _, _ = _dual_stack_subnet(ec2)
+    with pytest.raises(ClientError) as error:
+        ec2.modify_subnet_attribute(SubnetId=subnet, AssignIpv6AddressOnCreation={"Value": True})
+    assert _code(error) == "InvalidParameterValue"
+    time.sleep(0.35)
+    ec2.modify_subnet_attribute(SubnetId=subnet, AssignIpv6AddressOnCreation={"Value": True})
+
+
+def test_a_64_outside_the_vpc_block_is_refused(ec2: Any) -> None:
+    vpc, _, _, _ = _dual_stack_subnet(ec2)
+    other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+    with pytest.raises(ClientError) as error:
+        ec2.associate_subnet_cidr_block(SubnetId=other, Ipv6CidrBlock="2001:db8::/64")
+    assert _code(error) == "InvalidSubnet.Range"
+
+
+def test_a_64_another_subnet_holds_is_refused(ec2: Any) -> None:
+    vpc, _, _, first = _dual_stack_subnet(ec2)
+    other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+    with pytest.raises(ClientError) as error:
+        ec2.associate_subnet_cidr_block(SubnetId=other, Ipv6CidrBlock=first)
+    assert _code(error) == "InvalidSubnet.Conflict"
+
+
+def test_a_second_block_on_a_subnet_or_a_non_64_is_refused(ec2: Any) -> None:
+    _, subnet, block, _ = _dual_stack_subnet(ec2)
+    second = block.replace("00::/56", "01::/64")
+    with pytest.raises(ClientError) as error:
+        ec2.associate_subnet_cidr_block(SubnetId=subnet, Ipv6CidrBlock=second)
+    assert _code(error) == "InvalidParameterValue"
+
+
+def test_subnet_block_in_use_by_an_eni_cannot_be_released(ec2: Any) -> None:
+    # DOMAIN.md, Rollback: InvalidCidrBlock.InUse while ENIs hold addresses from it
+    _, subnet, _, _ = _dual_stack_subnet(ec2)
+    ec2.create_network_interface(SubnetId=subnet, Ipv6AddressCount=1)
+    with pytest.raises(ClientError) as error:
+        ec2.disassociate_subnet_cidr_block(AssociationId=_association(ec2, subnet))
+    assert _code(error) == "InvalidCidrBlock.InUse"
+
+
+def test_subnet_block_cannot_be_released_while_auto_assign_is_on(ec2: Any) -> None:
+    _, subnet, _, _ = _dual_stack_subnet(ec2)
+    ec2.modify_subnet_attribute(SubnetId=subnet, AssignIpv6AddressOnCreation={"Value": True})
+    with pytest.raises(ClientError) as error:
+        ec2.disassociate_subnet_cidr_block(AssociationId=_association(ec2, subnet))
+    assert _code(error) == "InvalidCidrBlock.InUse"
+    ec2.modify_subnet_attribute(SubnetId=subnet, AssignIpv6AddressOnCreation={"Value": False})
+    ec2.disassociate_subnet_cidr_block(AssociationId=_association(ec2, subnet))
+
+
+def test_vpc_block_cannot_be_released_while_a_subnet_holds_a_64(ec2: Any) -> None:
+    vpc, _, _, _ = _dual_stack_subnet(ec2)
+    association = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0][
+        "AssociationId"
+    ]
+    with pytest.raises(ClientError) as error:
+        ec2.disassociate_vpc_cidr_block(AssociationId=association)
+    assert _code(error) == "InvalidCidrBlock.InUse"
+
+
+def test_a_route_to_an_existing_destination_is_refused(ec2: Any) -> None:
+    vpc, _, _, _ = _dual_stack_subnet(ec2)
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    gateway = ec2.create_egress_only_internet_gateway(VpcId=vpc)["EgressOnlyInternetGateway"][
+        "EgressOnlyInternetGatewayId"
+    ]
+    ec2.create_route(RouteTableId=table, DestinationIpv6CidrBlock="::/0",
+                     EgressOnlyInternetGatewayId=gateway)  # fmt: skip
+    with pytest.raises(ClientError) as error:
+        ec2.create_route(RouteTableId=table, DestinationIpv6CidrBlock="::/0",
+                         EgressOnlyInternetGatewayId=gateway)  # fmt: skip
+    assert _code(error) == "RouteAlreadyExists"
+
+
+def test_tgw_attachment_is_modifying_then_available(ec2: Any, slow_transitions: None) -> None:
+    vpc, subnet, _, _ = _dual_stack_subnet(ec2)
+    tgw = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
+    attachment = ec2.create_transit_gateway_vpc_attachment(
+        TransitGatewayId=tgw, VpcId=vpc, SubnetIds=[subnet]
+    )["TransitGatewayVpcAttachment"]["TransitGatewayAttachmentId"]
+    ec2.modify_transit_gateway_vpc_attachment(
+        TransitGatewayAttachmentId=attachment, Options={"Ipv6Support": "enable"}
+    )
+
+    def state() -> str:
+        return str(
+            ec2.describe_transit_gateway_vpc_attachments(TransitGatewayAttachmentIds=[attachment])[
+                "TransitGatewayVpcAttachments"
+            ][0]["State"]
+        )
+
+    assert state() == "modifying"
+    time.sleep(0.35)
+    assert state() == "available"
+
+
+def test_cloud_wan_update_is_updating_then_available(moto: None, slow_transitions: None) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    manager = boto3.client("networkmanager", region_name="us-west-2")
+    network = manager.create_global_network()["GlobalNetwork"]["GlobalNetworkId"]
+    core = manager.create_core_network(GlobalNetworkId=network)["CoreNetwork"]["CoreNetworkId"]
+    arn = "arn:aws:ec2:eu-west-1:123456789012"
+    attachment = manager.create_vpc_attachment(
+        CoreNetworkId=core, VpcArn=f"{arn}:vpc/{vpc}", SubnetArns=[f"{arn}:subnet/subnet-1"]
+    )["VpcAttachment"]["Attachment"]["AttachmentId"]
+    manager.update_vpc_attachment(AttachmentId=attachment, Options={"Ipv6Support": True})
+    got = manager.get_vpc_attachment(AttachmentId=attachment)["VpcAttachment"]
+    assert got["Attachment"]["State"] == "UPDATING"
+    time.sleep(0.35)
+    got = manager.get_vpc_attachment(AttachmentId=attachment)["VpcAttachment"]
+    assert (got["Attachment"]["State"], got["Options"]["Ipv6Support"]) == ("AVAILABLE", True)
