@@ -26,6 +26,9 @@ from types import ModuleType
 from typing import Any
 
 _registry: dict[str, FunctionSpec] = {}
+_current = threading.local()
+# IAM actions each function's code called, as `service:Operation` (tests check the policies).
+calls_by_function: dict[str, set[str]] = {}
 _env_lock = threading.RLock()
 _modules: dict[Path, ModuleType] = {}
 _installed = False
@@ -115,7 +118,11 @@ def invoke(function: str, payload: bytes | str | None, response_headers: dict[st
         with _environment(spec.environment):
             # Loaded inside the environment: Powertools reads its settings at import time.
             handler = _load(spec)
-            result = handler(event, LambdaContext(spec))
+            _current.function = spec.name
+            try:
+                result = handler(event, LambdaContext(spec))
+            finally:
+                _current.function = None
     except Exception as error:
         response_headers["x-amz-function-error"] = "Unhandled"
         logging.getLogger("local.runtime").debug("handler raised", exc_info=True)
@@ -149,7 +156,24 @@ def install() -> None:
         return invoke(function_name, body, response_headers)
 
     LambdaSimpleBackend.invoke = simple_invoke  # type: ignore[method-assign]
+    _record_calls()
     _installed = True
+
+
+def _record_calls() -> None:
+    """Note every AWS call a handler makes, as the IAM action it needs."""
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
+        function = getattr(_current, "function", None)
+        if function:
+            prefix = self.meta.service_model.endpoint_prefix
+            calls_by_function.setdefault(function, set()).add(f"{prefix}:{operation_name}")
+        return original(self, operation_name, api_params)
+
+    BaseClient._make_api_call = make_api_call  # type: ignore[attr-defined]
 
 
 def fast_forward() -> None:

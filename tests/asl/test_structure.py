@@ -159,14 +159,3 @@ def test_state_machine_is_standard_with_logging_and_tracing() -> None:
     assert properties["Type"] == "STANDARD"
     assert properties["Tracing"] == {"Enabled": True}
     assert properties["Logging"]["Level"] == "ALL"
-
-
-def test_no_function_policy_grants_every_action() -> None:
-    for logical, resource in TEMPLATE["Resources"].items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        for policy in resource["Properties"].get("Policies", []):
-            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
-                actions = statement["Action"]
-                actions = [actions] if isinstance(actions, str) else actions
-                assert not [a for a in actions if a == "*" or a.endswith(":*")], logical
