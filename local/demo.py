@@ -1,4 +1,9 @@
-"""`make demo`: the migration state machine's dry run on the small estate, end to end."""
+"""`make demo`: the migration state machine on the small estate, end to end, in the embedded AWS.
+
+Scenarios: `apply` (the dry run, then the vpc and attachments stages, before/after network),
+`fail-attachments` (a fault at the first attachments call: the failure, the compensation, and
+an estate back to its starting state but for the kept /56), `plan` (the dry run alone).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,41 @@ import json
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
-from local.deploy import deploy, local_parameters
-from local.seed import ESTATES, seed
+from local import faults
+from local.deploy import Deployment, deploy, local_parameters
+from local.seed import ESTATES, seed, target_session
 from local.server import EmbeddedAws
+from v6migrate.aws import clients_for
 from v6migrate.cli import follow, outcome, start_execution
-from v6migrate.models import MigrationRequest
+from v6migrate.discover import discover
+from v6migrate.models import Inventory, MigrationRequest
+from v6migrate.render import network_table
+
+SCENARIOS = ("apply", "fail-attachments", "plan")
 
 
-def run_demo(echo: Callable[[str], None], output: str = "table") -> int:
+def _events(session: Any, deployment: Deployment, echo: Callable[[str], None]) -> None:
+    sqs = session.client("sqs")
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=deployment.event_queue_url, MaxNumberOfMessages=10
+        ).get("Messages", [])
+        if not batch:
+            return
+        for message in batch:
+            event = json.loads(message["Body"])
+            detail = event["detail"]
+            extra = f" error={detail['error']}" if detail.get("error") else ""
+            echo(f"   {event['detail-type']:<22} stage={detail.get('stage')}{extra}")
+
+
+def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str = "apply") -> int:
     started = time.monotonic()
     # The functions' JSON logs and metrics would drown the story: keep them for `local serve`.
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    spec = ESTATES["small"]
     echo("1. Starting the embedded AWS (moto server, Step Functions execution on)")
     with EmbeddedAws() as embedded:
         session = embedded.session()
@@ -26,37 +54,59 @@ def run_demo(echo: Callable[[str], None], output: str = "table") -> int:
         deployment = deploy(session, parameters=local_parameters("WARNING"))
         machine = deployment.state_machines["MigrationStateMachine"]
         echo(f"   state machine {machine}")
-        spec = ESTATES["small"]
         echo(f"3. Seeding the small estate in account {spec.account_id} ({spec.region})")
         ids = seed(spec, session)
-        echo(f"   cluster {ids['cluster']} (IPv4), {ids['vpc_id']}, "
-             f"{len(ids['public_subnets'])} public + {len(ids['private_subnets'])} private "
-             "subnets, NAT, TGW, peering, Cloud WAN, 3 node groups, vpc-cni "
-             f"{spec.cni_version}")  # fmt: skip
+        echo(
+            f"   cluster {ids['cluster']} (IPv4), {ids['vpc_id']}, "
+            f"{len(ids['public_subnets'])} public + {len(ids['private_subnets'])} private "
+            "subnets, NAT, TGW, peering, Cloud WAN, 3 node groups, vpc-cni "
+            f"{spec.cni_version}"
+        )
+        clients = clients_for(
+            target_session(spec.region, spec.account_id, session), spec.account_id, spec.region
+        )
+
+        def estate() -> Inventory:
+            return discover(clients, spec.cluster)
+
+        before = estate()
+        sfn = session.client("stepfunctions")
         request = MigrationRequest(
             cluster=spec.cluster, account_id=spec.account_id, region=spec.region, mode="plan"
         )
-        echo(f"4. StartExecution {json.dumps(request.model_dump(mode='json', exclude_none=True))}")
-        sfn = session.client("stepfunctions")
-        execution = start_execution(sfn, machine, request)
-        echo(f"   {execution}")
-        description = follow(sfn, execution)
-        echo("5. Result")
+        echo("4. The dry run: StartExecution with mode=plan")
+        description = follow(sfn, start_execution(sfn, machine, request))
         code = outcome(description, "plan", output)
-        echo("6. Events on the v6migrate bus")
-        sqs = session.client("sqs")
-        while True:
-            batch = sqs.receive_message(
-                QueueUrl=deployment.event_queue_url, MaxNumberOfMessages=10
-            ).get("Messages", [])
-            if not batch:
-                break
-            for message in batch:
-                event = json.loads(message["Body"])
-                detail = event["detail"]
+        if scenario != "plan" and code == 0:
+            applying = request.model_copy(update={"mode": "apply"})
+            if scenario == "fail-attachments":
+                counts = json.loads(description["output"])["counts"]
+                faults.arm(fail_at=counts["vpc"] + 1)
                 echo(
-                    f"   {event['detail-type']:<18} stage={detail.get('stage')} "
-                    f"cluster={detail.get('cluster')} account={detail.get('account_id')}"
+                    "5. Apply, with a fault injected at the first attachments call "
+                    f"(mutating call {counts['vpc'] + 1})"
                 )
-    echo(f"Demo finished in {time.monotonic() - started:.1f}s; nothing in the estate was changed.")
+            else:
+                echo("5. Apply: StartExecution with mode=apply")
+            description = follow(sfn, start_execution(sfn, machine, applying))
+            faults.disarm()
+            code = outcome(description, "apply", output)
+            after = estate()
+            echo("6. The network, before and after (* = changed)")
+            echo(network_table(before, after))
+            if scenario == "fail-attachments":
+                changed = [
+                    line
+                    for line in network_table(before, after).splitlines()
+                    if line.startswith("*")
+                ]
+                echo(
+                    f"   {len(changed)} row(s) differ after compensation: the VPC's /56 and its "
+                    "local routes, kept on purpose (a released Amazon /56 never comes back)."
+                )
+        echo("7. Events on the v6migrate bus")
+        _events(session, deployment, echo)
+    echo(f"Demo finished in {time.monotonic() - started:.1f}s.")
+    if scenario == "fail-attachments":
+        return 0 if description["status"] == "FAILED" else 1
     return code

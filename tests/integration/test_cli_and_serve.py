@@ -118,3 +118,27 @@ def test_an_estate_built_by_another_process_through_the_apis_is_planned(
     assert done.returncode == 0, done.stderr
     assert "-> PlanReady" in done.stdout
     assert "replace the nodes of web (launch-template-version)" in done.stdout
+    # And applying it there makes its VPC and attachments dual-stack
+    applied = subprocess.run(
+        [str(BIN / "v6migrate"), "start", "--cluster", "payments", "--account", spec.account_id,
+         "--region", "eu-central-1", "--mode", "apply", "--follow"],
+        env=dict(os.environ), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "-> Applied" in applied.stdout
+
+
+def test_demo_of_a_failing_attachments_stage_shows_the_compensation() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
+    done = subprocess.run(
+        [str(BIN / "v6migrate"), "demo", "--scenario", "fail-attachments"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "-> Rollback" in done.stdout
+    assert "Migration Rolled Back" in done.stdout
+    assert "row(s) differ after compensation" in done.stdout
+    changed = [line for line in done.stdout.splitlines() if line.startswith("* ")]
+    assert changed
+    for line in changed:  # only the kept /56 and the local routes AWS adds for it
+        assert "IPv6 block" in line or line.rstrip().endswith("->local"), line

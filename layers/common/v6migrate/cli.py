@@ -131,6 +131,17 @@ def execution_name(request: MigrationRequest) -> str:
     return f"{base}-{request.mode}-{stamp}"
 
 
+def readable_cause(cause: str) -> str:
+    """A Lambda error's cause is its JSON payload: show its message, not its stack trace."""
+    try:
+        payload = json.loads(cause)
+    except (TypeError, ValueError):
+        return cause
+    if isinstance(payload, dict) and "errorMessage" in payload:
+        return str(payload["errorMessage"])
+    return cause
+
+
 def follow(
     sfn: Any, execution_arn: str, echo: Callable[[str], None] = _out, poll: float = 0.25
 ) -> dict[str, Any]:
@@ -147,7 +158,8 @@ def follow(
                 echo(f"  {elapsed:6.2f}s  -> {details['name']}")
             failed = event.get("executionFailedEventDetails")
             if failed:
-                echo(f"  execution failed: {failed.get('error')}: {failed.get('cause', '')}")
+                cause = readable_cause(failed.get("cause", ""))
+                echo(f"  execution failed: {failed.get('error')}: {cause}")
         seen = len(events)
         description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
         if description["status"] in TERMINAL and seen == len(
@@ -160,7 +172,8 @@ def follow(
 def outcome(description: dict[str, Any], mode: str, output: str) -> int:
     status = description["status"]
     if status != "SUCCEEDED":
-        _out(f"{status}: {description.get('error', '')} {description.get('cause', '')}".rstrip())
+        cause = readable_cause(description.get("cause", ""))
+        _out(f"{status}: {description.get('error', '')}: {cause}".rstrip(": "))
         return EXIT_BLOCKED if description.get("error") == "BlockedError" else EXIT_ERROR
     _out("SUCCEEDED")
     if mode == "plan" and description.get("output"):
@@ -205,7 +218,7 @@ def cmd_local_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from local.demo import run_demo
 
-    return run_demo(echo=_out, output=args.output)
+    return run_demo(echo=_out, output=args.output, scenario=args.scenario)
 
 
 # --------------------------------------------------------------------------- main
@@ -243,8 +256,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     serve.set_defaults(func=cmd_local_serve)
 
-    demo = commands.add_parser("demo", help="the dry run of the small estate, end to end")
+    demo = commands.add_parser("demo", help="the small estate migrated in the embedded AWS")
     demo.add_argument("--output", choices=["table", "json"], default="table")
+    demo.add_argument(
+        "--scenario",
+        choices=["apply", "fail-attachments", "plan"],
+        default="apply",
+        help="apply (default), fail-attachments (see the compensation), or plan (dry run only)",
+    )
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -16,6 +16,7 @@ from v6migrate.models import (
     EnableCniIpv6Egress,
     EnableSubnetIpv6AutoAssign,
     EnableTgwAttachmentIpv6,
+    Inventory,
     PlanSummary,
     RollNodegroup,
 )
@@ -107,4 +108,49 @@ def plan_table(summary: PlanSummary) -> str:
         lines.append("")
     total = sum(summary.counts.values())
     lines.append(f"{total} change(s) in all; * = not undone by rollback")
+    return "\n".join(lines)
+
+
+def _network_rows(inventory: Inventory) -> dict[str, str]:
+    """What the vpc and attachments stages change, one row per resource, as text."""
+    block = inventory.vpc.ipv6_block
+    rows = {f"vpc {inventory.vpc.vpc_id} IPv6 block": block.cidr or "-" if block else "-"}
+    for subnet in sorted(inventory.subnets, key=lambda s: s.cidr_block):
+        auto = "auto-assign" if subnet.assign_ipv6_on_creation else "no auto-assign"
+        rows[f"subnet {subnet.name or subnet.subnet_id} {subnet.cidr_block}"] = (
+            f"{subnet.ipv6_cidr or '-'} ({auto})"
+        )
+    rows["egress-only gateway"] = inventory.egress_only_gateway_id or "-"
+    for table in sorted(inventory.route_tables, key=lambda t: t.route_table_id):
+        ipv6 = sorted(f"{r.destination}->{r.target}" for r in table.routes if ":" in r.destination)
+        rows[f"routes {table.route_table_id} (IPv6)"] = ", ".join(ipv6) or "-"
+    egress = sum(
+        any(r.egress and r.cidr_ipv6 == "::/0" for r in g.rules) for g in inventory.security_groups
+    )
+    rows["security groups with ::/0 egress"] = f"{egress} of {len(inventory.security_groups)}"
+    for acl in inventory.network_acls:
+        if not acl.is_default:
+            rows[f"nacl {acl.network_acl_id} IPv6 entries"] = str(
+                sum(e.cidr_ipv6 is not None for e in acl.entries)
+            )
+    for attachment in inventory.tgw_attachments:
+        rows[f"tgw attachment {attachment.attachment_id}"] = (
+            "IPv6 on" if attachment.ipv6_support else "IPv6 off"
+        )
+    for wan in inventory.cloudwan_attachments:
+        rows[f"cloud wan {wan.attachment_id}"] = "IPv6 on" if wan.ipv6_support else "IPv6 off"
+    return rows
+
+
+def network_table(before: Inventory, after: Inventory) -> str:
+    """Before and after, side by side; rows that changed are marked with *."""
+    old, new = _network_rows(before), _network_rows(after)
+    keys = list(dict.fromkeys([*old, *new]))
+    width = max(len(k) for k in keys)
+    left = max(len(old.get(k, "-")) for k in keys)
+    lines = [f"  {'':<{width}}  {'before':<{left}}  after"]
+    for key in keys:
+        was, now = old.get(key, "-"), new.get(key, "-")
+        mark = "*" if was != now else " "
+        lines.append(f"{mark} {key:<{width}}  {was:<{left}}  {now}")
     return "\n".join(lines)
