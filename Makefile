@@ -55,6 +55,8 @@ integration: setup
 
 bench: setup
 	$(BIN)/python bench/plan_scale.py
+	$(BIN)/python bench/apply_scale.py
+	$(BIN)/python bench/fault_matrix.py
 
 docs: setup
 	$(BIN)/python -c 'from v6migrate.events import reference; print(reference())' > docs/events.md

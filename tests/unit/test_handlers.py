@@ -52,3 +52,17 @@ def test_preflight_raises_a_typed_error_for_an_unknown_cluster(
     unknown = {**EVENT, "request": {**EVENT["request"], "cluster": "ghost"}}
     with pytest.raises(ClusterNotFound):
         _handler("preflight")(unknown, lambda_context)
+
+
+def test_summary_lists_the_first_changes_and_counts_the_rest() -> None:
+    from tests.unit.estates import inventory
+    from v6migrate.models import MigrationRequest, PlanOptions
+    from v6migrate.plan import plan
+    from v6migrate.preflight import summarise
+
+    result = plan(inventory(), PlanOptions())
+    request = MigrationRequest(cluster="orders", region="eu-west-1")
+    summary = summarise(result, request, "m-1", limit=5)
+    assert len(summary.changes) == 5
+    assert summary.omitted_changes == len(result.changes) - 5
+    assert sum(summary.counts.values()) == len(result.changes)

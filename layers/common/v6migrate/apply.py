@@ -35,12 +35,17 @@ from v6migrate.plan import plan
 _REVERT_STAGES: tuple[Stage, ...] = ("nodes", "cni", "attachments", "vpc")
 
 
+REPORTED_CHANGES = 100  # ids in a stage's report (the journal has them all)
+
+
 class StageInput(Frozen):
     request: MigrationRequest
     migration_id: ExecutionName
 
 
 class StageReport(Frozen):
+    """What a stage did; `changes` lists the first ids it applied (the journal has all)."""
+
     stage: Stage
     applied: int
     already_applied: int
@@ -134,7 +139,7 @@ def run_stage(
         applied=counts["applied"],
         already_applied=counts["already"],
         found_in_place=counts["in-place"],
-        changes=tuple(change.change_id for _, change in todo),
+        changes=tuple(change.change_id for _, change in todo[:REPORTED_CHANGES]),
     )
     logger.info("stage applied", extra=report.model_dump())
     return report

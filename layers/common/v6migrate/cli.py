@@ -92,7 +92,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     os.environ.setdefault("V6MIGRATE_MAX_ATTEMPTS", "3")
     aws.settings.cache_clear()
     result = make_plan(request)
-    summary = summarise(result, request, migration_id=f"cli-{int(time.time())}")
+    summary = summarise(result, request, migration_id=f"cli-{int(time.time())}", limit=None)
     _print_summary(summary, args.output)
     return EXIT_BLOCKED if summary.blocked else EXIT_OK
 

@@ -468,6 +468,11 @@ class PlanSummary(Frozen):
     warnings: tuple[Finding, ...]
     counts: dict[str, int]
     changes: tuple[ChangeLine, ...]
+    omitted_changes: int = Field(
+        default=0,
+        description="Changes left out of `changes` to keep the state's payload small; the "
+        "ledger and `v6migrate plan` have them all.",
+    )
 
 
 class StageEventDetail(Frozen):

@@ -38,7 +38,14 @@ def make_plan(request: MigrationRequest, clients: aws.Clients | None = None) -> 
     return plan(inventory, request.options)
 
 
-def summarise(result: Plan, request: MigrationRequest, migration_id: str) -> PlanSummary:
+# Step Functions passes at most 256 KB between states: a large estate's plan lists
+# hundreds of changes, so the summary carries the first ones and a count of the rest.
+SUMMARY_CHANGES = 250
+
+
+def summarise(
+    result: Plan, request: MigrationRequest, migration_id: str, limit: int | None = SUMMARY_CHANGES
+) -> PlanSummary:
     return PlanSummary(
         migration_id=migration_id,
         cluster=result.cluster,
@@ -49,7 +56,8 @@ def summarise(result: Plan, request: MigrationRequest, migration_id: str) -> Pla
         blockers=result.blockers,
         warnings=result.warnings,
         counts=result.counts(),
-        changes=tuple(change_line(change) for change in result.changes),
+        changes=tuple(change_line(change) for change in result.changes[:limit]),
+        omitted_changes=max(0, len(result.changes) - limit) if limit is not None else 0,
     )
 
 

@@ -107,6 +107,10 @@ def plan_table(summary: PlanSummary) -> str:
             lines.append(f"  {marker} {change.text}")
         lines.append("")
     total = sum(summary.counts.values())
+    if summary.omitted_changes:
+        lines.append(
+            f"({summary.omitted_changes} more not listed here: `v6migrate plan` shows them all)"
+        )
     lines.append(f"{total} change(s) in all; * = not undone by rollback")
     return "\n".join(lines)
 
