@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,8 @@ def install() -> None:
     if _installed:
         return
     original = BaseResponse.call_action
+    # moto warns that an injected code is not in the service model: it is not meant to be.
+    warnings.filterwarnings("ignore", message=r"Exception\(_Fault\)")
 
     def call_action(self: BaseResponse) -> Any:
         service = getattr(self, "service_name", "")
