@@ -19,6 +19,7 @@ from v6migrate.aws import NETWORK_MANAGER_REGION
 
 WORKFLOW_ACCOUNT = "123456789012"
 TARGET_ACCOUNT = "222222222222"
+PEER_ACCOUNT = "333333333333"  # shared services, peered with the cluster's VPC
 TARGET_ROLE = "v6migrate-target"
 EXTERNAL_ID = "v6migrate-local"
 
@@ -262,14 +263,26 @@ def seed(spec: EstateSpec, base: boto3.Session | None = None) -> dict[str, Any]:
             )
         result["transit_gateway_attachment"] = attachment
     if spec.peering:
-        peer_vpc = ec2.create_vpc(
+        # The peer is a dual-stack shared-services VPC in another account, as is common.
+        peer_session = target_session(spec.region, PEER_ACCOUNT, base)
+        _target_role(peer_session)
+        peer_ec2 = peer_session.client("ec2")
+        peer_vpc = peer_ec2.create_vpc(
             CidrBlock="10.99.0.0/16", TagSpecifications=_tags("shared-services", "vpc")
         )["Vpc"]["VpcId"]
-        ec2.associate_vpc_cidr_block(VpcId=peer_vpc, AmazonProvidedIpv6CidrBlock=True)
-        peering = ec2.create_vpc_peering_connection(VpcId=vpc_id, PeerVpcId=peer_vpc)[
-            "VpcPeeringConnection"
-        ]["VpcPeeringConnectionId"]
-        ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=peering)
+        peer_ec2.associate_vpc_cidr_block(VpcId=peer_vpc, AmazonProvidedIpv6CidrBlock=True)
+        peering = ec2.create_vpc_peering_connection(
+            VpcId=vpc_id, PeerVpcId=peer_vpc, PeerOwnerId=PEER_ACCOUNT
+        )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+        peer_ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=peering)
+        peer_table = peer_ec2.create_route_table(
+            VpcId=peer_vpc, TagSpecifications=_tags("shared-services-private", "route-table")
+        )["RouteTable"]["RouteTableId"]
+        peer_ec2.create_route(
+            RouteTableId=peer_table, DestinationCidrBlock=spec.vpc_cidr,
+            VpcPeeringConnectionId=peering,
+        )  # fmt: skip
+        result["peer_route_table"] = peer_table
         for table in private_rts:
             ec2.create_route(
                 RouteTableId=table,

@@ -156,6 +156,12 @@ def inventory(**changes: Any) -> Inventory:
                 peer_region="eu-west-1",
                 peer_cidr_block="10.99.0.0/16",
                 peer_ipv6_cidrs=("2600:1f18:99:9900::/56",),
+                peer_route_tables=(
+                    RouteTable(
+                        route_table_id="rtb-peer",
+                        routes=(Route(destination="10.0.0.0/16", target="pcx-1"),),
+                    ),
+                ),
             ),
         ),
         nodegroups=(

@@ -95,6 +95,9 @@ def test_attachments_stage_enables_ipv6_on_every_attachment(
     _stage("vpc", request_, target, ledger)
     _stage("attachments", request_, target, ledger)
     inventory = discover(target, request_.cluster)
+    block = inventory.vpc.ipv6_block
+    assert block is not None
+    assert inventory.peerings[0].peer_route_tables[0].has_route(str(block.cidr))
     assert all(a.ipv6_support for a in inventory.tgw_attachments)
     assert all(a.ipv6_support for a in inventory.cloudwan_attachments)
     assert _remaining(target, request_, "attachments") == []
@@ -215,6 +218,8 @@ def test_compensation_restores_the_estate_and_keeps_the_vpc_block(
     )
     assert report.kept == (f"vpc:associate-vpc-ipv6-cidr:{vpc_id}",)
     assert _estate(target, vpc_id) == before
+    peer = discover(target, request_.cluster).peerings[0].peer_route_tables[0]
+    assert [r.destination for r in peer.routes if r.target.startswith("pcx-")] == [SMALL.vpc_cidr]
     assert discover(target, request_.cluster).vpc.ipv6_block is not None  # kept
     assert ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) is None
 

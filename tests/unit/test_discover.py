@@ -30,7 +30,12 @@ def test_discovers_the_small_estate_in_the_target_account(
     assert [a.attachment_id for a in inventory.tgw_attachments] == [
         small_estate["transit_gateway_attachment"]
     ]
-    assert inventory.peerings[0].peer_ipv6_cidrs  # the shared-services VPC is dual-stack
+    [peering] = inventory.peerings
+    assert peering.peer_ipv6_cidrs  # the shared-services VPC is dual-stack
+    assert peering.peer_owner_id == "333333333333"  # read through the target role there
+    assert [t.route_table_id for t in peering.peer_route_tables] == [
+        small_estate["peer_route_table"]
+    ]
     assert inventory.cloudwan_attachments[0].ipv6_support is False
     kinds = {g.name: (g.kind, g.launch_template_id is not None) for g in inventory.nodegroups}
     assert kinds == {

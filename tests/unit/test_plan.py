@@ -15,6 +15,7 @@ from v6migrate.cidr import subnet_cidr
 from v6migrate.models import (
     AddIpv6Route,
     AddNaclIpv6Entry,
+    AddPeerIpv6Route,
     AddSecurityGroupIpv6Rule,
     AssociateSubnetIpv6Cidr,
     AssociateVpcIpv6Cidr,
@@ -232,6 +233,26 @@ def test_peering_routes_to_the_peer_ipv6_block_from_tables_that_route_to_it() ->
     assert [(c.target, c.destination, c.stage) for c in peering] == [
         ("rtb-private", "2600:1f18:99:9900::/56", "attachments")
     ]
+
+
+def test_the_peer_side_routes_back_to_this_vpcs_block_once_it_is_known() -> None:
+    # Given a peer table routing to the peering: before the block exists, the route is planned
+    # to "this VPC's block"; once it exists, to its CIDR; once routed, not at all
+    [unknown] = of_type(inventory(), AddPeerIpv6Route)
+    assert (unknown.target, unknown.account_id, unknown.destination) == (
+        "rtb-peer", "333333333333", None,
+    )  # fmt: skip
+    [known] = of_type(with_vpc_block(inventory()), AddPeerIpv6Route)
+    assert known.destination == BLOCK
+    assert known.change_id == unknown.change_id  # the same change, for the journal
+
+
+def test_an_unreadable_peer_side_is_a_warning() -> None:
+    estate = inventory()
+    peer = estate.peerings[0].model_copy(update={"peer_readable": False, "peer_route_tables": ()})
+    estate = estate.model_copy(update={"peerings": (peer,)})
+    assert codes(estate)["peer-side-unreadable"] == "warning"
+    assert of_type(estate, AddPeerIpv6Route) == []
 
 
 def test_peer_without_ipv6_warns_instead_of_routing() -> None:

@@ -7,13 +7,13 @@ bucket). EKS has no batch read for node groups: one DescribeNodegroup per group.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from v6migrate.aws import Clients
-from v6migrate.errors import ClusterNotFound, InputError, translate
+from v6migrate.aws import Clients, target_clients
+from v6migrate.errors import ClusterNotFound, InputError, V6MigrateError, translate
 from v6migrate.models import (
     CloudWanAttachment,
     Cluster,
@@ -396,7 +396,39 @@ def _nodes(clients: Clients, vpc_id: str, groups: list[Nodegroup]) -> tuple[Node
 # --------------------------------------------------------------------------- all of it
 
 
-def discover(clients: Clients, cluster_name: str) -> Inventory:
+def _peer_side(
+    clients: Clients, peering: Peering, connect: Callable[[str, str], Clients]
+) -> Peering:
+    """The peer VPC's route tables that route to the peering, read in the peer's account."""
+    if peering.status != "active":
+        return peering
+    same = (peering.peer_owner_id, peering.peer_region) == (clients.account_id, clients.region)
+    try:
+        peer = clients if same else connect(peering.peer_owner_id, peering.peer_region)
+        tables = tuple(
+            _route_table(t)
+            for t in pages(
+                peer.ec2,
+                "describe_route_tables",
+                "RouteTables",
+                Filters=[
+                    {"Name": "vpc-id", "Values": [peering.peer_vpc_id]},
+                    {"Name": "route.vpc-peering-connection-id", "Values": [peering.peering_id]},
+                ],
+            )
+        )
+    except V6MigrateError:
+        return peering.model_copy(update={"peer_readable": False})
+    ordered = tuple(sorted(tables, key=lambda t: t.route_table_id))
+    return peering.model_copy(update={"peer_route_tables": ordered})
+
+
+def discover(
+    clients: Clients,
+    cluster_name: str,
+    connect: Callable[[str, str], Clients] = target_clients,
+) -> Inventory:
+    """The estate around `cluster_name`; `connect` reaches peers in other accounts."""
     cluster = read_cluster(clients, cluster_name)
     vpc = read_vpc(clients, cluster.vpc_id)
     vpc_id = vpc.vpc_id
@@ -460,7 +492,7 @@ def discover(clients: Clients, cluster_name: str) -> Inventory:
             if any(r.destination == NAT64_PREFIX and r.target.startswith("nat-") for r in t.routes)
         ),
         tgw_attachments=tgw,
-        peerings=_peerings(clients, vpc_id),
+        peerings=tuple(_peer_side(clients, p, connect) for p in _peerings(clients, vpc_id)),
         cloudwan_attachments=_cloudwan(clients, vpc, clients.region),
         nodegroups=tuple(nodegroups),
         nodes=_nodes(clients, vpc_id, nodegroups),

@@ -193,6 +193,12 @@ class Peering(Frozen):
     peer_region: str
     peer_cidr_block: str
     peer_ipv6_cidrs: tuple[str, ...] = ()
+    peer_route_tables: tuple[RouteTable, ...] = Field(
+        default=(), description="The peer VPC's route tables that route to this peering."
+    )
+    peer_readable: bool = Field(
+        default=True, description="False when the peer's account could not be read."
+    )
 
 
 class CloudWanAttachment(Frozen):
@@ -370,6 +376,22 @@ class EnableTgwAttachmentIpv6(ChangeBase):
     inverse: str = "disable-tgw-attachment-ipv6"
 
 
+class AddPeerIpv6Route(ChangeBase):
+    """A route on the peer's side of a peering, to this VPC's IPv6 block (maybe another
+    account or Region, reached through the same target role there)."""
+
+    action: Literal["add-peer-ipv6-route"] = "add-peer-ipv6-route"
+    stage: Stage = "attachments"
+    inverse: str = "delete-peer-ipv6-route"
+    account_id: str
+    region: str
+    peering_id: str
+    destination: str | None = None  # None: this VPC's IPv6 block, known once associated
+
+    def _id_suffix(self) -> str:
+        return f":{self.peering_id}"
+
+
 class EnableCloudWanAttachmentIpv6(ChangeBase):
     action: Literal["enable-cloudwan-attachment-ipv6"] = "enable-cloudwan-attachment-ipv6"
     stage: Stage = "attachments"
@@ -403,6 +425,7 @@ Change = Annotated[
     | AddSecurityGroupIpv6Rule
     | AddNaclIpv6Entry
     | EnableTgwAttachmentIpv6
+    | AddPeerIpv6Route
     | EnableCloudWanAttachmentIpv6
     | EnableCniIpv6Egress
     | RollNodegroup,

@@ -15,6 +15,7 @@ from v6migrate import cidr, cni
 from v6migrate.models import (
     AddIpv6Route,
     AddNaclIpv6Entry,
+    AddPeerIpv6Route,
     AddSecurityGroupIpv6Rule,
     AssociateSubnetIpv6Cidr,
     AssociateVpcIpv6Cidr,
@@ -28,6 +29,7 @@ from v6migrate.models import (
     Inventory,
     NaclEntry,
     NetworkAcl,
+    Peering,
     Plan,
     PlanOptions,
     RollNodegroup,
@@ -453,10 +455,39 @@ def _attachment_changes(
         changes.extend(
             _routes_through(routed, peering.peer_ipv6_cidrs, "peering", peering.peering_id)
         )
+        if peering.peer_ipv6_cidrs:
+            changes.extend(_peer_side_routes(inventory, peering))
+        if not peering.peer_readable:
+            findings.append(
+                _warning(
+                    "peer-side-unreadable",
+                    f"The route tables of peer VPC {peering.peer_vpc_id} (account "
+                    f"{peering.peer_owner_id}) could not be read: deploy the target role there "
+                    "to route IPv6 back over the peering, or add those routes by hand.",
+                    peering.peering_id,
+                )
+            )
     for wan in sorted(inventory.cloudwan_attachments, key=lambda a: a.attachment_id):
         if not wan.ipv6_support:
             changes.append(EnableCloudWanAttachmentIpv6(target=wan.attachment_id))
     return changes, findings
+
+
+def _peer_side_routes(inventory: Inventory, peering: Peering) -> list[Change]:
+    """Routes back to this VPC's IPv6 block from the peer's tables that route to the peering."""
+    block = inventory.vpc.ipv6_block
+    destination = block.cidr if block else None
+    return [
+        AddPeerIpv6Route(
+            target=table.route_table_id,
+            account_id=peering.peer_owner_id,
+            region=peering.peer_region,
+            peering_id=peering.peering_id,
+            destination=destination,
+        )
+        for table in sorted(peering.peer_route_tables, key=lambda t: t.route_table_id)
+        if destination is None or not table.has_route(destination)
+    ]
 
 
 # --------------------------------------------------------------------------- cluster stages

@@ -10,6 +10,7 @@ from v6migrate import cidr
 from v6migrate.models import (
     AddIpv6Route,
     AddNaclIpv6Entry,
+    AddPeerIpv6Route,
     AddSecurityGroupIpv6Rule,
     AssociateSubnetIpv6Cidr,
     AssociateVpcIpv6Cidr,
@@ -22,6 +23,7 @@ from v6migrate.models import (
     Ipv6Block,
     NaclEntry,
     Node,
+    Peering,
     Plan,
     RollNodegroup,
     Route,
@@ -41,6 +43,7 @@ def project(inventory: Inventory, plan: Plan, vpc_block: str) -> Inventory:
     acls = {a.network_acl_id: a for a in inventory.network_acls}
     tgws = {a.attachment_id: a for a in inventory.tgw_attachments}
     wans = {a.attachment_id: a for a in inventory.cloudwan_attachments}
+    peerings = {p.peering_id: p for p in inventory.peerings}
     egress_gateway = inventory.egress_only_gateway_id
     block = vpc.ipv6_block.cidr if vpc.ipv6_block and vpc.ipv6_block.cidr else vpc_block
     cni_state = inventory.cni
@@ -92,6 +95,10 @@ def project(inventory: Inventory, plan: Plan, vpc_block: str) -> Inventory:
                 acls[change.target] = acl.model_copy(update={"entries": (*acl.entries, entry)})
             case EnableTgwAttachmentIpv6():
                 tgws[change.target] = tgws[change.target].model_copy(update={"ipv6_support": True})
+            case AddPeerIpv6Route():
+                peerings[change.peering_id] = _with_peer_route(
+                    peerings[change.peering_id], change.target, change.destination or block
+                )
             case EnableCloudWanAttachmentIpv6():
                 wans[change.target] = wans[change.target].model_copy(update={"ipv6_support": True})
             case EnableCniIpv6Egress():
@@ -111,10 +118,25 @@ def project(inventory: Inventory, plan: Plan, vpc_block: str) -> Inventory:
             "egress_only_gateway_id": egress_gateway,
             "tgw_attachments": tuple(tgws.values()),
             "cloudwan_attachments": tuple(wans.values()),
+            "peerings": tuple(peerings.values()),
             "cni": cni_state,
             "nodes": nodes,
         }
     )
+
+
+def _with_peer_route(peering: Peering, table_id: str, destination: str) -> Peering:
+    tables = tuple(
+        t.model_copy(
+            update={
+                "routes": (*t.routes, Route(destination=destination, target=peering.peering_id))
+            }
+        )
+        if t.route_table_id == table_id
+        else t
+        for t in peering.peer_route_tables
+    )
+    return peering.model_copy(update={"peer_route_tables": tables})
 
 
 def _rolled(node: Node, subnets: dict[str, Subnet], rolled: set[str]) -> Node:

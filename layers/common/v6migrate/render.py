@@ -6,6 +6,7 @@ from v6migrate.models import (
     STAGES,
     AddIpv6Route,
     AddNaclIpv6Entry,
+    AddPeerIpv6Route,
     AddSecurityGroupIpv6Rule,
     AssociateSubnetIpv6Cidr,
     AssociateVpcIpv6Cidr,
@@ -62,6 +63,12 @@ def describe(change: Change) -> str:
             return (
                 f"{change.rule_action} {direction} {change.cidr_ipv6} as rule {change.rule_number} "
                 f"(twin of rule {change.mirrors_rule}) in {change.target}"
+            )
+        case AddPeerIpv6Route():
+            where = change.destination or "this VPC's IPv6 block"
+            return (
+                f"route {where} -> {change.peering_id} in the peer's {change.target} "
+                f"(account {change.account_id}, {change.region})"
             )
         case EnableTgwAttachmentIpv6():
             return f"enable Ipv6Support on Transit Gateway attachment {change.target}"

@@ -31,6 +31,13 @@ class Context:
     vpc_block: str | None = None
     egress_gateway_id: str | None = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    connect: Callable[[str, str], Clients] = aws.target_clients
+
+    def clients_in(self, account_id: str, region: str) -> Clients:
+        """Clients in another account or Region (a peer), by the same target role."""
+        if (account_id, region) == (self.clients.account_id, self.clients.region):
+            return self.clients
+        return self.connect(account_id, region)
 
 
 class Handler(Protocol):

@@ -12,9 +12,13 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from v6migrate.changes import Context, call, register, wait_until
+from v6migrate.changes import Context, Immediate, call, register, wait_until
 from v6migrate.errors import ChangeFailed
-from v6migrate.models import EnableCloudWanAttachmentIpv6, EnableTgwAttachmentIpv6
+from v6migrate.models import (
+    AddPeerIpv6Route,
+    EnableCloudWanAttachmentIpv6,
+    EnableTgwAttachmentIpv6,
+)
 
 
 def _tgw_options(ctx: Context, attachment_id: str) -> tuple[str, dict[str, Any]]:
@@ -122,3 +126,42 @@ class CloudWanAttachment:
         value = bool(before.get("ipv6_support", False))
         self._update(ctx, change.target, value)
         wait_until(lambda: self._settled(ctx, change.target, value), f"{change.target} reverted")
+
+
+@register("add-peer-ipv6-route")
+class PeerRoute(Immediate):
+    """The peer's side of a peering routes this VPC's new IPv6 block back (DOMAIN.md,
+    Interconnects: IPv6 routes on both sides), in the peer's own account and Region."""
+
+    def before(self, change: AddPeerIpv6Route, ctx: Context) -> dict[str, Any]:
+        return {"route": None}
+
+    def start(self, change: AddPeerIpv6Route, ctx: Context) -> dict[str, Any]:
+        destination = change.destination or ctx.vpc_block
+        if destination is None:
+            raise ChangeFailed(f"{change.change_id}: this VPC has no IPv6 block to route to")
+        peer = ctx.clients_in(change.account_id, change.region)
+        call(
+            peer.ec2.create_route,
+            "ec2:CreateRoute",
+            RouteTableId=change.target,
+            DestinationIpv6CidrBlock=destination,
+            VpcPeeringConnectionId=change.peering_id,
+        )
+        return {"destination": destination}
+
+    def revert(
+        self, change: AddPeerIpv6Route, before: dict[str, Any], result: dict[str, Any],
+        ctx: Context,
+    ) -> None:  # fmt: skip
+        destination = result.get("destination") or change.destination or ctx.vpc_block
+        if destination is None:
+            return
+        peer = ctx.clients_in(change.account_id, change.region)
+        call(
+            peer.ec2.delete_route,
+            "ec2:DeleteRoute",
+            ok=("InvalidRoute.NotFound",),
+            RouteTableId=change.target,
+            DestinationIpv6CidrBlock=destination,
+        )
