@@ -50,6 +50,7 @@ class EstateSpec(BaseModel):
     transit_gateway: bool = True
     peering: bool = True
     cloud_wan: bool = True
+    edges: bool = True  # load balancers, an endpoint service and an interface endpoint
     cni_version: str = "v1.18.3-eksbuild.1"
     cni_configuration: dict[str, Any] = Field(
         default_factory=lambda: {"env": {"WARM_IP_TARGET": "5", "MINIMUM_IP_TARGET": "10"}}
@@ -305,8 +306,33 @@ def seed(spec: EstateSpec, base: boto3.Session | None = None) -> dict[str, Any]:
             SubnetArns=[f"{arn}:subnet/{s}" for s in private[: spec.azs]],
         )["VpcAttachment"]["Attachment"]["AttachmentId"]
 
+    if spec.edges:
+        result.update(_edges(session, spec, vpc_id, public, private))
     _cluster(session, spec, private, node_sg)
     return result
+
+
+def _edges(
+    session: boto3.Session, spec: EstateSpec, vpc_id: str, public: list[str], private: list[str]
+) -> dict[str, str]:
+    """An internet-facing ALB, an internal NLB behind an endpoint service, an STS endpoint."""
+    elbv2 = session.client("elbv2")
+    ec2 = session.client("ec2")
+    alb = elbv2.create_load_balancer(
+        Name=f"{spec.cluster}-web"[:32], Subnets=public[:2], Scheme="internet-facing",
+        Type="application",
+    )["LoadBalancers"][0]["LoadBalancerArn"]  # fmt: skip
+    nlb = elbv2.create_load_balancer(
+        Name=f"{spec.cluster}-api"[:32], Subnets=private[:2], Scheme="internal", Type="network"
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    service = ec2.create_vpc_endpoint_service_configuration(
+        NetworkLoadBalancerArns=[nlb], AcceptanceRequired=True
+    )["ServiceConfiguration"]["ServiceId"]
+    endpoint = ec2.create_vpc_endpoint(
+        VpcId=vpc_id, VpcEndpointType="Interface", SubnetIds=private[:2],
+        ServiceName=f"com.amazonaws.{spec.region}.sts",
+    )["VpcEndpoint"]["VpcEndpointId"]  # fmt: skip
+    return {"alb": alb, "nlb": nlb, "endpoint_service": service, "vpc_endpoint": endpoint}
 
 
 def _cluster(session: boto3.Session, spec: EstateSpec, private: list[str], node_sg: str) -> None:

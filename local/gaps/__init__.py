@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 
-from local.gaps import ec2, ec2_ipv6, eks, networkmanager
+from local.gaps import ec2, ec2_ipv6, eks, networkmanager, privatelink
 
 _lock = threading.Lock()
 _installed = False
@@ -39,4 +39,5 @@ def install() -> None:
         eks.nodegroup_autoscaling_group()
         networkmanager.vpc_attachments()
         networkmanager.vpc_attachment_updates()
+        privatelink.ip_address_types()
         _installed = True

@@ -13,7 +13,7 @@ from v6migrate import apply, preflight
 from v6migrate.aws import Clients
 from v6migrate.discover import discover
 from v6migrate.journal import Ledger, MigrationInProgress
-from v6migrate.models import MigrationRequest
+from v6migrate.models import MigrationRequest, PlanOptions
 from v6migrate.plan import plan
 
 SMALL = ESTATES["small"]
@@ -265,3 +265,27 @@ def test_compensation_never_touches_what_existed_before(
     rules = target.ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
     ipv6 = [r["CidrIpv6"] for p in rules["IpPermissionsEgress"] for r in p.get("Ipv6Ranges", [])]
     assert ipv6 == ["::/0"]
+
+
+def test_load_balancers_and_privatelink_are_applied_and_reverted_when_asked(
+    small_estate: dict[str, Any], target: Clients, ledger: Ledger
+) -> None:
+    # Given a request that opts in to dualstack load balancers and endpoints
+    options = PlanOptions(dualstack_load_balancers=True, dualstack_endpoints=True)
+    request = MigrationRequest(cluster=SMALL.cluster, account_id=SMALL.account_id,
+                               region=SMALL.region, mode="apply", options=options)  # fmt: skip
+    preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
+    # When both stages run
+    _stage("vpc", request, target, ledger)
+    _stage("attachments", request, target, ledger)
+    # Then every load balancer, the endpoint service and the endpoint are dual-stack
+    inventory = discover(target, request.cluster)
+    assert {b.ip_address_type for b in inventory.load_balancers} == {"dualstack"}
+    assert inventory.endpoint_services[0].supported_ip_address_types == ("ipv4", "ipv6")
+    assert inventory.vpc_endpoints[0].ip_address_type == "dualstack"
+    # And compensation puts them back to IPv4
+    apply.compensate(apply.RollbackInput(request=request, migration_id="m-1"), target, ledger)
+    inventory = discover(target, request.cluster)
+    assert {b.ip_address_type for b in inventory.load_balancers} == {"ipv4"}
+    assert inventory.endpoint_services[0].supported_ip_address_types == ("ipv4",)
+    assert inventory.vpc_endpoints[0].ip_address_type == "ipv4"

@@ -69,7 +69,12 @@ def test_every_ec2_list_read_is_filtered_by_the_vpc(
         if "VpcIds" not in params
         and not any(small_estate["vpc_id"] in f["Values"] for f in params.get("Filters", []))
     }
-    assert unfiltered == {"DescribeEgressOnlyInternetGateways"}
+    # (DescribeEgressOnlyInternetGateways and DescribeVpcEndpointServiceConfigurations accept
+    # no VPC filter: their pages are matched here; ELB's API is another client)
+    assert unfiltered == {
+        "DescribeEgressOnlyInternetGateways",
+        "DescribeVpcEndpointServiceConfigurations",
+    }
 
 
 def test_reads_follow_next_tokens_across_pages() -> None:
@@ -121,7 +126,7 @@ def _policy_actions(path: str, logical: str, sid: str) -> set[str]:
 
     template = load(Path(__file__).resolve().parents[2] / path)
     properties = template["Resources"][logical]["Properties"]
-    documents = properties.get("Policies", [])
+    documents = properties.get("Policies", [properties.get("PolicyDocument", {})])
     statements = [
         s
         for d in documents
@@ -140,14 +145,14 @@ def test_discovery_calls_only_what_the_policies_grant(
 ) -> None:
     # Given a hook recording every operation discovery calls, as IAM actions
     called: set[str] = set()
-    for client in (target.ec2, target.eks, target.autoscaling, target.networkmanager):
+    for client in (target.ec2, target.eks, target.autoscaling, target.networkmanager, target.elbv2):
         client.meta.events.register(
             "before-call",
-            lambda model, **_: called.add(f"{model.service_model.service_name}:{model.name}"),
+            lambda model, **_: called.add(f"{model.service_model.endpoint_prefix}:{model.name}"),
         )
     # When the estate is discovered
     discover(target, small_estate["cluster"])
     # Then the Preflight function and the target role both grant each of them, and no more
-    preflight = _policy_actions("template.yaml", "PreflightFunction", "DiscoverInThisAccount")
+    preflight = _policy_actions("template.yaml", "EstateReadPolicy", "DiscoverInThisAccount")
     role = _policy_actions("target-account-role.yaml", "TargetRole", "ReadTheEstate")
     assert called == preflight == role

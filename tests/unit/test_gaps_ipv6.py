@@ -186,3 +186,46 @@ def test_cloud_wan_update_is_updating_then_available(moto: None, slow_transition
     time.sleep(0.35)
     got = manager.get_vpc_attachment(AttachmentId=attachment)["VpcAttachment"]
     assert (got["Attachment"]["State"], got["Options"]["Ipv6Support"]) == ("AVAILABLE", True)
+
+
+def test_interface_endpoint_goes_dualstack_only_with_ipv6_subnets(ec2: Any) -> None:
+    # EC2 API reference, ModifyVpcEndpoint IpAddressType; DOMAIN.md, Interconnects (PrivateLink)
+    vpc, subnet, _, _ = _dual_stack_subnet(ec2)
+    bare = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+    ready = ec2.create_vpc_endpoint(
+        VpcId=vpc, VpcEndpointType="Interface", SubnetIds=[subnet],
+        ServiceName="com.amazonaws.eu-west-1.sts",
+    )["VpcEndpoint"]  # fmt: skip
+    not_ready = ec2.create_vpc_endpoint(
+        VpcId=vpc, VpcEndpointType="Interface", SubnetIds=[bare],
+        ServiceName="com.amazonaws.eu-west-1.sqs",
+    )["VpcEndpoint"]  # fmt: skip
+    with pytest.raises(ClientError) as error:
+        ec2.modify_vpc_endpoint(VpcEndpointId=not_ready["VpcEndpointId"], IpAddressType="dualstack")
+    assert _code(error) == "InvalidParameter"
+    ec2.modify_vpc_endpoint(VpcEndpointId=ready["VpcEndpointId"], IpAddressType="dualstack")
+    described = ec2.describe_vpc_endpoints(VpcEndpointIds=[ready["VpcEndpointId"]])
+    assert described["VpcEndpoints"][0]["IpAddressType"] == "dualstack"
+
+
+def test_endpoint_service_supported_ip_address_types_change(ec2: Any) -> None:
+    _, subnet, _, _ = _dual_stack_subnet(ec2)
+    nlb = boto3.client("elbv2", region_name=REGION).create_load_balancer(
+        Name="api", Subnets=[subnet], Scheme="internal", Type="network"
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    service = ec2.create_vpc_endpoint_service_configuration(NetworkLoadBalancerArns=[nlb])[
+        "ServiceConfiguration"
+    ]["ServiceId"]
+    ec2.modify_vpc_endpoint_service_configuration(
+        ServiceId=service, AddSupportedIpAddressTypes=["ipv6"]
+    )
+
+    def types() -> list[str]:
+        config = ec2.describe_vpc_endpoint_service_configurations(ServiceIds=[service])
+        return list(config["ServiceConfigurations"][0]["SupportedIpAddressTypes"])
+
+    assert types() == ["ipv4", "ipv6"]
+    ec2.modify_vpc_endpoint_service_configuration(
+        ServiceId=service, RemoveSupportedIpAddressTypes=["ipv6"]
+    )
+    assert types() == ["ipv4"]

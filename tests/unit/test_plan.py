@@ -23,11 +23,14 @@ from v6migrate.models import (
     Cni,
     CreateEgressOnlyGateway,
     EnableCniIpv6Egress,
+    EndpointService,
     Inventory,
     Ipv6Source,
+    LoadBalancer,
     Node,
     PlanOptions,
     RollNodegroup,
+    VpcEndpoint,
 )
 from v6migrate.plan import plan
 from v6migrate.projection import project
@@ -340,3 +343,54 @@ def test_planning_the_applied_estate_gives_an_empty_plan(estate: Inventory, mirr
     assert not first.blocked
     second = plan(project(estate, first, BLOCK), options)
     assert second.changes == ()
+
+
+def _with_edges() -> Inventory:
+    return inventory(
+        load_balancers=(
+            LoadBalancer(arn="arn:lb/app/web/1", name="web", kind="application",
+                         scheme="internet-facing", ip_address_type="ipv4"),
+            LoadBalancer(arn="arn:lb/net/api/2", name="api", kind="network", scheme="internal",
+                         ip_address_type="ipv4"),
+        ),
+        endpoint_services=(
+            EndpointService(service_id="vpce-svc-1", supported_ip_address_types=("ipv4",),
+                            network_load_balancer_arns=("arn:lb/net/api/2",)),
+        ),
+        vpc_endpoints=(
+            VpcEndpoint(endpoint_id="vpce-1", service_name="com.amazonaws.eu-west-1.sts",
+                        ip_address_type="ipv4"),
+        ),
+    )  # fmt: skip
+
+
+def test_load_balancers_and_privatelink_stay_ipv4_unless_asked() -> None:
+    estate = _with_edges()
+    found = codes(estate)
+    assert found["load-balancers-ipv4-only"] == "warning"
+    assert found["privatelink-ipv4-only"] == "warning"
+    actions = {c.action for c in plan(estate, DEFAULTS).changes}
+    assert not actions & {"dualstack-load-balancer", "enable-endpoint-service-ipv6",
+                          "dualstack-vpc-endpoint"}  # fmt: skip
+
+
+def test_privatelink_goes_balancer_then_service_then_endpoint() -> None:
+    options = PlanOptions(dualstack_endpoints=True)
+    edge = [
+        (c.action, c.target) for c in plan(_with_edges(), options).changes
+        if c.action in ("dualstack-load-balancer", "enable-endpoint-service-ipv6",
+                        "dualstack-vpc-endpoint")
+    ]  # fmt: skip
+    assert edge == [
+        ("dualstack-load-balancer", "arn:lb/net/api/2"),  # only the service's NLB
+        ("enable-endpoint-service-ipv6", "vpce-svc-1"),
+        ("dualstack-vpc-endpoint", "vpce-1"),
+    ]
+
+
+def test_every_load_balancer_goes_dualstack_when_asked() -> None:
+    options = PlanOptions(dualstack_load_balancers=True)
+    targets = {c.target for c in plan(_with_edges(), options).changes
+               if c.action == "dualstack-load-balancer"}  # fmt: skip
+    assert targets == {"arn:lb/app/web/1", "arn:lb/net/api/2"}
+    assert "load-balancers-ipv4-only" not in codes(_with_edges(), options)

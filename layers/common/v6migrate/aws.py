@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_eks import EKSClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_networkmanager import NetworkManagerClient
 
 # Cloud WAN's API lives in one home Region whatever the attachment's Region.
@@ -65,6 +66,7 @@ class Clients:
     eks: EKSClient
     autoscaling: AutoScalingClient
     networkmanager: NetworkManagerClient
+    elbv2: ElasticLoadBalancingv2Client
 
 
 def _caller_account(session: boto3.Session) -> str:
@@ -124,6 +126,7 @@ def clients_for(session: boto3.Session, account_id: str, region: str) -> Clients
         networkmanager=session.client(
             "networkmanager", region_name=NETWORK_MANAGER_REGION, config=retries()
         ),
+        elbv2=session.client("elbv2", region_name=region, config=retries()),
     )
 
 

@@ -18,8 +18,10 @@ from v6migrate.models import (
     CloudWanAttachment,
     Cluster,
     Cni,
+    EndpointService,
     Inventory,
     Ipv6Block,
+    LoadBalancer,
     NaclEntry,
     NetworkAcl,
     Node,
@@ -32,6 +34,7 @@ from v6migrate.models import (
     Subnet,
     TgwAttachment,
     Vpc,
+    VpcEndpoint,
 )
 
 NAT64_PREFIX = "64:ff9b::/96"
@@ -396,6 +399,52 @@ def _nodes(clients: Clients, vpc_id: str, groups: list[Nodegroup]) -> tuple[Node
 # --------------------------------------------------------------------------- all of it
 
 
+def _edges(
+    clients: Clients, vpc_id: str
+) -> tuple[tuple[LoadBalancer, ...], tuple[VpcEndpoint, ...], tuple[EndpointService, ...]]:
+    """Load balancers, interface endpoints, and the endpoint services this VPC provides."""
+    balancers = tuple(
+        LoadBalancer(
+            arn=b["LoadBalancerArn"],
+            name=b["LoadBalancerName"],
+            kind=b.get("Type", "application"),
+            scheme=b.get("Scheme", "internet-facing"),
+            ip_address_type=b.get("IpAddressType", "ipv4"),
+        )
+        # DescribeLoadBalancers has no VPC filter: one page holds up to 400 of them.
+        for b in pages(clients.elbv2, "describe_load_balancers", "LoadBalancers")
+        if b.get("VpcId") == vpc_id
+    )
+    endpoints = tuple(
+        VpcEndpoint(
+            endpoint_id=e["VpcEndpointId"],
+            service_name=e["ServiceName"],
+            ip_address_type=e.get("IpAddressType", "ipv4"),
+        )
+        for e in pages(
+            clients.ec2,
+            "describe_vpc_endpoints",
+            "VpcEndpoints",
+            Filters=[*_vpc_filter(vpc_id), {"Name": "vpc-endpoint-type", "Values": ["Interface"]}],
+        )
+    )
+    ours = {b.arn for b in balancers}
+    services = tuple(
+        EndpointService(
+            service_id=c["ServiceId"],
+            supported_ip_address_types=tuple(c.get("SupportedIpAddressTypes", ["ipv4"])),
+            network_load_balancer_arns=tuple(c.get("NetworkLoadBalancerArns", [])),
+        )
+        for c in pages(
+            clients.ec2,
+            "describe_vpc_endpoint_service_configurations",
+            "ServiceConfigurations",
+        )
+        if ours & set(c.get("NetworkLoadBalancerArns", []))
+    )
+    return balancers, endpoints, services
+
+
 def _peer_side(
     clients: Clients, peering: Peering, connect: Callable[[str, str], Clients]
 ) -> Peering:
@@ -475,6 +524,7 @@ def discover(
         if a.get("State") not in ("deleted", "deleting", "failed", "rejected")
     )
     nodegroups = _nodegroups(clients, cluster.name)
+    balancers, endpoints, services = _edges(clients, vpc_id)
     return Inventory(
         account_id=clients.account_id,
         region=clients.region,
@@ -494,6 +544,9 @@ def discover(
         tgw_attachments=tgw,
         peerings=tuple(_peer_side(clients, p, connect) for p in _peerings(clients, vpc_id)),
         cloudwan_attachments=_cloudwan(clients, vpc, clients.region),
+        load_balancers=tuple(sorted(balancers, key=lambda b: b.arn)),
+        vpc_endpoints=tuple(sorted(endpoints, key=lambda e: e.endpoint_id)),
+        endpoint_services=tuple(sorted(services, key=lambda s: s.service_id)),
         nodegroups=tuple(nodegroups),
         nodes=_nodes(clients, vpc_id, nodegroups),
         cni=read_cni(clients, cluster.name),

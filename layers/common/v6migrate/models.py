@@ -61,6 +61,16 @@ class PlanOptions(Frozen):
         description="Managed node groups without a launch template cannot be rolled in place: "
         "create a replacement group and drain the old one, or leave it to the operator.",
     )
+    dualstack_load_balancers: bool = Field(
+        default=False,
+        description="Switch the VPC's load balancers to dualstack (internet-facing ones then "
+        "answer on IPv6 too).",
+    )
+    dualstack_endpoints: bool = Field(
+        default=False,
+        description="Let the VPC's endpoint services accept IPv6 and make its interface "
+        "endpoints dualstack.",
+    )
     tgw_ipv6_destinations: tuple[str, ...] = Field(
         default=(),
         description="IPv6 ranges reached through the Transit Gateway, routed from every route "
@@ -208,6 +218,26 @@ class CloudWanAttachment(Frozen):
     ipv6_support: bool
 
 
+class LoadBalancer(Frozen):
+    arn: str
+    name: str
+    kind: str
+    scheme: str
+    ip_address_type: str
+
+
+class VpcEndpoint(Frozen):
+    endpoint_id: str
+    service_name: str
+    ip_address_type: str
+
+
+class EndpointService(Frozen):
+    service_id: str
+    supported_ip_address_types: tuple[str, ...]
+    network_load_balancer_arns: tuple[str, ...] = ()
+
+
 class Node(Frozen):
     instance_id: str
     subnet_id: str
@@ -260,6 +290,9 @@ class Inventory(Frozen):
     tgw_attachments: tuple[TgwAttachment, ...] = ()
     peerings: tuple[Peering, ...] = ()
     cloudwan_attachments: tuple[CloudWanAttachment, ...] = ()
+    load_balancers: tuple[LoadBalancer, ...] = ()
+    vpc_endpoints: tuple[VpcEndpoint, ...] = ()
+    endpoint_services: tuple[EndpointService, ...] = ()
     nodegroups: tuple[Nodegroup, ...] = ()
     nodes: tuple[Node, ...] = ()
     cni: Cni
@@ -398,6 +431,24 @@ class EnableCloudWanAttachmentIpv6(ChangeBase):
     inverse: str = "disable-cloudwan-attachment-ipv6"
 
 
+class EnableEndpointServiceIpv6(ChangeBase):
+    action: Literal["enable-endpoint-service-ipv6"] = "enable-endpoint-service-ipv6"
+    stage: Stage = "attachments"
+    inverse: str = "remove-endpoint-service-ipv6"
+
+
+class DualstackVpcEndpoint(ChangeBase):
+    action: Literal["dualstack-vpc-endpoint"] = "dualstack-vpc-endpoint"
+    stage: Stage = "attachments"
+    inverse: str = "ipv4-vpc-endpoint"
+
+
+class DualstackLoadBalancer(ChangeBase):
+    action: Literal["dualstack-load-balancer"] = "dualstack-load-balancer"
+    stage: Stage = "attachments"
+    inverse: str = "ipv4-load-balancer"
+
+
 class EnableCniIpv6Egress(ChangeBase):
     action: Literal["enable-cni-ipv6-egress"] = "enable-cni-ipv6-egress"
     stage: Stage = "cni"
@@ -427,6 +478,9 @@ Change = Annotated[
     | EnableTgwAttachmentIpv6
     | AddPeerIpv6Route
     | EnableCloudWanAttachmentIpv6
+    | EnableEndpointServiceIpv6
+    | DualstackVpcEndpoint
+    | DualstackLoadBalancer
     | EnableCniIpv6Egress
     | RollNodegroup,
     Field(discriminator="action"),

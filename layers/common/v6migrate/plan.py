@@ -21,8 +21,11 @@ from v6migrate.models import (
     AssociateVpcIpv6Cidr,
     Change,
     CreateEgressOnlyGateway,
+    DualstackLoadBalancer,
+    DualstackVpcEndpoint,
     EnableCloudWanAttachmentIpv6,
     EnableCniIpv6Egress,
+    EnableEndpointServiceIpv6,
     EnableSubnetIpv6AutoAssign,
     EnableTgwAttachmentIpv6,
     Finding,
@@ -470,6 +473,57 @@ def _attachment_changes(
     for wan in sorted(inventory.cloudwan_attachments, key=lambda a: a.attachment_id):
         if not wan.ipv6_support:
             changes.append(EnableCloudWanAttachmentIpv6(target=wan.attachment_id))
+    edge_changes, edge_findings = _endpoint_and_balancer_changes(inventory, options)
+    return [*changes, *edge_changes], [*findings, *edge_findings]
+
+
+def _endpoint_and_balancer_changes(
+    inventory: Inventory, options: PlanOptions
+) -> tuple[list[Change], list[Finding]]:
+    """PrivateLink and load balancers, only when the request opts in (DOMAIN.md, Interconnects)."""
+    services = [
+        s for s in sorted(inventory.endpoint_services, key=lambda s: s.service_id)
+        if "ipv6" not in s.supported_ip_address_types
+    ]  # fmt: skip
+    endpoints = [
+        e for e in sorted(inventory.vpc_endpoints, key=lambda e: e.endpoint_id)
+        if e.ip_address_type not in ("dualstack", "ipv6")
+    ]  # fmt: skip
+    balancers = [
+        b for b in sorted(inventory.load_balancers, key=lambda b: b.arn)
+        if b.ip_address_type == "ipv4" and b.kind in ("application", "network")
+    ]  # fmt: skip
+    # Order (DOMAIN.md, Interconnects): a service's network load balancer is dualstack before
+    # the service accepts IPv6, and the service before its consumers' endpoints.
+    backing = {arn for s in inventory.endpoint_services for arn in s.network_load_balancer_arns}
+    chosen = [
+        b for b in balancers
+        if options.dualstack_load_balancers or (options.dualstack_endpoints and b.arn in backing)
+    ]  # fmt: skip
+    changes: list[Change] = [DualstackLoadBalancer(target=b.arn) for b in chosen]
+    findings: list[Finding] = []
+    if options.dualstack_endpoints:
+        changes += [EnableEndpointServiceIpv6(target=s.service_id) for s in services]
+        changes += [DualstackVpcEndpoint(target=e.endpoint_id) for e in endpoints]
+    elif services or endpoints:
+        ids = [s.service_id for s in services] + [e.endpoint_id for e in endpoints]
+        findings.append(
+            _warning(
+                "privatelink-ipv4-only",
+                f"{len(ids)} endpoint services and interface endpoints stay IPv4 "
+                f"({_listed(ids)}). Set options.dualstack_endpoints to make them dual-stack.",
+            )
+        )
+    staying = [b for b in balancers if b not in chosen]
+    if staying:
+        findings.append(
+            _warning(
+                "load-balancers-ipv4-only",
+                f"{len(staying)} load balancers stay IPv4 ({_listed(b.name for b in staying)})."
+                " Set options.dualstack_load_balancers to make them dualstack (internet-facing "
+                "ones then answer on IPv6 too).",
+            )
+        )
     return changes, findings
 
 

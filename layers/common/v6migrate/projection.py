@@ -15,8 +15,11 @@ from v6migrate.models import (
     AssociateSubnetIpv6Cidr,
     AssociateVpcIpv6Cidr,
     CreateEgressOnlyGateway,
+    DualstackLoadBalancer,
+    DualstackVpcEndpoint,
     EnableCloudWanAttachmentIpv6,
     EnableCniIpv6Egress,
+    EnableEndpointServiceIpv6,
     EnableSubnetIpv6AutoAssign,
     EnableTgwAttachmentIpv6,
     Inventory,
@@ -44,6 +47,9 @@ def project(inventory: Inventory, plan: Plan, vpc_block: str) -> Inventory:
     tgws = {a.attachment_id: a for a in inventory.tgw_attachments}
     wans = {a.attachment_id: a for a in inventory.cloudwan_attachments}
     peerings = {p.peering_id: p for p in inventory.peerings}
+    services = {s.service_id: s for s in inventory.endpoint_services}
+    endpoints = {e.endpoint_id: e for e in inventory.vpc_endpoints}
+    balancers = {b.arn: b for b in inventory.load_balancers}
     egress_gateway = inventory.egress_only_gateway_id
     block = vpc.ipv6_block.cidr if vpc.ipv6_block and vpc.ipv6_block.cidr else vpc_block
     cni_state = inventory.cni
@@ -101,6 +107,23 @@ def project(inventory: Inventory, plan: Plan, vpc_block: str) -> Inventory:
                 )
             case EnableCloudWanAttachmentIpv6():
                 wans[change.target] = wans[change.target].model_copy(update={"ipv6_support": True})
+            case EnableEndpointServiceIpv6():
+                services[change.target] = services[change.target].model_copy(
+                    update={
+                        "supported_ip_address_types": (
+                            *services[change.target].supported_ip_address_types,
+                            "ipv6",
+                        )
+                    }
+                )
+            case DualstackVpcEndpoint():
+                endpoints[change.target] = endpoints[change.target].model_copy(
+                    update={"ip_address_type": "dualstack"}
+                )
+            case DualstackLoadBalancer():
+                balancers[change.target] = balancers[change.target].model_copy(
+                    update={"ip_address_type": "dualstack"}
+                )
             case EnableCniIpv6Egress():
                 cni_state = cni_state.model_copy(
                     update={"configuration_values": change.configuration}
@@ -119,6 +142,9 @@ def project(inventory: Inventory, plan: Plan, vpc_block: str) -> Inventory:
             "tgw_attachments": tuple(tgws.values()),
             "cloudwan_attachments": tuple(wans.values()),
             "peerings": tuple(peerings.values()),
+            "endpoint_services": tuple(services.values()),
+            "vpc_endpoints": tuple(endpoints.values()),
+            "load_balancers": tuple(balancers.values()),
             "cni": cni_state,
             "nodes": nodes,
         }

@@ -13,8 +13,11 @@ from v6migrate.models import (
     Change,
     ChangeLine,
     CreateEgressOnlyGateway,
+    DualstackLoadBalancer,
+    DualstackVpcEndpoint,
     EnableCloudWanAttachmentIpv6,
     EnableCniIpv6Egress,
+    EnableEndpointServiceIpv6,
     EnableSubnetIpv6AutoAssign,
     EnableTgwAttachmentIpv6,
     Inventory,
@@ -74,6 +77,12 @@ def describe(change: Change) -> str:
             return f"enable Ipv6Support on Transit Gateway attachment {change.target}"
         case EnableCloudWanAttachmentIpv6():
             return f"enable Ipv6Support on Cloud WAN attachment {change.target}"
+        case EnableEndpointServiceIpv6():
+            return f"let endpoint service {change.target} accept IPv6"
+        case DualstackVpcEndpoint():
+            return f"make interface endpoint {change.target} dualstack"
+        case DualstackLoadBalancer():
+            return f"make load balancer {change.target.split('/')[-2]} dualstack"
         case EnableCniIpv6Egress(managed=True):
             return "set ENABLE_V6_EGRESS=true in env and init.env of the vpc-cni add-on"
         case EnableCniIpv6Egress():

@@ -16,7 +16,10 @@ from v6migrate.changes import Context, Immediate, call, register, wait_until
 from v6migrate.errors import ChangeFailed
 from v6migrate.models import (
     AddPeerIpv6Route,
+    DualstackLoadBalancer,
+    DualstackVpcEndpoint,
     EnableCloudWanAttachmentIpv6,
+    EnableEndpointServiceIpv6,
     EnableTgwAttachmentIpv6,
 )
 
@@ -165,3 +168,82 @@ class PeerRoute(Immediate):
             RouteTableId=change.target,
             DestinationIpv6CidrBlock=destination,
         )
+
+
+@register("enable-endpoint-service-ipv6")
+class EndpointServiceIpv6(Immediate):
+    """Provider side first: the service accepts IPv6 (DOMAIN.md, Interconnects, PrivateLink)."""
+
+    def before(self, change: EnableEndpointServiceIpv6, ctx: Context) -> dict[str, Any]:
+        return {"supported_ip_address_types": ["ipv4"]}
+
+    def start(self, change: EnableEndpointServiceIpv6, ctx: Context) -> dict[str, Any]:
+        call(
+            ctx.clients.ec2.modify_vpc_endpoint_service_configuration,
+            "ec2:ModifyVpcEndpointServiceConfiguration",
+            ServiceId=change.target,
+            AddSupportedIpAddressTypes=["ipv6"],
+        )
+        return {}
+
+    def revert(
+        self, change: EnableEndpointServiceIpv6, before: dict[str, Any],
+        result: dict[str, Any], ctx: Context,
+    ) -> None:  # fmt: skip
+        call(
+            ctx.clients.ec2.modify_vpc_endpoint_service_configuration,
+            "ec2:ModifyVpcEndpointServiceConfiguration",
+            ServiceId=change.target,
+            RemoveSupportedIpAddressTypes=["ipv6"],
+        )
+
+
+@register("dualstack-vpc-endpoint")
+class VpcEndpointDualstack(Immediate):
+    """Consumer side: ModifyVpcEndpoint is throttled hard (bucket 4, 0.3/s): the standard
+    retry mode's back-off absorbs it (DOMAIN.md, Interconnects)."""
+
+    def before(self, change: DualstackVpcEndpoint, ctx: Context) -> dict[str, Any]:
+        return {"ip_address_type": "ipv4"}
+
+    def _set(self, ctx: Context, endpoint_id: str, value: str) -> None:
+        call(
+            ctx.clients.ec2.modify_vpc_endpoint,
+            "ec2:ModifyVpcEndpoint",
+            VpcEndpointId=endpoint_id,
+            IpAddressType=value,
+        )
+
+    def start(self, change: DualstackVpcEndpoint, ctx: Context) -> dict[str, Any]:
+        self._set(ctx, change.target, "dualstack")
+        return {}
+
+    def revert(
+        self, change: DualstackVpcEndpoint, before: dict[str, Any], result: dict[str, Any],
+        ctx: Context,
+    ) -> None:  # fmt: skip
+        self._set(ctx, change.target, str(before.get("ip_address_type", "ipv4")))
+
+
+@register("dualstack-load-balancer")
+class LoadBalancerDualstack(Immediate):
+    def before(self, change: DualstackLoadBalancer, ctx: Context) -> dict[str, Any]:
+        return {"ip_address_type": "ipv4"}
+
+    def _set(self, ctx: Context, arn: str, value: str) -> None:
+        call(
+            ctx.clients.elbv2.set_ip_address_type,
+            "elasticloadbalancing:SetIpAddressType",
+            LoadBalancerArn=arn,
+            IpAddressType=value,
+        )
+
+    def start(self, change: DualstackLoadBalancer, ctx: Context) -> dict[str, Any]:
+        self._set(ctx, change.target, "dualstack")
+        return {}
+
+    def revert(
+        self, change: DualstackLoadBalancer, before: dict[str, Any], result: dict[str, Any],
+        ctx: Context,
+    ) -> None:  # fmt: skip
+        self._set(ctx, change.target, str(before.get("ip_address_type", "ipv4")))
