@@ -289,3 +289,18 @@ def test_load_balancers_and_privatelink_are_applied_and_reverted_when_asked(
     assert {b.ip_address_type for b in inventory.load_balancers} == {"ipv4"}
     assert inventory.endpoint_services[0].supported_ip_address_types == ("ipv4",)
     assert inventory.vpc_endpoints[0].ip_address_type == "ipv4"
+
+
+def test_a_plan_that_cannot_be_stored_leaves_no_lock(
+    small_estate: dict[str, Any], target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    class Failing(Ledger):
+        def save_plan(self, migration_id: str, plan: Any) -> None:
+            raise RuntimeError("the ledger is unavailable")
+
+    failing = Failing(ledger._db, ledger._table)
+    with pytest.raises(RuntimeError):
+        preflight.run(
+            preflight.PreflightInput(request=request_, migration_id="m-9"), target, failing
+        )
+    assert ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) is None

@@ -72,7 +72,12 @@ def run(
 
         ledger = ledger or default_ledger()
         ledger.acquire(result.account_id, result.region, result.cluster, event.migration_id)
-        ledger.save_plan(event.migration_id, result)
+        try:
+            ledger.save_plan(event.migration_id, result)
+        except Exception:
+            # No plan, no run: do not leave the cluster locked by a migration that cannot go on.
+            ledger.release(result.account_id, result.region, result.cluster, event.migration_id)
+            raise
     metrics.add_metric(name="PlansMade", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="PlannedChanges", unit=MetricUnit.Count, value=len(result.changes))
     logger.info(
