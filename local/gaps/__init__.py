@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 
-from local.gaps import ec2, ec2_ipv6, eks, networkmanager, privatelink
+from local.gaps import ec2, ec2_ipv6, eks, ipam, networkmanager, privatelink
 
 _lock = threading.Lock()
 _installed = False
@@ -40,4 +40,5 @@ def install() -> None:
         networkmanager.vpc_attachments()
         networkmanager.vpc_attachment_updates()
         privatelink.ip_address_types()
+        ipam.ipv6_pools()
         _installed = True

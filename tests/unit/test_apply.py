@@ -304,3 +304,26 @@ def test_a_plan_that_cannot_be_stored_leaves_no_lock(
             preflight.PreflightInput(request=request_, migration_id="m-9"), target, failing
         )
     assert ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) is None
+
+
+def test_the_vpc_block_can_come_from_an_ipam_pool(
+    small_estate: dict[str, Any], target: Clients, ledger: Ledger
+) -> None:
+    # Given an IPv6 IPAM pool in the target account and a request that names it
+    target.ec2.create_ipam()
+    pool = target.ec2.create_ipam_pool(IpamScopeId="ipam-scope-1", AddressFamily="ipv6")[
+        "IpamPool"
+    ]["IpamPoolId"]
+    target.ec2.provision_ipam_pool_cidr(IpamPoolId=pool, Cidr="2600:1f18:4000::/44")
+    options = PlanOptions(ipv6_source={"ipam_pool_id": pool, "netmask_length": 52})  # type: ignore[arg-type]
+    request = MigrationRequest(cluster=SMALL.cluster, account_id=SMALL.account_id,
+                               region=SMALL.region, mode="apply", options=options)  # fmt: skip
+    preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
+    # When the vpc stage runs
+    _stage("vpc", request, target, ledger)
+    # Then the VPC has a /52 from the pool and every subnet a /64 inside it
+    inventory = discover(target, request.cluster)
+    block = inventory.vpc.ipv6_block
+    assert block is not None
+    assert block.cidr == "2600:1f18:4000::/52"
+    assert all(str(s.ipv6_cidr).startswith("2600:1f18:4000:") for s in inventory.subnets)

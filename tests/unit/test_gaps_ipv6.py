@@ -229,3 +229,21 @@ def test_endpoint_service_supported_ip_address_types_change(ec2: Any) -> None:
         ServiceId=service, RemoveSupportedIpAddressTypes=["ipv6"]
     )
     assert types() == ["ipv4"]
+
+
+def test_a_vpc_block_comes_from_an_ipam_pool_with_the_netmask_asked(ec2: Any) -> None:
+    # EC2 API reference, AssociateVpcCidrBlock Ipv6IpamPoolId + Ipv6NetmaskLength
+    ec2.create_ipam()
+    pool = ec2.create_ipam_pool(IpamScopeId="ipam-scope-1", AddressFamily="ipv6")["IpamPool"][
+        "IpamPoolId"
+    ]
+    ec2.provision_ipam_pool_cidr(IpamPoolId=pool, Cidr="2600:1f18:4000::/44")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    other = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    first = ec2.associate_vpc_cidr_block(VpcId=vpc, Ipv6IpamPoolId=pool, Ipv6NetmaskLength=52)
+    second = ec2.associate_vpc_cidr_block(VpcId=other, Ipv6IpamPoolId=pool, Ipv6NetmaskLength=52)
+    blocks = [r["Ipv6CidrBlockAssociation"]["Ipv6CidrBlock"] for r in (first, second)]
+    assert blocks == ["2600:1f18:4000::/52", "2600:1f18:4000:1000::/52"]
+    assert first["Ipv6CidrBlockAssociation"]["Ipv6Pool"] == pool
+    described = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0]
+    assert described["Ipv6CidrBlock"] == blocks[0]
