@@ -85,8 +85,13 @@ def _context(clients: aws.Clients, inventory: Inventory, migration_id: str) -> C
     )
 
 
-def _missing(inventory: Inventory, request: MigrationRequest) -> set[str]:
-    return {c.change_id for c in plan(inventory, request.options).changes}
+def _fresh(
+    clients: aws.Clients, request: MigrationRequest, migration_id: str
+) -> tuple[Context, set[str]]:
+    """The estate read now, and the ids of the changes it still lacks (the planner's view)."""
+    inventory = discover(clients, request.cluster)
+    missing = {c.change_id for c in plan(inventory, request.options).changes}
+    return _context(clients, inventory, migration_id), missing
 
 
 def run_stage(
@@ -101,9 +106,7 @@ def run_stage(
     approved = ledger.plan(migration_id)
     order = {change.change_id: seq for seq, change in enumerate(approved.changes)}
     journal = {entry.seq: entry for entry in ledger.entries(migration_id)}
-    inventory = discover(clients, request.cluster)
-    missing = _missing(inventory, request)
-    ctx = _context(clients, inventory, migration_id)
+    ctx, missing = _fresh(clients, request, migration_id)
 
     todo: list[tuple[int, Change]] = []
     counts = {"applied": 0, "already": 0, "in-place": 0}
@@ -165,9 +168,7 @@ def compensate(
     reverted: list[str] = []
     kept: list[str] = []
     if entries:
-        inventory = discover(clients, request.cluster)
-        missing = _missing(inventory, request)
-        ctx = _context(clients, inventory, migration_id)
+        ctx, missing = _fresh(clients, request, migration_id)
         by_stage = sorted(entries, key=lambda e: (_REVERT_STAGES.index(e.change.stage), -e.seq))
         for entry in by_stage:
             if not _ours(entry, missing):
