@@ -21,7 +21,7 @@ import boto3
 
 from local import faults
 from local.deploy import deploy, local_parameters
-from local.seed import ESTATES, seed, target_session
+from local.seed import ESTATES, PEER_ACCOUNT, seed, target_session
 from local.server import EmbeddedAws
 from v6migrate.aws import NETWORK_MANAGER_REGION
 
@@ -52,12 +52,16 @@ def snapshot(session: boto3.Session, ids: dict[str, Any]) -> tuple[dict[str, Any
             r for r in table["Routes"]
             if not (r.get("GatewayId") == "local" and r.get("DestinationIpv6CidrBlock") in blocks)
         ]  # fmt: skip
+    # The peer's side of the peering, in its own account, is touched too.
+    peer = target_session(SPEC.region, PEER_ACCOUNT, session).client("ec2")
+    peer_tables = peer.describe_route_tables(RouteTableIds=[ids["peer_route_table"]])["RouteTables"]
     manager = target.client("networkmanager", region_name=NETWORK_MANAGER_REGION)
     wan = manager.get_vpc_attachment(AttachmentId=ids["cloud_wan_attachment"])["VpcAttachment"]
     normal = {
         "vpc": vpc,
         "subnets": subnets,
         "routes": tables,
+        "peer_routes": peer_tables,
         "groups": ec2.describe_security_groups(Filters=by_vpc)["SecurityGroups"],
         "acls": ec2.describe_network_acls(Filters=by_vpc)["NetworkAcls"],
         "tgw": ec2.describe_transit_gateway_vpc_attachments(Filters=by_vpc)[
