@@ -218,6 +218,11 @@ def test_compensation_restores_the_estate_and_keeps_the_vpc_block(
     )
     assert report.kept == (f"vpc:associate-vpc-ipv6-cidr:{vpc_id}",)
     assert _estate(target, vpc_id) == before
+    # The journal keeps, for each reverted change, what it was before and what AWS returned
+    reverted = [e for e in ledger.entries(planned) if e.status == "reverted"]
+    subnet = next(e for e in reverted if e.change.action == "associate-subnet-ipv6-cidr")
+    assert subnet.before == {"ipv6_cidr": None}
+    assert subnet.result["association_id"].startswith("subnet-cidr-assoc-")
     peer = discover(target, request_.cluster).peerings[0].peer_route_tables[0]
     assert [r.destination for r in peer.routes if r.target.startswith("pcx-")] == [SMALL.vpc_cidr]
     assert discover(target, request_.cluster).vpc.ipv6_block is not None  # kept

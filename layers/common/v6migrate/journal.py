@@ -159,44 +159,37 @@ class Ledger:
             "reverted": ("intent", "applied", "reverted"),
         }
         previous = allowed_from[status]
-        item: dict[str, Any] = {
-            **self._key(migration_id, seq),
-            "change": {"S": _CHANGE.dump_json(change).decode()},
-            "change_id": {"S": change.change_id},
-            "stage": {"S": change.stage},
-            "status": {"S": status},
-            "updated_at": {"S": _now()},
+        # One UpdateItem: a later status keeps the before-state and result written earlier.
+        fields: dict[str, str] = {
+            "status": status,
+            "change": _CHANGE.dump_json(change).decode(),
+            "change_id": change.change_id,
+            "stage": change.stage,
+            "updated_at": _now(),
         }
         if before is not None:
-            item["before"] = {"S": json.dumps(before, sort_keys=True)}
+            fields["before"] = json.dumps(before, sort_keys=True)
         if result is not None:
-            item["result"] = {"S": json.dumps(result, sort_keys=True)}
-        names = ", ".join(f":s{i}" for i in range(len(previous)))
+            fields["result"] = json.dumps(result, sort_keys=True)
+        names = {f"#{k}": k for k in fields}
+        values = {f":{k}": {"S": v} for k, v in fields.items()}
+        values.update({f":was{i}": {"S": s} for i, s in enumerate(previous)})
+        was = ", ".join(f":was{i}" for i in range(len(previous)))
         try:
-            self._db.put_item(
+            self._db.update_item(
                 TableName=self._table,
-                Item=item if before is not None or status == "intent" else self._keep(item),
-                ConditionExpression=f"attribute_not_exists(sk) OR #status IN ({names})",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={f":s{i}": {"S": s} for i, s in enumerate(previous)},
+                Key=self._key(migration_id, seq),
+                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+                ConditionExpression=f"attribute_not_exists(sk) OR #status IN ({was})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if _conditional(error):
                 raise JournalConflict(
                     f"{change.change_id}: cannot become {status} from its journaled state"
                 ) from error
-            raise translate(error, "dynamodb:PutItem change") from error
-
-    def _keep(self, item: dict[str, Any]) -> dict[str, Any]:
-        """Carry the before-state of an earlier write into a later status."""
-        old = self._db.get_item(
-            TableName=self._table,
-            Key={"pk": item["pk"], "sk": item["sk"]},
-            ConsistentRead=True,
-        ).get("Item")
-        if old and "before" in old:
-            return {**item, "before": old["before"]}
-        return item
+            raise translate(error, "dynamodb:UpdateItem change") from error
 
     def entries(self, migration_id: str) -> Iterator[Entry]:
         """Every journaled change of a migration, in plan order."""
