@@ -32,12 +32,17 @@ class Context:
     egress_gateway_id: str | None = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     connect: Callable[[str, str], Clients] = aws.target_clients
+    _peers: dict[tuple[str, str], Clients] = field(default_factory=dict)
 
     def clients_in(self, account_id: str, region: str) -> Clients:
-        """Clients in another account or Region (a peer), by the same target role."""
+        """Clients in another account or Region (a peer), by the same target role; one
+        AssumeRole per peer for the whole stage."""
         if (account_id, region) == (self.clients.account_id, self.clients.region):
             return self.clients
-        return self.connect(account_id, region)
+        key = (account_id, region)
+        if key not in self._peers:
+            self._peers[key] = self.connect(account_id, region)
+        return self._peers[key]
 
 
 class Handler(Protocol):
