@@ -287,7 +287,11 @@ def _cloudwan(clients: Clients, vpc: Vpc, region: str) -> tuple[CloudWanAttachme
     vpc_arn = f"arn:aws:ec2:{region}:{vpc.owner_id}:vpc/{vpc.vpc_id}"
     found = []
     for raw in pages(
-        clients.networkmanager, "list_attachments", "Attachments", AttachmentType="VPC"
+        clients.networkmanager,
+        "list_attachments",
+        "Attachments",
+        AttachmentType="VPC",
+        EdgeLocation=region,  # the VPC's Region: fewer pages of other Regions' attachments
     ):
         if raw.get("ResourceArn") != vpc_arn:
             continue
