@@ -59,7 +59,8 @@ def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str =
         echo(
             f"   cluster {ids['cluster']} (IPv4), {ids['vpc_id']}, "
             f"{len(ids['public_subnets'])} public + {len(ids['private_subnets'])} private "
-            "subnets, NAT, TGW, peering, Cloud WAN, 3 node groups, vpc-cni "
+            "subnets, NAT, TGW, peering, Cloud WAN, load balancers, PrivateLink, 3 node groups, "
+            "vpc-cni "
             f"{spec.cni_version}"
         )
         clients = clients_for(
@@ -83,11 +84,15 @@ def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str =
                 counts = json.loads(description["output"])["counts"]
                 faults.arm(fail_at=counts["vpc"] + 1)
                 echo(
-                    "5. Apply, with a fault injected at the first attachments call "
+                    "5. Apply the vpc and attachments stages (the cni and nodes stages are not "
+                    "built yet), with a fault injected at the first attachments call "
                     f"(mutating call {counts['vpc'] + 1})"
                 )
             else:
-                echo("5. Apply: StartExecution with mode=apply")
+                echo(
+                    "5. Apply: StartExecution with mode=apply (this release applies the vpc "
+                    "and attachments stages; the cni and nodes stages are not built yet)"
+                )
             description = follow(sfn, start_execution(sfn, machine, applying))
             faults.disarm()
             code = outcome(description, "apply", output)
