@@ -193,8 +193,11 @@ def fast_forward() -> None:
         def sleep(seconds: float) -> None:
             return None
 
+    from local.gaps.timing import CLOCK
+
     def no_wait(self: Any, env: Any, wait_seconds: int) -> None:
-        return None
+        # The simulated clock of long operations moves on as if the Wait had passed.
+        CLOCK.skip(wait_seconds)
 
     wait_function.WaitFunction._wait_interval = no_wait  # type: ignore[method-assign]
     retrier_decl.time = _NoSleep()  # type: ignore[attr-defined,assignment]

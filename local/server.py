@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 
 from local import faults, gaps, runtime
+from local.cluster import SIM
 
 DEFAULT_REGION = "eu-west-1"
 # moto maps unknown access keys to its default account, which stands for the tooling account.
@@ -54,6 +55,7 @@ class EmbeddedAws:
             ip_address="127.0.0.1", port=self._requested_port, verbose=False
         )
         self._server.start()
+        SIM.start()  # the simulated clusters' Kubernetes API (DescribeCluster points at it)
         _, port = self._server.get_host_and_port()
         self.endpoint = f"http://127.0.0.1:{port}"
         # The interpreter calls Lambda and EventBridge at localhost:MOTO_PORT; boto3 in this
@@ -84,6 +86,7 @@ class EmbeddedAws:
         """Forget every resource (moto's reset), keeping the server and its configuration."""
         self._post("/moto-api/reset", {})
         self._post("/moto-api/config", MOTO_CONFIG)
+        SIM.states.clear()
 
     def session(self, region: str | None = None) -> boto3.Session:
         return boto3.Session(region_name=region or self.region)
@@ -92,6 +95,7 @@ class EmbeddedAws:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            SIM.stop()
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

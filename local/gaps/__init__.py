@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 
-from local.gaps import ec2, ec2_ipv6, eks, ipam, networkmanager, privatelink
+from local.gaps import access, ec2, ec2_ipv6, eks, ipam, networkmanager, privatelink, rollouts
 
 _lock = threading.Lock()
 _installed = False
@@ -37,6 +37,13 @@ def install() -> None:
         eks.cluster_vpc_and_security_group()
         eks.addons()
         eks.nodegroup_autoscaling_group()
+        rollouts.eks_updates()
+        rollouts.instance_refresh()
+        access.access_entries()
+        access.presigned_identity()
+        from local.cluster import cluster_endpoint
+
+        cluster_endpoint()
         networkmanager.vpc_attachments()
         networkmanager.vpc_attachment_updates()
         privatelink.ip_address_types()

@@ -14,10 +14,13 @@ from functools import cache
 from typing import Any, Literal
 
 import boto3
+from pydantic import Field
 
 from v6migrate import aws
-from v6migrate.changes import Context, handler_for
+from v6migrate.changes import Context, handler_for, long_handler_for, reverter_for
+from v6migrate.changes.cluster import Pending
 from v6migrate.discover import discover
+from v6migrate.errors import ChangeFailed
 from v6migrate.journal import Entry, Ledger
 from v6migrate.models import (
     AssociateVpcIpv6Cidr,
@@ -26,13 +29,17 @@ from v6migrate.models import (
     Frozen,
     Inventory,
     MigrationRequest,
+    RollNodegroup,
     Stage,
 )
 from v6migrate.observability import logger
 from v6migrate.plan import plan
+from v6migrate.render import replacement_name
 
-# Compensation order (DOMAIN.md, Rollback): the reverse of the plan's order, stage by stage.
-_REVERT_STAGES: tuple[Stage, ...] = ("nodes", "cni", "attachments", "vpc")
+# Compensation order (DOMAIN.md, Rollback): the CNI flag off first, then the reverse of the
+# plan's order stage by stage. Rolled nodes are kept (not reversible); the addresses they hold
+# are given back when their subnet's /64 is released (changes.vpc).
+_REVERT_STAGES: tuple[Stage, ...] = ("cni", "nodes", "attachments", "vpc")
 
 
 REPORTED_CHANGES = 100  # ids in a stage's report (the journal has them all)
@@ -53,6 +60,19 @@ class StageReport(Frozen):
     changes: tuple[str, ...]
 
 
+class StageProgress(Frozen):
+    """One step of a long stage (start-then-poll): the state machine waits and calls again
+    until `done`."""
+
+    stage: Stage
+    done: bool
+    running: tuple[str, ...]
+    waiting: tuple[str, ...]
+    applied: int
+    already_applied: int
+    found_in_place: int
+
+
 class RollbackInput(Frozen):
     request: MigrationRequest
     migration_id: ExecutionName
@@ -63,6 +83,10 @@ class RollbackReport(Frozen):
     reverted: tuple[str, ...]
     kept: tuple[str, ...]
     untouched: int
+    done: bool = True
+    waiting_on: str | None = Field(
+        default=None, description="A long revert still running; the state machine calls again."
+    )
 
 
 @cache
@@ -94,6 +118,16 @@ def _fresh(
     return _context(clients, inventory, migration_id), missing
 
 
+def _in_effect(
+    ledger: Ledger, migration_id: str, seq: int, change: Change, entry: Entry | None
+) -> Literal["already", "in-place"]:
+    """Record a change found in effect: ours if we journaled its intent (a crash after the
+    call), else it was there before the run (`in-place`, never reverted)."""
+    ours = entry is not None and entry.status == "intent"
+    ledger.record(migration_id, seq, change, "applied" if ours else "in-place")
+    return "already" if ours else "in-place"
+
+
 def run_stage(
     stage: Stage,
     event: StageInput,
@@ -117,12 +151,7 @@ def run_stage(
             counts["already"] += 1
             continue
         if change.change_id not in missing:
-            # In effect already: ours if we journaled the intent (a crash after the call).
-            status: Literal["applied", "in-place"] = (
-                "applied" if entry is not None and entry.status == "intent" else "in-place"
-            )
-            ledger.record(migration_id, seq, change, status)
-            counts["already" if status == "applied" else "in-place"] += 1
+            counts[_in_effect(ledger, migration_id, seq, change, entry)] += 1
             continue
         todo.append((seq, change))
 
@@ -148,6 +177,104 @@ def run_stage(
     return report
 
 
+def advance_stage(
+    stage: Stage,
+    event: StageInput,
+    clients: aws.Clients | None = None,
+    ledger: Ledger | None = None,
+) -> StageProgress:
+    """Move a long stage on: poll what runs, start what may start, record what is done.
+
+    Called by the state machine again and again (Task, Wait, Task, Choice) until `done`; each
+    call is short and safe to repeat. At most `options.node_concurrency` node groups roll at
+    once. A change counts as done when its operation succeeded AND the estate read afresh no
+    longer needs it (for nodes: every node's primary ENI has a global IPv6 address).
+    """
+    request, migration_id = event.request, event.migration_id
+    clients = clients or aws.target_clients(request.account_id, request.region)
+    ledger = ledger or default_ledger()
+    approved = ledger.plan(migration_id)
+    order = {change.change_id: seq for seq, change in enumerate(approved.changes)}
+    journal = {entry.seq: entry for entry in ledger.entries(migration_id)}
+    ctx, missing = _fresh(clients, request, migration_id)
+    limit = request.options.node_concurrency if stage == "nodes" else 1
+
+    running: list[str] = []
+    finished: list[tuple[int, Change, dict[str, Any]]] = []
+    waiting: list[tuple[int, Change, Entry | None]] = []
+    counts = {"applied": 0, "already": 0, "in-place": 0}
+    for change in approved.stage_changes(stage):
+        seq = order[change.change_id]
+        entry = journal.get(seq)
+        handler = long_handler_for(change)
+        if entry is not None and entry.status in ("applied", "in-place"):
+            counts["already"] += 1
+            continue
+        if entry is not None and entry.status == "intent" and entry.result:
+            done, result = handler.poll(change, entry.result, ctx)
+            if result != entry.result:
+                ledger.record(migration_id, seq, change, "intent", result=result)
+            if done:
+                finished.append((seq, change, result))
+            else:
+                running.append(change.change_id)
+            continue
+        if change.change_id not in missing:
+            counts[_in_effect(ledger, migration_id, seq, change, entry)] += 1
+            continue
+        waiting.append((seq, change, entry))
+
+    if finished:
+        # Their operations succeeded: the estate read again must agree (every node with IPv6).
+        ctx, missing = _fresh(clients, request, migration_id)
+    for seq, change, result in finished:
+        if change.change_id in missing:
+            raise ChangeFailed(_unfinished(change, ctx))
+        ledger.record(migration_id, seq, change, "applied", result=result)
+        counts["applied"] += 1
+        logger.info("change applied", extra={"change_id": change.change_id})
+
+    started = 0
+    for seq, change, entry in waiting:
+        if len(running) >= limit:
+            break
+        handler = long_handler_for(change)
+        if entry is None:
+            ledger.record(migration_id, seq, change, "intent", before=handler.before(change, ctx))
+        result = handler.start(change, ctx)
+        ledger.record(migration_id, seq, change, "intent", result=result)
+        running.append(change.change_id)
+        started += 1
+        logger.info("change started", extra={"change_id": change.change_id, "result": result})
+    progress = StageProgress(
+        stage=stage,
+        done=not running and len(waiting) == started,
+        running=tuple(running),
+        waiting=tuple(change.change_id for _, change, _ in waiting[started:]),
+        applied=counts["applied"],
+        already_applied=counts["already"],
+        found_in_place=counts["in-place"],
+    )
+    logger.info("stage progress", extra=progress.model_dump())
+    return progress
+
+
+def _unfinished(change: Change, ctx: Context) -> str:
+    """Why a change whose operation succeeded is still not in effect."""
+    if isinstance(change, RollNodegroup):
+        groups = {change.target, replacement_name(change.target)}
+        bare = sorted(
+            n.instance_id
+            for n in ctx.inventory.nodes
+            if n.nodegroup in groups and not n.ipv6_addresses
+        )
+        return (
+            f"node group {change.target}: the rollout finished but nodes "
+            f"{', '.join(bare) or '(unknown)'} have no IPv6 address on their primary ENI"
+        )
+    return f"{change.change_id}: the operation finished but the change is not in effect"
+
+
 def _ours(entry: Entry, missing: set[str]) -> bool:
     """Applied by this run, or attempted (intent) and found in effect."""
     if entry.status == "applied":
@@ -171,6 +298,9 @@ def compensate(
         ctx, missing = _fresh(clients, request, migration_id)
         by_stage = sorted(entries, key=lambda e: (_REVERT_STAGES.index(e.change.stage), -e.seq))
         for entry in by_stage:
+            if entry.status == "reverted":
+                reverted.append(entry.change.change_id)  # by an earlier call of this rollback
+                continue
             if not _ours(entry, missing):
                 continue
             change = entry.change
@@ -181,7 +311,18 @@ def compensate(
             if not change.reversible and not isinstance(change, AssociateVpcIpv6Cidr):
                 kept.append(change.change_id)
                 continue
-            handler_for(change).revert(change, entry.before, entry.result, ctx)
+            try:
+                reverter_for(change).revert(change, entry.before, entry.result, ctx)
+            except Pending as pending:
+                # A long revert runs: the state machine waits and calls again; what follows
+                # it (in DOMAIN.md's order) waits for it.
+                return RollbackReport(
+                    reverted=tuple(reverted),
+                    kept=tuple(kept),
+                    untouched=len(entries) - len(reverted),
+                    done=False,
+                    waiting_on=str(pending),
+                )
             ledger.record(migration_id, entry.seq, change, "reverted")
             reverted.append(change.change_id)
             logger.info("change reverted", extra={"change_id": change.change_id})

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_eks import EKSClient
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_networkmanager import NetworkManagerClient
+    from mypy_boto3_sts import STSClient
 
 # Cloud WAN's API lives in one home Region whatever the attachment's Region.
 NETWORK_MANAGER_REGION = "us-west-2"
@@ -67,6 +68,7 @@ class Clients:
     autoscaling: AutoScalingClient
     networkmanager: NetworkManagerClient
     elbv2: ElasticLoadBalancingv2Client
+    sts: STSClient
 
 
 def _caller_account(session: boto3.Session) -> str:
@@ -127,6 +129,7 @@ def clients_for(session: boto3.Session, account_id: str, region: str) -> Clients
             "networkmanager", region_name=NETWORK_MANAGER_REGION, config=retries()
         ),
         elbv2=session.client("elbv2", region_name=region, config=retries()),
+        sts=session.client("sts", region_name=region, config=retries()),
     )
 
 

@@ -6,7 +6,8 @@ it), then as `applied` (with what AWS returned). A change found already in effec
 writes are conditional, so two writers can never both believe they own a change or a cluster.
 
 Keys: `pk = migration#<id>`: `sk = plan` (the approved plan, zlib-compressed) and
-`sk = change#<nnnnn>` (plan order); `pk = cluster#<account>#<region>#<name>`, `sk = lock`.
+`sk = change#<nnnnn>` (plan order) and `sk = note#<key>` (the validation's access entry
+and report); `pk = cluster#<account>#<region>#<name>`, `sk = lock`.
 """
 
 from __future__ import annotations
@@ -135,6 +136,28 @@ class Ledger:
         if item is None:
             raise V6MigrateError(f"migration {migration_id} has no stored plan")
         return Plan.model_validate_json(zlib.decompress(item["plan"]["B"]))
+
+    # ------------------------------------------------------------------ notes
+
+    def note(self, migration_id: str, key: str, data: dict[str, Any]) -> None:
+        """A record beside the changes: a temporary access entry, the validation report."""
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"migration#{migration_id}"},
+                "sk": {"S": f"note#{key}"},
+                "data": {"S": json.dumps(data, sort_keys=True)},
+                "updated_at": {"S": _now()},
+            },
+        )
+
+    def read_note(self, migration_id: str, key: str) -> dict[str, Any] | None:
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"migration#{migration_id}"}, "sk": {"S": f"note#{key}"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return json.loads(item["data"]["S"]) if item else None
 
     # ------------------------------------------------------------------ changes
 

@@ -21,6 +21,7 @@ ClusterName = Annotated[
 ]
 ExecutionName = Annotated[str, Field(pattern=r"^[0-9A-Za-z\-_]{1,80}$")]
 Stage = Literal["vpc", "attachments", "cni", "nodes"]
+LONG_STAGES: tuple[Stage, ...] = ("cni", "nodes")  # start-then-poll in the state machine
 STAGES: tuple[Stage, ...] = ("vpc", "attachments", "cni", "nodes")
 
 
@@ -70,6 +71,34 @@ class PlanOptions(Frozen):
         default=False,
         description="Let the VPC's endpoint services accept IPv6 and make its interface "
         "endpoints dualstack.",
+    )
+    node_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=50,
+        description="How many node groups roll at the same time.",
+    )
+    min_healthy_percentage: int = Field(
+        default=90,
+        ge=0,
+        le=100,
+        description="Instance refreshes of self-managed groups keep at least this share of "
+        "their instances in service.",
+    )
+    resolve_conflicts: Literal["PRESERVE", "OVERWRITE", "NONE"] = Field(
+        default="PRESERVE",
+        description="How the vpc-cni add-on update treats fields changed outside EKS: PRESERVE "
+        "keeps them (the safe default), OVERWRITE resets them to the add-on's defaults.",
+    )
+    probe_image: str = Field(
+        default="public.ecr.aws/docker/library/busybox:stable",
+        description="Image of the validation's probe pods: needs `ip` and `wget`.",
+    )
+    probe_url: str = Field(
+        default="https://api6.ipify.org",
+        pattern=r"^https?://",
+        description="An IPv6-only URL that answers with the caller's address: the probe's "
+        "egress check expects its node's IPv6 address back.",
     )
     tgw_ipv6_destinations: tuple[str, ...] = Field(
         default=(),
@@ -465,6 +494,8 @@ class RollNodegroup(ChangeBase):
     inverse: str = "none"
     reversible: bool = False  # new nodes are not swapped back for IPv4-only ones
     strategy: Literal["launch-template-version", "replacement-group", "instance-refresh"]
+    autoscaling_group: str | None = None  # self-managed groups: the group to refresh
+    min_healthy_percentage: int = 90
 
 
 Change = Annotated[

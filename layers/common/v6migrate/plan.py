@@ -547,7 +547,7 @@ def _peer_side_routes(inventory: Inventory, peering: Peering) -> list[Change]:
 # --------------------------------------------------------------------------- cluster stages
 
 
-def _cni_changes(inventory: Inventory) -> list[Change]:
+def _cni_changes(inventory: Inventory, options: PlanOptions) -> list[Change]:
     current = inventory.cni.configuration_values
     if cni.egress_enabled(cni.parse_configuration(current)):
         return []
@@ -557,6 +557,7 @@ def _cni_changes(inventory: Inventory) -> list[Change]:
             managed=inventory.cni.managed,
             previous_configuration=current,
             configuration=cni.merge_v6_egress(current),
+            resolve_conflicts=options.resolve_conflicts,
         )
     ]
 
@@ -566,10 +567,17 @@ def _node_changes(inventory: Inventory, options: PlanOptions) -> tuple[list[Chan
     findings: list[Finding] = []
     for group in sorted(inventory.nodegroups, key=lambda g: g.name):
         nodes = [n for n in inventory.nodes if n.nodegroup == group.name]
-        if nodes and all(n.ipv6_addresses for n in nodes):
-            continue
+        if all(n.ipv6_addresses for n in nodes):
+            continue  # nothing to roll: every node (if any) has IPv6 already
         if group.kind == "self-managed":
-            changes.append(RollNodegroup(target=group.name, strategy="instance-refresh"))
+            changes.append(
+                RollNodegroup(
+                    target=group.name,
+                    strategy="instance-refresh",
+                    autoscaling_group=group.autoscaling_groups[0],
+                    min_healthy_percentage=options.min_healthy_percentage,
+                )
+            )
         elif group.launch_template_id:
             changes.append(RollNodegroup(target=group.name, strategy="launch-template-version"))
         elif options.nodegroup_without_launch_template == "replacement":
@@ -607,7 +615,7 @@ def plan(inventory: Inventory, options: PlanOptions) -> Plan:
     vpc_changes, vpc_findings = _vpc_changes(inventory, options)
     attachment_changes, attachment_findings = _attachment_changes(inventory, options)
     node_changes, node_findings = _node_changes(inventory, options)
-    changes = [*vpc_changes, *attachment_changes, *_cni_changes(inventory), *node_changes]
+    changes = [*vpc_changes, *attachment_changes, *_cni_changes(inventory, options), *node_changes]
     findings.extend([*vpc_findings, *attachment_findings, *node_findings])
     return _result(inventory, findings, changes)
 

@@ -87,9 +87,27 @@ def describe(change: Change) -> str:
             return "set ENABLE_V6_EGRESS=true in env and init.env of the vpc-cni add-on"
         case EnableCniIpv6Egress():
             return "set ENABLE_V6_EGRESS=true on both containers of the aws-node DaemonSet"
+        case RollNodegroup(strategy="launch-template-version"):
+            return (
+                f"roll node group {change.target} to a new launch template version "
+                "(not cycled back on rollback)"
+            )
+        case RollNodegroup(strategy="replacement-group"):
+            return (
+                f"replace node group {change.target} by {replacement_name(change.target)}, "
+                "then scale the old one to zero (not cycled back on rollback)"
+            )
         case RollNodegroup():
-            return f"replace the nodes of {change.target} ({change.strategy})"
+            return (
+                f"refresh the instances of {change.target} (min healthy "
+                f"{change.min_healthy_percentage}%, not cycled back on rollback)"
+            )
     raise TypeError(f"no description for {type(change).__name__}")
+
+
+def replacement_name(nodegroup: str) -> str:
+    """The replacement of a managed node group without a launch template (63 chars max)."""
+    return f"{nodegroup[:59]}-v6"
 
 
 def change_line(change: Change) -> ChangeLine:

@@ -1,4 +1,4 @@
-"""Applying and reverting changes, one module per family (vpc, attachments).
+"""Applying and reverting changes, one module per family (vpc, attachments, cluster).
 
 Each action has three parts: `before` (the state to journal before the call, read from the
 fresh inventory), `start` (the mutating call, idempotent: the service's "already exists" answer
@@ -57,7 +57,25 @@ class Handler(Protocol):
     ) -> None: ...
 
 
+class LongHandler(Protocol):
+    """A change that takes minutes (an add-on update, a node group rollout): `start` returns
+    the operation's ids, `poll` says whether it is done (and may move it to its next phase)."""
+
+    def before(self, change: Any, ctx: Context) -> dict[str, Any]: ...
+
+    def start(self, change: Any, ctx: Context) -> dict[str, Any]: ...
+
+    def poll(
+        self, change: Any, result: dict[str, Any], ctx: Context
+    ) -> tuple[bool, dict[str, Any]]: ...
+
+    def revert(
+        self, change: Any, before: dict[str, Any], result: dict[str, Any], ctx: Context
+    ) -> None: ...
+
+
 HANDLERS: dict[str, Handler] = {}
+LONG_HANDLERS: dict[str, LongHandler] = {}
 
 
 def register(action: str) -> Callable[[type], type]:
@@ -68,8 +86,24 @@ def register(action: str) -> Callable[[type], type]:
     return decorate
 
 
+def register_long(action: str) -> Callable[[type], type]:
+    def decorate(cls: type) -> type:
+        LONG_HANDLERS[action] = cls()
+        return cls
+
+    return decorate
+
+
 def handler_for(change: Change) -> Handler:
     return HANDLERS[change.action]
+
+
+def long_handler_for(change: Change) -> LongHandler:
+    return LONG_HANDLERS[change.action]
+
+
+def reverter_for(change: Change) -> Handler | LongHandler:
+    return HANDLERS.get(change.action) or LONG_HANDLERS[change.action]
 
 
 def error_code(error: ClientError) -> str:
@@ -113,6 +147,6 @@ class Immediate:
 
 
 # Importing the families registers their handlers.
-from v6migrate.changes import attachments, vpc  # noqa: E402
+from v6migrate.changes import attachments, cluster, vpc  # noqa: E402
 
-__all__ = ["HANDLERS", "Context", "attachments", "handler_for", "vpc"]
+__all__ = ["HANDLERS", "LONG_HANDLERS", "Context", "attachments", "cluster", "handler_for", "vpc"]

@@ -1,0 +1,329 @@
+"""The cluster stages: the VPC CNI's IPv6 egress and the node rollout. Long operations.
+
+Each handler here starts an operation and returns its id (journaled with the intent), then
+`poll` asks AWS how it is going: the state machine calls the stage again after a Wait, so no
+Lambda sleeps (DESIGN.md, state machines). Every start is idempotent: EKS updates carry a
+`clientRequestToken` made from the migration and the change, and an instance refresh already in
+progress is adopted instead of started twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from v6migrate import cni
+from v6migrate.changes import Context, call, error_code, register_long
+from v6migrate.errors import ChangeFailed, TransientError, translate
+from v6migrate.models import EnableCniIpv6Egress, RollNodegroup
+from v6migrate.render import replacement_name
+
+CNI_ADDON = "vpc-cni"
+
+
+def token(ctx: Context, change_id: str, purpose: str = "apply") -> str:
+    """The same request token on every retry of the same step of the same migration."""
+    digest = hashlib.sha256(f"{ctx.migration_id}|{change_id}|{purpose}".encode()).hexdigest()
+    return digest[:36]
+
+
+class Pending(TransientError):
+    """A long revert is still running: compensation resumes here on its next call."""
+
+
+def _eks_update(
+    ctx: Context, update_id: str, what: str, nodegroup: str | None = None
+) -> tuple[bool, dict[str, Any]]:
+    """DescribeUpdate: done when Successful; Failed or Cancelled end the stage, naming `what`."""
+    kwargs: dict[str, Any] = {"name": ctx.inventory.cluster.name, "updateId": update_id}
+    if nodegroup:
+        kwargs["nodegroupName"] = nodegroup
+    else:
+        kwargs["addonName"] = CNI_ADDON
+    update = call(ctx.clients.eks.describe_update, "eks:DescribeUpdate", **kwargs)["update"]
+    status = update["status"]
+    if status in ("Failed", "Cancelled"):
+        errors = "; ".join(
+            f"{e.get('errorCode')}: {e.get('errorMessage')}" for e in update.get("errors", [])
+        )
+        raise ChangeFailed(f"{what}: update {update_id} {status}: {errors or 'no reason given'}")
+    return status == "Successful", update
+
+
+# --------------------------------------------------------------------------- CNI egress
+
+
+def _schema_check(ctx: Context, version: str, configuration: str) -> None:
+    """The merged configuration against the installed version's schema, before UpdateAddon."""
+    import jsonschema
+
+    found = call(
+        ctx.clients.eks.describe_addon_configuration,
+        "eks:DescribeAddonConfiguration",
+        addonName=CNI_ADDON,
+        addonVersion=version,
+    )
+    schema = json.loads(found.get("configurationSchema") or "{}")
+    try:
+        jsonschema.validate(json.loads(configuration), schema)
+    except jsonschema.ValidationError as error:
+        raise ChangeFailed(
+            f"vpc-cni {version}: the merged configuration does not fit the add-on's schema "
+            f"({error.message}); nothing was changed"
+        ) from error
+
+
+def _update_addon(
+    ctx: Context, change: EnableCniIpv6Egress, values: str, purpose: str
+) -> dict[str, Any]:
+    found = call(
+        ctx.clients.eks.update_addon,
+        "eks:UpdateAddon",
+        clusterName=ctx.inventory.cluster.name,
+        addonName=CNI_ADDON,
+        configurationValues=values,
+        resolveConflicts=change.resolve_conflicts,
+        clientRequestToken=token(ctx, change.change_id, purpose),
+    )
+    return dict(found["update"])
+
+
+@register_long("enable-cni-ipv6-egress")
+class CniEgress:
+    def before(self, change: EnableCniIpv6Egress, ctx: Context) -> dict[str, Any]:
+        if not change.managed:
+            from v6migrate import kube
+
+            with kube.access(ctx, ("kube-system",)):
+                return {"containers": kube.connect(ctx).aws_node_env()}
+        return {
+            "configurationValues": ctx.inventory.cni.configuration_values,
+            "addonVersion": ctx.inventory.cni.version,
+        }
+
+    def start(self, change: EnableCniIpv6Egress, ctx: Context) -> dict[str, Any]:
+        if not change.managed:
+            from v6migrate import kube
+
+            with kube.access(ctx, ("kube-system",)):
+                kube.connect(ctx).set_aws_node_env({cni.FLAG: "true"})
+            return {"daemonset": "kube-system/aws-node"}
+        # Merge into what is there now (the user may have changed it since the plan).
+        current = ctx.inventory.cni.configuration_values
+        merged = cni.merge_v6_egress(current)
+        version = ctx.inventory.cni.version or ""
+        _schema_check(ctx, version, merged)
+        update = _update_addon(ctx, change, merged, "apply")
+        return {"update_id": update["id"], "configurationValues": merged}
+
+    def poll(
+        self, change: EnableCniIpv6Egress, result: dict[str, Any], ctx: Context
+    ) -> tuple[bool, dict[str, Any]]:
+        if not change.managed:
+            from v6migrate import kube
+
+            with kube.access(ctx, ("kube-system",)):
+                return kube.connect(ctx).aws_node_rolled_out(), result
+        done, _ = _eks_update(ctx, result["update_id"], "vpc-cni add-on")
+        return done, result
+
+    def revert(
+        self, change: EnableCniIpv6Egress, before: dict[str, Any], result: dict[str, Any],
+        ctx: Context,
+    ) -> None:  # fmt: skip
+        """Restore the previous configurationValues exactly (or the DaemonSet's env)."""
+        if not change.managed:
+            from v6migrate import kube
+
+            with kube.access(ctx, ("kube-system",)):
+                kube.connect(ctx).restore_aws_node_env(before.get("containers", {}), cni.FLAG)
+            return
+        previous = before.get("configurationValues", "")
+        if ctx.inventory.cni.configuration_values == previous:
+            return
+        update = _update_addon(ctx, change, previous, "revert")
+        done, _ = _eks_update(ctx, update["id"], "vpc-cni add-on (restore)")
+        if not done:
+            raise Pending(f"vpc-cni add-on: restoring its configuration (update {update['id']})")
+
+
+# --------------------------------------------------------------------------- node rollout
+
+
+def _nodegroup(ctx: Context, name: str) -> dict[str, Any]:
+    found = call(
+        ctx.clients.eks.describe_nodegroup,
+        "eks:DescribeNodegroup",
+        clusterName=ctx.inventory.cluster.name,
+        nodegroupName=name,
+    )
+    return dict(found["nodegroup"])
+
+
+def _new_template_version(ctx: Context, change: RollNodegroup, group: dict[str, Any]) -> str:
+    """A new version of the group's launch template (a new version forces replacement).
+
+    Its data is the current version's; if the template pins network interfaces, the primary
+    one asks for an IPv6 address, since the subnet's auto-assign does not apply then.
+    """
+    template = group["launchTemplate"]
+    ec2 = ctx.clients.ec2
+    marker = f"v6migrate {ctx.migration_id}: nodes with IPv6"
+    versions = call(
+        ec2.describe_launch_template_versions,
+        "ec2:DescribeLaunchTemplateVersions",
+        LaunchTemplateId=template["id"],
+    )["LaunchTemplateVersions"]
+    for version in versions:
+        if version.get("VersionDescription") == marker:
+            return str(version["VersionNumber"])  # made by an earlier try of this step
+    source = next(v for v in versions if str(v["VersionNumber"]) == str(template["version"]))
+    data: dict[str, Any] = {}
+    interfaces = source.get("LaunchTemplateData", {}).get("NetworkInterfaces") or []
+    if interfaces:
+        data["NetworkInterfaces"] = [
+            {**eni, "Ipv6AddressCount": max(1, int(eni.get("Ipv6AddressCount", 0)))}
+            if eni.get("DeviceIndex", 0) == 0
+            else eni
+            for eni in interfaces
+        ]
+    created = call(
+        ec2.create_launch_template_version,
+        "ec2:CreateLaunchTemplateVersion",
+        LaunchTemplateId=template["id"],
+        SourceVersion=str(template["version"]),
+        VersionDescription=marker,
+        LaunchTemplateData=data,
+        ClientToken=token(ctx, change.change_id, "template"),
+    )
+    return str(created["LaunchTemplateVersion"]["VersionNumber"])
+
+
+def _replacement_spec(group: dict[str, Any], name: str) -> dict[str, Any]:
+    """CreateNodegroup arguments that copy `group` under a new name."""
+    copied = {
+        key: group[key]
+        for key in (
+            "scalingConfig", "instanceTypes", "amiType", "nodeRole", "labels", "taints",
+            "capacityType", "diskSize", "subnets", "remoteAccess", "updateConfig",
+        )
+        if group.get(key)
+    }  # fmt: skip
+    tags = {k: v for k, v in (group.get("tags") or {}).items() if not k.startswith("aws:")}
+    return {
+        **copied,
+        "nodegroupName": name,
+        "tags": {**tags, "v6migrate:replaces": group["nodegroupName"]},
+    }
+
+
+def _refresh(ctx: Context, group: str, refresh_id: str) -> tuple[bool, dict[str, Any]]:
+    found = call(
+        ctx.clients.autoscaling.describe_instance_refreshes,
+        "autoscaling:DescribeInstanceRefreshes",
+        AutoScalingGroupName=group,
+        InstanceRefreshIds=[refresh_id],
+    )["InstanceRefreshes"]
+    if not found:
+        raise ChangeFailed(f"Auto Scaling group {group}: instance refresh {refresh_id} not found")
+    status = found[0]["Status"]
+    if status in ("Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"):
+        reason = found[0].get("StatusReason", "no reason given")
+        raise ChangeFailed(f"node group {group}: instance refresh {status}: {reason}")
+    return status == "Successful", found[0]
+
+
+@register_long("roll-nodegroup")
+class NodeRoll:
+    def before(self, change: RollNodegroup, ctx: Context) -> dict[str, Any]:
+        nodes = [n.instance_id for n in ctx.inventory.nodes if n.nodegroup == change.target]
+        return {"nodes": nodes}
+
+    def start(self, change: RollNodegroup, ctx: Context) -> dict[str, Any]:
+        eks, cluster = ctx.clients.eks, ctx.inventory.cluster.name
+        if change.strategy == "instance-refresh":
+            asg = change.autoscaling_group or change.target
+            try:
+                started = ctx.clients.autoscaling.start_instance_refresh(
+                    AutoScalingGroupName=asg,
+                    Strategy="Rolling",
+                    Preferences={
+                        "MinHealthyPercentage": change.min_healthy_percentage,
+                        "SkipMatching": False,
+                    },
+                )
+                return {"refresh_id": started["InstanceRefreshId"], "group": asg}
+            except ClientError as error:
+                if error_code(error) != "InstanceRefreshInProgress":
+                    raise translate(error, f"autoscaling:StartInstanceRefresh {asg}") from error
+            running = ctx.clients.autoscaling.describe_instance_refreshes(AutoScalingGroupName=asg)[
+                "InstanceRefreshes"
+            ]
+            live = [r for r in running if r["Status"] in ("Pending", "InProgress")]
+            # Ours from an earlier try, or someone else's that replaces the nodes just the same.
+            return {"refresh_id": live[0]["InstanceRefreshId"], "group": asg}
+        group = _nodegroup(ctx, change.target)
+        if change.strategy == "launch-template-version":
+            version = _new_template_version(ctx, change, group)
+            update = call(
+                eks.update_nodegroup_version,
+                "eks:UpdateNodegroupVersion",
+                clusterName=cluster,
+                nodegroupName=change.target,
+                launchTemplate={"id": group["launchTemplate"]["id"], "version": version},
+                clientRequestToken=token(ctx, change.change_id),
+            )["update"]
+            return {"update_id": update["id"], "launch_template_version": version}
+        name = replacement_name(change.target)
+        call(
+            eks.create_nodegroup,
+            "eks:CreateNodegroup",
+            ok=("ResourceInUseException",),
+            clusterName=cluster,
+            clientRequestToken=token(ctx, change.change_id),
+            **_replacement_spec(group, name),
+        )
+        return {"replacement": name, "phase": "create"}
+
+    def poll(
+        self, change: RollNodegroup, result: dict[str, Any], ctx: Context
+    ) -> tuple[bool, dict[str, Any]]:
+        what = f"node group {change.target}"
+        if "refresh_id" in result:
+            done, _ = _refresh(ctx, result["group"], result["refresh_id"])
+            return done, result
+        if "update_id" in result:
+            done, _ = _eks_update(ctx, result["update_id"], what, nodegroup=change.target)
+            return done, result
+        replacement = _nodegroup(ctx, result["replacement"])
+        status = replacement["status"]
+        if status in ("CREATE_FAILED", "DEGRADED", "DELETING"):
+            issues = "; ".join(
+                f"{i.get('code')}: {i.get('message')}"
+                for i in replacement.get("health", {}).get("issues", [])
+            )
+            raise ChangeFailed(f"{what}: replacement {result['replacement']} is {status}: {issues}")
+        if status != "ACTIVE":
+            return False, result
+        old = _nodegroup(ctx, change.target)
+        scaling = dict(old.get("scalingConfig") or {})
+        update = call(
+            ctx.clients.eks.update_nodegroup_config,
+            "eks:UpdateNodegroupConfig",
+            clusterName=ctx.inventory.cluster.name,
+            nodegroupName=change.target,
+            scalingConfig={"minSize": 0, "maxSize": max(1, int(scaling.get("maxSize", 1))),
+                           "desiredSize": 0},
+            clientRequestToken=token(ctx, change.change_id, "drain"),
+        )["update"]  # fmt: skip
+        return False, {**result, "phase": "drain", "update_id": update["id"]}
+
+    def revert(
+        self, change: RollNodegroup, before: dict[str, Any], result: dict[str, Any],
+        ctx: Context,
+    ) -> None:  # fmt: skip
+        # Not reversible (models.RollNodegroup): compensation keeps the new nodes.
+        return None

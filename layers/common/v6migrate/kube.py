@@ -1,0 +1,290 @@
+"""The Kubernetes API of an EKS cluster, from a Lambda, with an EKS token.
+
+DOMAIN.md, Kubernetes API from a Lambda: the token is `k8s-aws-v1.` + the URL-safe base64
+(padding stripped) of a presigned STS GetCallerIdentity URL that signs the header
+`x-k8s-aws-id: <cluster>`, valid 60 s. The API server's certificate is checked against the
+cluster's certificate authority from DescribeCluster. Access comes from an EKS access entry for
+the workflow's role, created for the check and removed after (`access`).
+
+Only the few calls the workflow makes: the aws-node DaemonSet, nodes, and one-shot probe pods.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from v6migrate.changes import call
+from v6migrate.errors import ChangeFailed, TransientError
+
+if TYPE_CHECKING:
+    from v6migrate.changes import Context
+
+TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 (a format prefix, not a secret)
+CLUSTER_ID_HEADER = "x-k8s-aws-id"
+TOKEN_SECONDS = 60
+AWS_NODE = "aws-node"
+CONTAINERS = ("aws-node", "aws-vpc-cni-init")
+VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
+EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
+
+
+def eks_token(sts: Any, cluster: str) -> str:
+    """An EKS bearer token for `cluster`, from the caller's credentials (no secret kept)."""
+
+    def sign_cluster_header(request: Any, **_: Any) -> None:
+        request.headers[CLUSTER_ID_HEADER] = cluster
+
+    events = sts.meta.events
+    events.register("before-sign.sts.GetCallerIdentity", sign_cluster_header)
+    try:
+        url = sts.generate_presigned_url(
+            "get_caller_identity", Params={}, ExpiresIn=TOKEN_SECONDS, HttpMethod="GET"
+        )
+    finally:
+        events.unregister("before-sign.sts.GetCallerIdentity", sign_cluster_header)
+    encoded = base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+    return TOKEN_PREFIX + encoded
+
+
+def role_arn(caller_arn: str) -> str:
+    """The IAM role behind an assumed-role session ARN (what an access entry names)."""
+    parts = caller_arn.split(":")
+    if len(parts) == 6 and parts[5].startswith("assumed-role/"):
+        role = parts[5].split("/")[1]
+        return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
+    return caller_arn
+
+
+class KubeError(ChangeFailed):
+    """The Kubernetes API refused or failed a call."""
+
+
+@dataclass
+class Kube:
+    endpoint: str
+    ca_data: str
+    token: Any  # () -> str, a fresh token when the last is near expiry
+    _ssl: ssl.SSLContext | None = field(default=None, repr=False)
+
+    def _context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            context = ssl.create_default_context()
+            pem = base64.b64decode(self.ca_data).decode() if self.ca_data else ""
+            if pem:
+                context.load_verify_locations(cadata=pem)
+            self._ssl = context
+        return self._ssl
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+        raw: bool = False,
+    ) -> Any:
+        if not self.endpoint.startswith("https://"):
+            raise KubeError(f"the cluster endpoint {self.endpoint} is not https")
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(  # noqa: S310 (https only, checked above)
+            self.endpoint.rstrip("/") + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token()}", "Content-Type": content_type},
+        )
+        try:
+            with urllib.request.urlopen(  # noqa: S310 (https only)
+                request, context=self._context(), timeout=15
+            ) as answer:
+                text = answer.read().decode()
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode()[:300]
+            if error.code == 404:
+                return None
+            if error.code in (429, 502, 503, 504):
+                raise TransientError(f"kubernetes {method} {path}: {error.code}") from error
+            raise KubeError(f"kubernetes {method} {path}: {error.code} {detail}") from error
+        except (urllib.error.URLError, TimeoutError, http.client.HTTPException) as error:
+            raise TransientError(f"kubernetes {method} {path}: {error}") from error
+        return text if raw else (json.loads(text) if text else None)
+
+    # ------------------------------------------------------------------ aws-node
+
+    def aws_node(self) -> dict[str, Any]:
+        found = self.request("GET", f"/apis/apps/v1/namespaces/kube-system/daemonsets/{AWS_NODE}")
+        if found is None:
+            raise KubeError("kube-system/aws-node DaemonSet not found: is the VPC CNI installed?")
+        return dict(found)
+
+    def aws_node_env(self) -> dict[str, dict[str, str | None]]:
+        """Each CNI container's env (name -> value), init container included."""
+        spec = self.aws_node()["spec"]["template"]["spec"]
+        found: dict[str, dict[str, str | None]] = {}
+        for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
+            if container["name"] in CONTAINERS:
+                found[container["name"]] = {
+                    e["name"]: e.get("value") for e in container.get("env", [])
+                }
+        return found
+
+    def _patch_env(self, changes: dict[str, dict[str, str | None]]) -> None:
+        """A strategic merge patch: `None` deletes the variable, anything else sets it."""
+        spec: dict[str, Any] = {"initContainers": [], "containers": []}
+        for name, env in changes.items():
+            entries = [
+                {"name": k, "$patch": "delete"} if v is None else {"name": k, "value": v}
+                for k, v in sorted(env.items())
+            ]
+            key = "initContainers" if name == "aws-vpc-cni-init" else "containers"
+            spec[key].append({"name": name, "env": entries})
+        self.request(
+            "PATCH",
+            f"/apis/apps/v1/namespaces/kube-system/daemonsets/{AWS_NODE}",
+            {"spec": {"template": {"spec": {k: v for k, v in spec.items() if v}}}},
+            content_type="application/strategic-merge-patch+json",
+        )
+
+    def set_aws_node_env(self, values: dict[str, str]) -> None:
+        self._patch_env({name: dict(values) for name in CONTAINERS})
+
+    def restore_aws_node_env(self, before: dict[str, dict[str, str | None]], name: str) -> None:
+        """Put `name` back as it was in each container: its old value, or absent."""
+        self._patch_env(
+            {container: {name: before.get(container, {}).get(name)} for container in CONTAINERS}
+        )
+
+    def aws_node_rolled_out(self) -> bool:
+        status = self.aws_node().get("status", {})
+        desired = status.get("desiredNumberScheduled", 0)
+        return bool(
+            status.get("updatedNumberScheduled", 0) >= desired
+            and status.get("numberAvailable", 0) >= desired
+        )
+
+    # ------------------------------------------------------------------ nodes and probes
+
+    def nodes(self) -> list[dict[str, Any]]:
+        found = self.request("GET", "/api/v1/nodes") or {}
+        return list(found.get("items", []))
+
+    def run_probe(self, namespace: str, name: str, node: str, script: str, image: str) -> None:
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "v6migrate-probe"}},
+            "spec": {
+                "nodeName": node,
+                "restartPolicy": "Never",
+                "tolerations": [{"operator": "Exists"}],
+                "containers": [{"name": "probe", "image": image, "command": ["sh", "-c", script]}],
+            },
+        }
+        self.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}")
+        self.request("POST", f"/api/v1/namespaces/{namespace}/pods", pod)
+
+    def probe_result(self, namespace: str, name: str) -> tuple[str, str] | None:
+        """(phase, log) once the pod has finished; None while it runs."""
+        pod = self.request("GET", f"/api/v1/namespaces/{namespace}/pods/{name}")
+        if pod is None:
+            raise KubeError(f"probe pod {namespace}/{name} vanished")
+        phase = pod.get("status", {}).get("phase", "Pending")
+        if phase not in ("Succeeded", "Failed"):
+            return None
+        log = self.request("GET", f"/api/v1/namespaces/{namespace}/pods/{name}/log", raw=True)
+        return phase, str(log or "")
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        self.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}")
+
+
+def connect(ctx: Context) -> Kube:
+    """A client for the cluster of `ctx`, with tokens from the target account's credentials."""
+    cluster = call(
+        ctx.clients.eks.describe_cluster, "eks:DescribeCluster", name=ctx.inventory.cluster.name
+    )["cluster"]
+    state: dict[str, Any] = {"token": "", "at": 0.0}
+
+    def token() -> str:
+        if time.monotonic() - state["at"] > TOKEN_SECONDS / 2:
+            state["token"] = eks_token(ctx.clients.sts, ctx.inventory.cluster.name)
+            state["at"] = time.monotonic()
+        return str(state["token"])
+
+    return Kube(
+        endpoint=cluster["endpoint"],
+        ca_data=cluster.get("certificateAuthority", {}).get("data", ""),
+        token=token,
+    )
+
+
+@contextmanager
+def access(ctx: Context, namespaces: tuple[str, ...], record: Any = None) -> Iterator[str]:
+    """An access entry for the workflow's role: view of the cluster, edit of `namespaces`.
+
+    `record(status, principal)` journals it (`intent` before the call, `removed` after), so a
+    rollback can remove an entry a crash left behind. An entry that existed before is kept.
+    """
+    eks, cluster = ctx.clients.eks, ctx.inventory.cluster.name
+    caller = call(ctx.clients.sts.get_caller_identity, "sts:GetCallerIdentity")["Arn"]
+    principal = role_arn(caller)
+    existing = call(eks.list_access_entries, "eks:ListAccessEntries", clusterName=cluster).get(
+        "accessEntries", []
+    )
+    ours = principal not in existing
+    if ours:
+        if record:
+            record("intent", principal)
+        call(
+            eks.create_access_entry,
+            "eks:CreateAccessEntry",
+            ok=("ResourceInUseException",),
+            clusterName=cluster,
+            principalArn=principal,
+            tags={"v6migrate:migration": ctx.migration_id},
+        )
+        call(
+            eks.associate_access_policy,
+            "eks:AssociateAccessPolicy",
+            clusterName=cluster,
+            principalArn=principal,
+            policyArn=VIEW_POLICY,
+            accessScope={"type": "cluster"},
+        )
+        call(
+            eks.associate_access_policy,
+            "eks:AssociateAccessPolicy",
+            clusterName=cluster,
+            principalArn=principal,
+            policyArn=EDIT_POLICY,
+            accessScope={"type": "namespace", "namespaces": list(namespaces)},
+        )
+    try:
+        yield principal
+    finally:
+        if ours:
+            remove_access(ctx, principal)
+            if record:
+                record("removed", principal)
+
+
+def remove_access(ctx: Context, principal: str) -> None:
+    call(
+        ctx.clients.eks.delete_access_entry,
+        "eks:DeleteAccessEntry",
+        ok=("ResourceNotFoundException",),
+        clusterName=ctx.inventory.cluster.name,
+        principalArn=principal,
+    )
+
+
+__all__ = ["Kube", "access", "connect", "eks_token", "role_arn"]

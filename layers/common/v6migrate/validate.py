@@ -1,0 +1,208 @@
+"""Validate: prove the migration from the AWS APIs and from inside the cluster.
+
+From AWS: the estate is read afresh and every approved change must be in effect (the planner is
+the oracle, as in the stages), plus the promises named one by one: the VPC and subnet blocks
+`associated`, auto-assign on, every node's primary ENI with a global IPv6 address, the vpc-cni
+configuration with ENABLE_V6_EGRESS in `env` and `init.env`.
+
+From inside the cluster (DOMAIN.md, Kubernetes API from a Lambda), through a temporary access
+entry journaled in the ledger and removed after: ENABLE_V6_EGRESS on both aws-node containers,
+every node with an IPv6 address, and per node group (and per node outside any group) a probe
+pod that must show `v6if0` with an `fd00::ac:` address and whose IPv6 egress must leave from its
+node's IPv6 address (the CNI's own end-to-end test checks the same).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from typing import Any
+
+from v6migrate import aws, cni, kube
+from v6migrate.apply import StageInput, _fresh, default_ledger
+from v6migrate.changes import Context, wait_until
+from v6migrate.journal import Ledger
+from v6migrate.models import Frozen, MigrationRequest
+
+NAMESPACE = "default"
+V6IF0 = re.compile(r"inet6 (fd00::ac:[0-9a-f:]+)/118")
+
+
+class Check(Frozen):
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class ValidationReport(Frozen):
+    passed: bool
+    checks: tuple[Check, ...]
+    failures: tuple[str, ...]
+
+
+def _aws_checks(ctx: Context, approved: list[str], missing: set[str]) -> list[Check]:
+    inventory = ctx.inventory
+    checks = []
+    block = inventory.vpc.ipv6_block
+    checks.append(
+        Check(
+            name="vpc ipv6 block",
+            ok=block is not None and block.state == "associated",
+            detail=f"{inventory.vpc.vpc_id} {block.cidr if block else 'none'} "
+            f"{block.state if block else ''}".strip(),
+        )
+    )
+    bad_subnets = [
+        s.subnet_id
+        for s in inventory.subnets
+        if s.ipv6_state != "associated" or not s.assign_ipv6_on_creation
+    ]
+    checks.append(
+        Check(
+            name="subnets ipv6 and auto-assign",
+            ok=not bad_subnets,
+            detail=", ".join(bad_subnets) or f"{len(inventory.subnets)} subnets",
+        )
+    )
+    bare = [f"{n.instance_id} ({n.nodegroup})" for n in inventory.nodes if not n.ipv6_addresses]
+    checks.append(
+        Check(
+            name="nodes with ipv6 on the primary ENI",
+            ok=not bare,
+            detail=", ".join(bare) or f"{len(inventory.nodes)} nodes",
+        )
+    )
+    configuration = cni.parse_configuration(inventory.cni.configuration_values)
+    if inventory.cni.managed:
+        checks.append(
+            Check(
+                name="vpc-cni add-on env and init.env",
+                ok=cni.egress_enabled(configuration),
+                detail=inventory.cni.configuration_values or "(no configurationValues)",
+            )
+        )
+    pending = [change_id for change_id in approved if change_id in missing]
+    checks.append(
+        Check(
+            name="every approved change in effect",
+            ok=not pending,
+            detail=", ".join(pending[:20]) or f"{len(approved)} changes",
+        )
+    )
+    return checks
+
+
+def _probe_script(url: str) -> str:
+    return (
+        "ip -6 addr show dev v6if0; "
+        f'echo "egress-source: $(wget -q -T 10 -O - {url} || echo failed)"'
+    )
+
+
+def _cluster_checks(ctx: Context, request: MigrationRequest, client: kube.Kube) -> list[Check]:
+    checks = []
+    env = client.aws_node_env()
+    flags = {name: env.get(name, {}).get(cni.FLAG) for name in kube.CONTAINERS}
+    checks.append(
+        Check(
+            name="aws-node ENABLE_V6_EGRESS in both containers",
+            ok=all(value == "true" for value in flags.values()),
+            detail=", ".join(f"{k}={v}" for k, v in flags.items()),
+        )
+    )
+    groups = {n.instance_id: n.nodegroup for n in ctx.inventory.nodes}
+    nodes = client.nodes()
+    targets: dict[str, dict[str, Any]] = {}
+    for node in nodes:
+        instance = node.get("spec", {}).get("providerID", "").rsplit("/", 1)[-1]
+        group = groups.get(instance)
+        key = f"group {group}" if group else f"node {node['metadata']['name']} (no node group)"
+        node["_instance"] = instance
+        targets.setdefault(key, node)
+        addresses = [a["address"] for a in node.get("status", {}).get("addresses", [])]
+        if not any(ipaddress.ip_address(a).version == 6 for a in addresses):
+            checks.append(
+                Check(
+                    name=f"node {node['metadata']['name']} has ipv6",
+                    ok=False,
+                    detail=f"{instance}: no IPv6 address ({', '.join(addresses)})",
+                )
+            )
+    seed = hashlib.sha256(ctx.migration_id.encode()).hexdigest()[:8]
+    pods = {}
+    for index, (key, node) in enumerate(sorted(targets.items())):
+        name = f"v6migrate-probe-{seed}-{index}"
+        client.run_probe(
+            NAMESPACE, name, node["metadata"]["name"],
+            _probe_script(request.options.probe_url), request.options.probe_image,
+        )  # fmt: skip
+        pods[name] = (key, node)
+    results: dict[str, tuple[str, str]] = {}
+
+    def finished() -> bool:
+        for name in pods:
+            if name not in results:
+                found = client.probe_result(NAMESPACE, name)
+                if found is not None:
+                    results[name] = found
+        return len(results) == len(pods)
+
+    try:
+        wait_until(finished, "probe pods")
+    finally:
+        for name in pods:
+            client.delete_pod(NAMESPACE, name)
+    for name, (key, node) in pods.items():
+        _, log = results[name]
+        node_name = node["metadata"]["name"]
+        node_v6 = {
+            str(ipaddress.ip_address(a["address"]))
+            for a in node.get("status", {}).get("addresses", [])
+            if ipaddress.ip_address(a["address"]).version == 6
+        }
+        v6if0 = V6IF0.search(log)
+        checks.append(
+            Check(
+                name=f"{key}: pod v6if0",
+                ok=v6if0 is not None,
+                detail=f"node {node_name} ({node['_instance']}): "
+                + (v6if0.group(1) if v6if0 else "no v6if0 in the pod"),
+            )
+        )
+        source = re.search(r"egress-source: (\S+)", log)
+        answer = source.group(1) if source else "no answer"
+        try:
+            source_ip = str(ipaddress.ip_address(answer))
+        except ValueError:
+            source_ip = ""
+        checks.append(
+            Check(
+                name=f"{key}: ipv6 egress from the node's address",
+                ok=bool(source_ip) and source_ip in node_v6,
+                detail=f"node {node_name} ({node['_instance']}): left from {answer}, node has "
+                f"{', '.join(sorted(node_v6)) or 'no IPv6'}",
+            )
+        )
+    return checks
+
+
+def run(
+    event: StageInput, clients: aws.Clients | None = None, ledger: Ledger | None = None
+) -> ValidationReport:
+    request, migration_id = event.request, event.migration_id
+    clients = clients or aws.target_clients(request.account_id, request.region)
+    ledger = ledger or default_ledger()
+    approved = [c.change_id for c in ledger.plan(migration_id).changes]
+    ctx, missing = _fresh(clients, request, migration_id)
+    checks = _aws_checks(ctx, approved, missing)
+
+    def record(status: str, principal: str) -> None:
+        ledger.note(migration_id, "access", {"status": status, "principal": principal})
+
+    with kube.access(ctx, (NAMESPACE,), record=record):
+        checks += _cluster_checks(ctx, request, kube.connect(ctx))
+    failures = tuple(f"{c.name}: {c.detail}" for c in checks if not c.ok)
+    report = ValidationReport(passed=not failures, checks=tuple(checks), failures=failures)
+    ledger.note(migration_id, "validation", report.model_dump(mode="json"))
+    return report

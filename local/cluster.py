@@ -1,0 +1,482 @@
+"""A simulated Kubernetes API for the embedded AWS's EKS clusters, answered from EC2/EKS state.
+
+HTTPS on 127.0.0.1 with its own certificate authority; DescribeCluster reports its URL as the
+cluster's `endpoint` and its CA as `certificateAuthority.data`, so the workflow connects exactly
+as it does to EKS. Callers authenticate with an EKS token (the presigned STS GetCallerIdentity
+URL is sent to STS with the signed `x-k8s-aws-id` header, as EKS's authenticator does) and are
+authorised by the cluster's access entries.
+
+What it answers, and from what:
+- `GET /api/v1/nodes`: the running EC2 instances tagged for the cluster (node groups, and any
+  instance that joined on its own), with their IPv4 and, if their primary ENI has one, IPv6.
+- `GET/PATCH .../daemonsets/aws-node`: the VPC CNI: with the `vpc-cni` add-on, its env is the
+  add-on's configurationValues (`env`, `init.env`) over the CNI's defaults; without the add-on
+  (self-managed) the DaemonSet is the cluster's own and PATCH changes it.
+- Pods (create, get, log, delete): a probe pod runs at once on its node. It gets `v6if0` with an
+  `fd00::ac:` address only if ENABLE_V6_EGRESS is on in both CNI containers and the node's
+  primary ENI has IPv6 (DOMAIN.md, VPC CNI); its IPv6 egress leaves from the node's address when
+  the node's subnet routes `::/0` to an internet or egress-only gateway.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import ipaddress
+import json
+import re
+import ssl
+import tempfile
+import threading
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from moto.eks.models import EKSBackend, eks_backends
+
+from local.gaps.access import policies
+
+FLAG = "ENABLE_V6_EGRESS"
+_DEFAULT_ENV = {
+    "aws-node": {"ENABLE_IPv4": "true", "ENABLE_IPv6": "false", "WARM_ENI_TARGET": "1"},
+    "aws-vpc-cni-init": {"ENABLE_IPv6": "false", "DISABLE_TCP_EARLY_DEMUX": "false"},
+}
+READ_POLICIES = {"AmazonEKSAdminViewPolicy", "AmazonEKSViewPolicy"}
+WRITE_POLICIES = {"AmazonEKSEditPolicy", "AmazonEKSAdminPolicy", "AmazonEKSClusterAdminPolicy"}
+
+
+class Refused(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _ec2(backend: EKSBackend) -> Any:
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[backend.account_id][backend.region_name]
+
+
+def _certificate() -> tuple[bytes, bytes]:
+    """A self-signed CA certificate for 127.0.0.1 and its key (PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "v6migrate local cluster CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return (
+        certificate.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+
+
+@dataclass
+class ClusterState:
+    """What the cluster holds beyond AWS's view: pods, and a self-managed aws-node's env."""
+
+    pods: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    aws_node_env: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in _DEFAULT_ENV.items()}
+    )
+    generation: int = 1
+
+
+@dataclass
+class SimulatedClusters:
+    url: str = ""
+    ca_pem: bytes = b""
+    states: dict[tuple[str, str, str], ClusterState] = field(default_factory=dict)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    # ------------------------------------------------------------------ server
+
+    def start(self) -> SimulatedClusters:
+        if self._server is not None:
+            return self
+        certificate, key = _certificate()
+        with tempfile.TemporaryDirectory() as folder:
+            cert_file, key_file = Path(folder, "cert.pem"), Path(folder, "key.pem")
+            cert_file.write_bytes(certificate)
+            key_file.write_bytes(key)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert_file, key_file)
+        sim = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def _answer(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                code, payload, kind = sim.handle(method, self.path, dict(self.headers), body)
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._answer("GET")
+
+            def do_POST(self) -> None:
+                self._answer("POST")
+
+            def do_PATCH(self) -> None:
+                self._answer("PATCH")
+
+            def do_DELETE(self) -> None:
+                self._answer("DELETE")
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        threading.Thread(target=server.serve_forever, daemon=True, name="v6-k8s").start()
+        self._server = server
+        self.url = f"https://127.0.0.1:{server.server_address[1]}"
+        self.ca_pem = certificate
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+            self.url = ""
+        self.states.clear()
+
+    def endpoint(self, account: str, region: str, cluster: str) -> str:
+        return f"{self.url}/clusters/{account}/{region}/{cluster}"
+
+    # ------------------------------------------------------------------ requests
+
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any, str]:
+        match = re.match(r"^/clusters/(\d{12})/([a-z0-9-]+)/([^/]+)(/.*)$", path)
+        if not match:
+            return 404, {"kind": "Status", "message": "not found"}, "application/json"
+        account, region, name, rest = match.groups()
+        try:
+            backend = eks_backends[account][region]
+            if name not in backend.clusters:
+                raise Refused(404, f"cluster {name} not found")
+            principal = self._authenticate(headers, name)
+            namespace = self._namespace(rest)
+            self._authorise(backend, name, principal, method, namespace)
+            with self._lock:
+                state = self.states.setdefault((account, region, name), ClusterState())
+                code, payload = self._route(backend, name, state, method, rest, body)
+        except Refused as refused:
+            return refused.code, {"kind": "Status", "message": str(refused)}, "application/json"
+        except Exception as error:  # the simulation's own bug: say so, as an API server would
+            return (
+                500,
+                {"kind": "Status", "message": f"{type(error).__name__}: {error}"},
+                ("application/json"),
+            )
+        if isinstance(payload, str):
+            return code, payload.encode(), "text/plain"
+        return code, payload, "application/json"
+
+    @staticmethod
+    def _namespace(rest: str) -> str | None:
+        found = re.match(r"^/apis?/[^/]+(?:/v1)?/namespaces/([^/]+)/", rest)
+        return found.group(1) if found else None
+
+    def _authenticate(self, headers: dict[str, str], cluster: str) -> str:
+        """The caller's IAM principal, from STS, as EKS's authenticator finds it."""
+        auth = headers.get("Authorization", "")
+        if not auth.startswith("Bearer k8s-aws-v1."):
+            raise Refused(401, "Unauthorized: an EKS token is required")
+        encoded = auth.removeprefix("Bearer k8s-aws-v1.")
+        try:
+            url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        except ValueError as error:
+            raise Refused(401, "Unauthorized: the token is not base64") from error
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)
+        if query.get("Action") != ["GetCallerIdentity"]:
+            raise Refused(401, "Unauthorized: the token is not a GetCallerIdentity URL")
+        if "x-k8s-aws-id" not in (query.get("X-Amz-SignedHeaders") or [""])[0].split(";"):
+            raise Refused(401, "Unauthorized: the token does not sign x-k8s-aws-id")
+        if int((query.get("X-Amz-Expires") or ["0"])[0]) > 60:
+            raise Refused(401, "Unauthorized: the token is valid for more than 60 s")
+        signed = datetime.datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(
+            tzinfo=datetime.UTC
+        )
+        if datetime.datetime.now(datetime.UTC) - signed > datetime.timedelta(seconds=60 + 15):
+            raise Refused(401, "Unauthorized: the token has expired")
+        if urllib.parse.urlparse(url).scheme not in ("http", "https"):
+            raise Refused(401, "Unauthorized: the token's URL is not http(s)")
+        request = urllib.request.Request(url, headers={"x-k8s-aws-id": cluster})  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                document = answer.read().decode()
+        except OSError as error:
+            raise Refused(401, f"Unauthorized: STS refused the token ({error})") from error
+        found = re.search(r"<Arn>([^<]+)</Arn>", document)
+        arn = found.group(1) if found else None
+        if not arn:
+            raise Refused(401, "Unauthorized: STS named no caller")
+        from v6migrate.kube import role_arn
+
+        return role_arn(arn)
+
+    @staticmethod
+    def _authorise(
+        backend: EKSBackend, cluster: str, principal: str, method: str, namespace: str | None
+    ) -> None:
+        granted = policies(backend, cluster, principal)
+        if not granted:
+            raise Refused(403, f"Forbidden: {principal} has no access entry in {cluster}")
+        for policy in granted:
+            name = policy["policyArn"].rsplit("/", 1)[-1]
+            scope = policy["accessScope"]
+            in_scope = scope.get("type") == "cluster" or (
+                namespace is not None and namespace in scope.get("namespaces", [])
+            )
+            if not in_scope:
+                continue
+            if method == "GET" and name in READ_POLICIES | WRITE_POLICIES:
+                return
+            if name in WRITE_POLICIES:
+                return
+        raise Refused(403, f"Forbidden: {principal} may not {method} here")
+
+    def _route(
+        self, backend: EKSBackend, cluster: str, state: ClusterState, method: str, rest: str,
+        body: bytes,
+    ) -> tuple[int, Any]:  # fmt: skip
+        if rest == "/api/v1/nodes" and method == "GET":
+            return 200, {"kind": "NodeList", "items": [n["node"] for n in _nodes(backend, cluster)]}
+        if rest == "/apis/apps/v1/namespaces/kube-system/daemonsets/aws-node":
+            if method == "PATCH":
+                self._patch_aws_node(backend, cluster, state, json.loads(body or b"{}"))
+            elif method != "GET":
+                raise Refused(405, f"{method} is not supported on the aws-node DaemonSet")
+            return 200, _daemonset(backend, cluster, state)
+        pods = re.match(r"^/api/v1/namespaces/([^/]+)/pods(?:/([^/]+))?(/log)?$", rest)
+        if pods:
+            return self._pods(backend, cluster, state, method, pods.groups(), body)
+        raise Refused(404, f"{rest} is not served by the simulated cluster")
+
+    def _patch_aws_node(
+        self, backend: EKSBackend, cluster: str, state: ClusterState, patch: dict[str, Any]
+    ) -> None:
+        if _addon_env(backend, cluster) is not None:
+            raise Refused(
+                409, "aws-node is managed by the vpc-cni add-on: change its configurationValues"
+            )
+        spec = patch.get("spec", {}).get("template", {}).get("spec", {})
+        for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
+            env = state.aws_node_env.setdefault(container["name"], {})
+            for entry in container.get("env", []):
+                if entry.get("$patch") == "delete":
+                    env.pop(entry["name"], None)
+                else:
+                    env[entry["name"]] = str(entry.get("value", ""))
+        state.generation += 1
+
+    def _pods(
+        self, backend: EKSBackend, cluster: str, state: ClusterState, method: str,
+        parts: tuple[str | None, ...], body: bytes,
+    ) -> tuple[int, Any]:  # fmt: skip
+        namespace, name, log = parts
+        assert namespace is not None
+        if method == "POST" and name is None:
+            pod = json.loads(body or b"{}")
+            pod_name = pod.get("metadata", {}).get("name", "")
+            if (namespace, pod_name) in state.pods:
+                raise Refused(409, f"pods {pod_name} already exists")
+            state.pods[(namespace, pod_name)] = _run(backend, cluster, state, namespace, pod)
+            return 201, state.pods[(namespace, pod_name)]["pod"]
+        found = state.pods.get((namespace, name or ""))
+        if found is None:
+            raise Refused(404, f"pods {name} not found")
+        if method == "DELETE":
+            del state.pods[(namespace, name or "")]
+            return 200, {"kind": "Status", "status": "Success"}
+        if method == "GET":
+            return 200, (found["log"] if log else found["pod"])
+        raise Refused(405, f"{method} is not supported on pods")
+
+
+def _addon_env(backend: EKSBackend, cluster: str) -> dict[str, dict[str, str]] | None:
+    addons = backend.__dict__.get("_v6_addons", {}).get(cluster, {})
+    addon = addons.get("vpc-cni")
+    if addon is None:
+        return None
+    values = json.loads(addon.get("configurationValues") or "{}")
+    env = {k: dict(v) for k, v in _DEFAULT_ENV.items()}
+    env["aws-node"].update({k: str(v) for k, v in (values.get("env") or {}).items()})
+    init = (values.get("init") or {}).get("env") or {}
+    env["aws-vpc-cni-init"].update({k: str(v) for k, v in init.items()})
+    return env
+
+
+def _cni_env(backend: EKSBackend, cluster: str, state: ClusterState) -> dict[str, dict[str, str]]:
+    return _addon_env(backend, cluster) or state.aws_node_env
+
+
+def _daemonset(backend: EKSBackend, cluster: str, state: ClusterState) -> dict[str, Any]:
+    env = _cni_env(backend, cluster, state)
+    count = len(_nodes(backend, cluster))
+
+    def container(name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "image": f"602401143452.dkr.ecr.{backend.region_name}.amazonaws.com/amazon-k8s-cni",
+            "env": [{"name": k, "value": v} for k, v in sorted(env[name].items())],
+        }
+
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {
+            "name": "aws-node",
+            "namespace": "kube-system",
+            "generation": state.generation,
+        },
+        "spec": {
+            "template": {
+                "spec": {
+                    "initContainers": [container("aws-vpc-cni-init")],
+                    "containers": [container("aws-node")],
+                }
+            }
+        },
+        "status": {
+            "observedGeneration": state.generation,
+            "desiredNumberScheduled": count,
+            "updatedNumberScheduled": count,
+            "numberAvailable": count,
+        },
+    }
+
+
+def _nodes(backend: EKSBackend, cluster: str) -> list[dict[str, Any]]:
+    ec2 = _ec2(backend)
+    found = []
+    for reservation in ec2.describe_instances(filters={"instance-state-name": ["running"]}):
+        for instance in reservation.instances:
+            tags = {t["key"]: t["value"] for t in ec2.describe_tags(
+                filters={"resource-id": [instance.id]})}  # fmt: skip
+            if (
+                tags.get("eks:cluster-name") != cluster
+                and f"kubernetes.io/cluster/{cluster}" not in tags
+            ):
+                continue
+            primary = instance.nics[0]
+            ipv6 = [str(a) for a in (getattr(primary, "ipv6_addresses", None) or [])]
+            addresses = [{"type": "InternalIP", "address": instance.private_ip}]
+            addresses += [{"type": "InternalIP", "address": a} for a in ipv6]
+            labels = {
+                "kubernetes.io/hostname": instance.private_dns_name,
+                "node.kubernetes.io/instance-type": instance.instance_type,
+            }
+            if "eks:nodegroup-name" in tags:
+                labels["eks.amazonaws.com/nodegroup"] = tags["eks:nodegroup-name"]
+            node = {
+                "metadata": {"name": instance.private_dns_name, "labels": labels},
+                "spec": {"providerID": f"aws:///{instance.placement.zone}/{instance.id}"},
+                "status": {"addresses": addresses},
+            }
+            found.append({"node": node, "instance": instance, "ipv6": ipv6})
+    return found
+
+
+def _routes_ipv6_out(backend: EKSBackend, subnet_id: str, vpc_id: str) -> bool:
+    ec2 = _ec2(backend)
+    tables = ec2.describe_route_tables(filters={"association.subnet-id": [subnet_id]})
+    if not tables:
+        tables = [
+            t for t in ec2.describe_route_tables(filters={"vpc-id": [vpc_id]})
+            if t.main_association_id is not None
+        ]  # fmt: skip
+    for table in tables:
+        for route in table.routes:
+            if route.destination_ipv6_cidr_block == "::/0" and (
+                route.gateway is not None or route.egress_only_igw is not None
+            ):
+                return True
+    return False
+
+
+def _run(
+    backend: EKSBackend, cluster: str, state: ClusterState, namespace: str, pod: dict[str, Any]
+) -> dict[str, Any]:
+    """Run a probe pod to completion on its node and keep what it printed."""
+    node_name = pod.get("spec", {}).get("nodeName")
+    nodes = {n["node"]["metadata"]["name"]: n for n in _nodes(backend, cluster)}
+    node = nodes.get(node_name or "")
+    name = pod["metadata"]["name"]
+    if node is None:
+        pod["status"] = {"phase": "Pending", "reason": f"node {node_name} not found"}
+        return {"pod": pod, "log": ""}
+    env = _cni_env(backend, cluster, state)
+    egress_on = all(env[c].get(FLAG) == "true" for c in ("aws-node", "aws-vpc-cni-init"))
+    lines = []
+    if egress_on and node["ipv6"]:
+        host = int(hashlib.sha256(name.encode()).hexdigest(), 16) % 1021 + 2
+        lines += [
+            "3: v6if0@if4: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 state UP qlen 1000",
+            f"    inet6 fd00::ac:{host:x}/118 scope global",
+            "       valid_lft forever preferred_lft forever",
+        ]
+        instance = node["instance"]
+        if _routes_ipv6_out(backend, instance.subnet_id, instance.vpc_id):
+            lines.append(f"egress-source: {node['ipv6'][0]}")
+        else:
+            lines.append("egress-failed: Network unreachable")
+    else:
+        lines += ['Device "v6if0" does not exist.', "egress-failed: Network unreachable"]
+    pod["status"] = {"phase": "Succeeded", "hostIP": node["instance"].private_ip}
+    return {"pod": pod, "log": "\n".join(lines) + "\n"}
+
+
+SIM = SimulatedClusters()
+
+
+def cluster_endpoint() -> None:
+    """DescribeCluster reports the simulated API server and its CA while it runs."""
+    original = EKSBackend.describe_cluster
+    if getattr(original, "_v6migrate", False):
+        return
+
+    def describe_cluster(self: EKSBackend, name: str) -> Any:
+        cluster = original(self, name)
+        if SIM.url:
+            cluster.endpoint = SIM.endpoint(self.account_id, self.region_name, name)
+            cluster.certificate_authority = {"data": base64.b64encode(SIM.ca_pem).decode()}
+        return cluster
+
+    describe_cluster._v6migrate = True  # type: ignore[attr-defined]
+    EKSBackend.describe_cluster = describe_cluster  # type: ignore[method-assign]

@@ -1,0 +1,183 @@
+"""Who may call a cluster's Kubernetes API: EKS access entries, and STS answering the presigned
+GetCallerIdentity URL that an EKS token carries.
+
+EKS API reference: CreateAccessEntry, AssociateAccessPolicy, ListAccessEntries,
+DescribeAccessEntry, DeleteAccessEntry (moto 5.2.5 has none). STS: a presigned (query-signed)
+request names its signer in `X-Amz-Credential`; moto only reads the Authorization header, so a
+presigned GetCallerIdentity answered as an unknown user.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.core.responses import ActionResult
+from moto.eks import urls as eks_urls
+from moto.eks.exceptions import ResourceInUseException, ResourceNotFoundException
+from moto.eks.models import EKSBackend
+from moto.eks.responses import EKSResponse
+
+from local.gaps.eks import _body, _invalid
+
+POLICIES = frozenset(
+    f"arn:aws:eks::aws:cluster-access-policy/{name}"
+    for name in (
+        "AmazonEKSClusterAdminPolicy", "AmazonEKSAdminPolicy", "AmazonEKSEditPolicy",
+        "AmazonEKSViewPolicy", "AmazonEKSAdminViewPolicy",
+    )
+)  # fmt: skip
+
+
+def entries(backend: EKSBackend, cluster: str) -> dict[str, dict[str, Any]]:
+    if cluster not in backend.clusters:
+        raise ResourceNotFoundException(
+            clusterName=cluster, nodegroupName=None, fargateProfileName=None, addonName=None,
+            message=f"No cluster found for name: {cluster}.",
+        )  # fmt: skip
+    store: dict[str, dict[str, dict[str, Any]]] = backend.__dict__.setdefault("_v6_access", {})
+    return store.setdefault(cluster, {})
+
+
+def _entry(backend: EKSBackend, cluster: str, principal: str) -> dict[str, Any]:
+    found = entries(backend, cluster).get(principal)
+    if found is None:
+        raise ResourceNotFoundException(
+            clusterName=cluster, nodegroupName=None, fargateProfileName=None, addonName=None,
+            message=f"The specified principalArn could not be found: {principal}",
+        )  # fmt: skip
+    return found
+
+
+def _principal(response: EKSResponse) -> str:
+    path = urllib.parse.unquote(urllib.parse.urlparse(response.uri).path)
+    match = re.search(r"/access-entries/(.+?)(/access-policies)?$", path)
+    return match.group(1) if match else ""
+
+
+def access_entries() -> None:
+    if hasattr(EKSResponse, "create_access_entry"):
+        return
+    base = "{0}/clusters/(?P<name>[^/]+)/access-entries"
+    # The principal ARN holds slashes: the server may see it decoded.
+    for path in ("$", "/(?P<principalArn>.+)/access-policies$", "/(?P<principalArn>.+)$"):
+        eks_urls.url_paths[base + path] = EKSResponse.dispatch
+
+    def create(self: EKSResponse) -> ActionResult:
+        body = _body(self)
+        cluster = self._get_param("name")
+        backend = self.eks_backend
+        store = entries(backend, cluster)
+        principal = body.get("principalArn", "")
+        if not re.match(r"^arn:aws[\w-]*:iam::\d{12}:(role|user)/", principal):
+            raise _invalid(f"The principalArn {principal} is not a valid IAM principal ARN")
+        if principal in store:
+            raise ResourceInUseException(
+                clusterName=cluster, nodegroupName=None, fargateProfileName=None,
+                addonName=None, message="The specified access entry resource is already in use "
+                "on this cluster.",
+            )  # fmt: skip
+        now = datetime.now(UTC)
+        store[principal] = {
+            "clusterName": cluster,
+            "principalArn": principal,
+            "kubernetesGroups": body.get("kubernetesGroups", []),
+            "accessEntryArn": f"arn:aws:eks:{backend.region_name}:{backend.account_id}:"
+            f"access-entry/{cluster}/{abs(hash(principal)) % 10**10}",
+            "createdAt": now,
+            "modifiedAt": now,
+            "tags": body.get("tags", {}),
+            "username": body.get("username") or principal,
+            "type": body.get("type", "STANDARD"),
+            "_policies": {},
+        }
+        return ActionResult({"accessEntry": _public(store[principal])})
+
+    def describe(self: EKSResponse) -> ActionResult:
+        found = _entry(self.eks_backend, self._get_param("name"), _principal(self))
+        return ActionResult({"accessEntry": _public(found)})
+
+    def delete(self: EKSResponse) -> ActionResult:
+        cluster = self._get_param("name")
+        principal = _principal(self)
+        _entry(self.eks_backend, cluster, principal)
+        del entries(self.eks_backend, cluster)[principal]
+        return ActionResult({})
+
+    def list_entries(self: EKSResponse) -> ActionResult:
+        found = sorted(entries(self.eks_backend, self._get_param("name")))
+        return ActionResult({"accessEntries": found})
+
+    def associate(self: EKSResponse) -> ActionResult:
+        body = _body(self)
+        cluster = self._get_param("name")
+        principal = _principal(self)
+        found = _entry(self.eks_backend, cluster, principal)
+        policy = body.get("policyArn", "")
+        if policy not in POLICIES:
+            raise _invalid(f"The policyArn {policy} is not a valid EKS access policy")
+        scope = body.get("accessScope") or {}
+        if scope.get("type") not in ("cluster", "namespace"):
+            raise _invalid("accessScope.type must be cluster or namespace")
+        now = datetime.now(UTC)
+        found["_policies"][policy] = {
+            "policyArn": policy,
+            "accessScope": scope,
+            "associatedAt": now,
+            "modifiedAt": now,
+        }
+        return ActionResult(
+            {
+                "clusterName": cluster,
+                "principalArn": principal,
+                "associatedAccessPolicy": found["_policies"][policy],
+            }
+        )
+
+    EKSResponse.create_access_entry = create  # type: ignore[attr-defined]
+    EKSResponse.describe_access_entry = describe  # type: ignore[attr-defined]
+    EKSResponse.delete_access_entry = delete  # type: ignore[attr-defined]
+    EKSResponse.list_access_entries = list_entries  # type: ignore[attr-defined]
+    EKSResponse.associate_access_policy = associate  # type: ignore[attr-defined]
+
+
+def _public(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if not k.startswith("_")}
+
+
+def policies(backend: EKSBackend, cluster: str, principal: str) -> list[dict[str, Any]]:
+    found = entries(backend, cluster).get(principal)
+    return list(found["_policies"].values()) if found else []
+
+
+def presigned_identity() -> None:
+    """A presigned (query-signed) request is routed and attributed by its `X-Amz-Credential`.
+
+    SigV4 query authentication carries the credential scope in the query string (SigV4
+    reference, "Authenticating requests: using query parameters"); moto's server only reads
+    the Authorization header, so a presigned STS GetCallerIdentity went to S3 as anonymous.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.infer_service_region_host
+    if getattr(original, "_v6migrate", False):
+        return
+
+    def infer_service_region_host(
+        self: DomainDispatcherApplication, environ: dict[str, Any], path: str
+    ) -> str | None:
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        credential = (query.get("X-Amz-Credential") or [""])[0]
+        if credential and not environ.get("HTTP_AUTHORIZATION"):
+            signed = (query.get("X-Amz-SignedHeaders") or [""])[0]
+            signature = (query.get("X-Amz-Signature") or [""])[0]
+            environ["HTTP_AUTHORIZATION"] = (
+                f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={signed}, "
+                f"Signature={signature}"
+            )
+        return original(self, environ, path)
+
+    infer_service_region_host._v6migrate = True  # type: ignore[attr-defined]
+    DomainDispatcherApplication.infer_service_region_host = infer_service_region_host  # type: ignore[method-assign]
