@@ -57,6 +57,7 @@ bench: setup
 	$(BIN)/python bench/plan_scale.py
 	$(BIN)/python bench/apply_scale.py
 	$(BIN)/python bench/fault_matrix.py
+	$(BIN)/python bench/migration_cost.py
 
 docs: setup
 	$(BIN)/python -c 'from v6migrate.events import reference; print(reference())' > docs/events.md

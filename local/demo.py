@@ -1,8 +1,10 @@
 """`make demo`: the migration state machine on the small estate, end to end, in the embedded AWS.
 
-Scenarios: `apply` (the dry run, then the vpc and attachments stages, before/after network),
-`fail-attachments` (a fault at the first attachments call: the failure, the compensation, and
-an estate back to its starting state but for the kept /56), `plan` (the dry run alone).
+Scenarios: `apply` (the dry run, then every stage and the validation report, before/after
+network), `fail-attachments` (a fault at the first attachments call), `fail-nodes` (node group
+`system` cannot drain: PodEvictionFailure), `fail-validation` (a node outside any node group
+keeps no IPv6: its probe pod has no v6if0) -- each showing the compensation and an estate back
+to its starting state but for the kept /56 -- and `plan` (the dry run alone).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from local import faults
 from local.deploy import Deployment, deploy, local_parameters
+from local.gaps.rollouts import FAIL_TAG
 from local.seed import ESTATES, seed, target_session
 from local.server import EmbeddedAws
 from v6migrate.aws import clients_for
@@ -23,7 +26,42 @@ from v6migrate.discover import discover
 from v6migrate.models import Inventory, MigrationRequest
 from v6migrate.render import network_table
 
-SCENARIOS = ("apply", "fail-attachments", "plan")
+SCENARIOS = ("apply", "fail-attachments", "fail-nodes", "fail-validation", "plan")
+
+
+def _inject(
+    scenario: str, session: Any, spec: Any, clients: Any, echo: Callable[[str], None]
+) -> None:
+    """Arrange the failure a scenario shows, the way an operator would meet it on AWS."""
+    if scenario == "fail-nodes":
+        group = clients.eks.describe_nodegroup(clusterName=spec.cluster, nodegroupName="system")
+        clients.eks.tag_resource(
+            resourceArn=group["nodegroup"]["nodegroupArn"], tags={FAIL_TAG: "PodEvictionFailure"}
+        )
+        echo("   node group system will fail to drain (PodEvictionFailure)")
+    elif scenario == "fail-validation":
+        subnet = clients.ec2.describe_subnets(
+            Filters=[{"Name": "tag:Name", "Values": [f"{spec.cluster}-private-0"]}]
+        )["Subnets"][0]["SubnetId"]
+        stray = clients.ec2.run_instances(
+            ImageId="ami-0eks0node0image0sim", InstanceType="m6g.large", MinCount=1, MaxCount=1,
+            SubnetId=subnet, TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                {"Key": f"kubernetes.io/cluster/{spec.cluster}", "Value": "owned"}]}],
+        )["Instances"][0]  # fmt: skip
+        echo(
+            f"   a node joined by hand, outside any node group: {stray['InstanceId']} "
+            f"({stray['PrivateDnsName']}); no rollout will give it IPv6"
+        )
+
+
+def _validation(description: dict[str, Any], echo: Callable[[str], None]) -> None:
+    state = json.loads(description.get("output") or "{}")
+    report = (state.get("validation") or {}).get("report")
+    if not report:
+        return
+    echo(f"   validation {'PASSED' if report['passed'] else 'FAILED'}:")
+    for check in report["checks"]:
+        echo(f"   {'ok  ' if check['ok'] else 'FAIL'} {check['name']}: {check['detail']}")
 
 
 def _events(session: Any, deployment: Deployment, echo: Callable[[str], None]) -> None:
@@ -90,16 +128,18 @@ def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str =
                 )
             else:
                 echo(
-                    "5. Apply: StartExecution with mode=apply (this release applies the vpc "
-                    "and attachments stages; the cni and nodes stages are not built yet)"
+                    "5. Apply: StartExecution with mode=apply: vpc, attachments, cni, nodes, "
+                    "then validation from the AWS APIs and inside the cluster"
                 )
+                _inject(scenario, session, spec, clients, echo)
             description = follow(sfn, start_execution(sfn, machine, applying))
             faults.disarm()
             code = outcome(description, "apply", output)
+            _validation(description, echo)
             after = estate()
             echo("6. The network, before and after (* = changed)")
             echo(network_table(before, after))
-            if scenario == "fail-attachments":
+            if scenario.startswith("fail-"):
                 changed = [
                     line
                     for line in network_table(before, after).splitlines()
@@ -112,6 +152,6 @@ def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str =
         echo("7. Events on the v6migrate bus")
         _events(session, deployment, echo)
     echo(f"Demo finished in {time.monotonic() - started:.1f}s.")
-    if scenario == "fail-attachments":
+    if scenario.startswith("fail-"):
         return 0 if description["status"] == "FAILED" else 1
     return code

@@ -39,7 +39,14 @@ def local_parameters(log_level: str = "INFO") -> dict[str, str]:
     transitional states settle in a fraction of a second)."""
     from local.seed import EXTERNAL_ID
 
-    return {"ExternalId": EXTERNAL_ID, "LogLevel": log_level, "PollSeconds": "0.05"}
+    # WaitSeconds: the state machine's Wait between polls, fast-forwarded here (it moves the
+    # simulated clock of long operations on; see local.gaps.timing).
+    return {
+        "ExternalId": EXTERNAL_ID,
+        "LogLevel": log_level,
+        "PollSeconds": "0.05",
+        "WaitSeconds": "60",
+    }
 
 
 @dataclass

@@ -31,7 +31,7 @@ class Stack:
     def machine(self) -> str:
         return self.deployment.state_machines["MigrationStateMachine"]
 
-    def run(self, request: dict[str, Any], name: str, timeout: float = 60) -> dict[str, Any]:
+    def run(self, request: dict[str, Any], name: str, timeout: float = 240) -> dict[str, Any]:
         """Start an execution (always named) and wait for its end."""
         sfn = self.session.client("stepfunctions")
         arn = sfn.start_execution(

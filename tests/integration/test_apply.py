@@ -81,21 +81,26 @@ def _network(stack: Stack, vpc_id: str) -> dict[str, Any]:
     }
 
 
-def test_apply_makes_the_vpc_and_attachments_dual_stack(stack: Stack) -> None:
+def test_apply_migrates_every_stage_and_validates(stack: Stack) -> None:
     seed(SMALL, stack.session)
     description = stack.run(APPLY, name="apply-1")
     assert description["status"] == "SUCCEEDED", description.get("cause")
     entered = stack.entered(description["executionArn"])
-    assert entered[-9:] == [
-        "VpcDualStackStarted", "VpcDualStack", "VpcDualStackSucceeded", "AttachmentsStarted",
-        "Attachments", "AttachmentsSucceeded", "ReleaseLock", "MigrationSucceeded", "Applied",
+    stages = [s for s in entered if s.endswith("Succeeded") and s != "PreflightSucceeded"]
+    assert stages == [
+        "VpcDualStackSucceeded", "AttachmentsSucceeded", "CniEgressSucceeded",
+        "NodeRolloutSucceeded", "ValidateSucceeded", "MigrationSucceeded",
     ]  # fmt: skip
-    remaining = _remaining(stack)
-    assert (remaining["vpc"], remaining["attachments"]) == (0, 0)
-    kinds = [(e["detail-type"], e["detail"]["stage"]) for e in stack.events()]
-    assert ("Stage Succeeded", "vpc") in kinds
-    assert ("Stage Succeeded", "attachments") in kinds
+    # start-then-poll: the long stages were polled through their Wait states
+    assert "CniEgressWait" in entered
+    assert "NodeRolloutWait" in entered
+    assert _remaining(stack) == {"vpc": 0, "attachments": 0, "cni": 0, "nodes": 0}
+    events = stack.events()
+    kinds = [(e["detail-type"], e["detail"]["stage"]) for e in events]
+    for stage in ("vpc", "attachments", "cni", "nodes", "validate"):
+        assert ("Stage Succeeded", stage) in kinds
     assert kinds[-1] == ("Migration Succeeded", "migration")
+    assert events[-1]["detail"]["validation"]["passed"] is True
 
 
 def test_a_run_after_success_changes_nothing(stack: Stack) -> None:
@@ -117,7 +122,8 @@ def test_a_failure_in_a_stage_is_compensated(stack: Stack, fail_at: int, stage: 
     assert description["status"] == "FAILED"
     assert description["error"] == "ChangeFailed"
     entered = stack.entered(description["executionArn"])
-    assert entered[-4:] == [f"{'VpcDualStack' if stage == 'vpc' else 'Attachments'}Failed",
+    assert [s for s in entered[-5:] if s != "RolledBack?"] == [
+        f"{'VpcDualStack' if stage == 'vpc' else 'Attachments'}Failed",
                             "Rollback", "RolledBack", "MigrationFailed"]  # fmt: skip
     assert _network(stack, ids["vpc_id"]) == before
     events = {e["detail-type"]: e["detail"] for e in stack.events()}

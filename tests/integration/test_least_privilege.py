@@ -78,6 +78,7 @@ def test_every_call_a_function_makes_is_granted(recorded: dict[str, set[str]]) -
     role = _target_role()
     assert set(recorded) == {
         "PreflightFunction", "VpcDualStackFunction", "AttachmentsFunction", "RollbackFunction",
+        "CniEgressFunction", "NodeRolloutFunction", "ValidateFunction",
     }  # fmt: skip
     for function, calls in recorded.items():
         missing = calls - policies[function]

@@ -260,9 +260,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", choices=["table", "json"], default="table")
     demo.add_argument(
         "--scenario",
-        choices=["apply", "fail-attachments", "plan"],
+        choices=["apply", "fail-attachments", "fail-nodes", "fail-validation", "plan"],
         default="apply",
-        help="apply (default), fail-attachments (see the compensation), or plan (dry run only)",
+        help="apply (default: every stage and the validation report), fail-attachments, "
+        "fail-nodes or fail-validation (see the compensation), or plan (dry run only)",
     )
     demo.set_defaults(func=cmd_demo)
     return parser

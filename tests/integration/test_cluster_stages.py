@@ -1,0 +1,105 @@
+"""The cluster stages in the embedded AWS: a node group that cannot drain, a node that validation
+finds without IPv6, and what compensation leaves behind (CNI configuration restored exactly,
+the temporary access entry gone)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from local.gaps.rollouts import FAIL_TAG
+from local.seed import ESTATES, seed, target_session
+from tests.integration.conftest import Stack
+from v6migrate.aws import clients_for
+
+SMALL = ESTATES["small"]
+APPLY = {"cluster": SMALL.cluster, "account_id": SMALL.account_id, "region": SMALL.region,
+         "mode": "apply"}  # fmt: skip
+
+
+def _clients(stack: Stack) -> Any:
+    session = target_session(SMALL.region, SMALL.account_id, stack.session)
+    return clients_for(session, SMALL.account_id, SMALL.region)
+
+
+def _cni_values(clients: Any) -> str:
+    addon = clients.eks.describe_addon(clusterName=SMALL.cluster, addonName="vpc-cni")["addon"]
+    return str(addon.get("configurationValues", ""))
+
+
+def _ledger_note(stack: Stack, migration_id: str, key: str) -> dict[str, Any] | None:
+    item = (
+        stack.session.client("dynamodb")
+        .get_item(
+            TableName=stack.deployment.outputs["LedgerTableName"],
+            Key={"pk": {"S": f"migration#{migration_id}"}, "sk": {"S": f"note#{key}"}},
+        )
+        .get("Item")
+    )
+    return json.loads(item["data"]["S"]) if item else None
+
+
+def test_a_passed_validation_is_in_the_event_and_the_ledger_and_its_access_is_removed(
+    stack: Stack,
+) -> None:
+    seed(SMALL, stack.session)
+    clients = _clients(stack)
+    description = stack.run(APPLY, name="validate-pass")
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    report = _ledger_note(stack, "validate-pass", "validation")
+    assert report is not None
+    assert report["passed"] is True
+    names = [c["name"] for c in report["checks"]]
+    assert "aws-node ENABLE_V6_EGRESS in both containers" in names
+    assert any(name.endswith("pod v6if0") for name in names)
+    assert stack.events()[-1]["detail"]["validation"] == report
+    values = json.loads(_cni_values(clients))
+    assert values["env"]["ENABLE_V6_EGRESS"] == "true"
+    assert values["init"]["env"]["ENABLE_V6_EGRESS"] == "true"
+    assert values["env"]["WARM_IP_TARGET"] == "5", "the user's own keys are kept"
+    assert clients.eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []
+    assert _ledger_note(stack, "validate-pass", "access")["status"] == "removed"  # type: ignore[index]
+
+
+def test_a_pod_eviction_failure_names_the_node_group_and_restores_the_cni(stack: Stack) -> None:
+    seed(SMALL, stack.session)
+    clients = _clients(stack)
+    before = _cni_values(clients)
+    group = clients.eks.describe_nodegroup(clusterName=SMALL.cluster, nodegroupName="system")
+    clients.eks.tag_resource(
+        resourceArn=group["nodegroup"]["nodegroupArn"], tags={FAIL_TAG: "PodEvictionFailure"}
+    )
+    description = stack.run(APPLY, name="fail-nodes")
+    assert description["status"] == "FAILED"
+    assert description["error"] == "ChangeFailed"
+    assert "node group system" in description["cause"]
+    assert "PodEvictionFailure" in description["cause"]
+    entered = stack.entered(description["executionArn"])
+    assert "NodeRolloutFailed" in entered
+    assert "RollbackWait" in entered, "the add-on's restore is polled, not slept on"
+    assert _cni_values(clients) == before, "the previous configurationValues, exactly"
+    failed = [e for e in stack.events() if e["detail-type"] == "Stage Failed"]
+    assert failed[-1]["detail"]["stage"] == "nodes"
+
+
+def test_a_node_without_ipv6_fails_validation_naming_it_and_is_compensated(stack: Stack) -> None:
+    ids = seed(SMALL, stack.session)
+    clients = _clients(stack)
+    before = _cni_values(clients)
+    stray = clients.ec2.run_instances(
+        ImageId="ami-0eks0node0image0sim", InstanceType="m6g.large", MinCount=1, MaxCount=1,
+        SubnetId=ids["private_subnets"][0], TagSpecifications=[{"ResourceType": "instance",
+        "Tags": [{"Key": f"kubernetes.io/cluster/{SMALL.cluster}", "Value": "owned"}]}],
+    )["Instances"][0]  # fmt: skip
+    description = stack.run(APPLY, name="fail-validation")
+    assert description["status"] == "FAILED"
+    assert description["error"] == "ValidationFailed"
+    assert stray["PrivateDnsName"] in description["cause"]
+    assert "no v6if0" in description["cause"]
+    report = _ledger_note(stack, "fail-validation", "validation")
+    assert report is not None
+    assert report["passed"] is False
+    assert _cni_values(clients) == before
+    assert clients.eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []
+    rolled_back = [e for e in stack.events() if e["detail-type"] == "Migration Rolled Back"]
+    assert rolled_back[-1]["detail"]["error"] == "ValidationFailed"
