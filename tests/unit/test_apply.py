@@ -332,3 +332,92 @@ def test_the_vpc_block_can_come_from_an_ipam_pool(
     assert block is not None
     assert block.cidr == "2600:1f18:4000::/52"
     assert all(str(s.ipv6_cidr).startswith("2600:1f18:4000:") for s in inventory.subnets)
+
+
+def _advance(stage: str, request: MigrationRequest, target: Clients, ledger: Ledger) -> Any:
+    event = apply.StageInput(request=request, migration_id="m-1")
+    return apply.advance_stage(stage, event, target, ledger)  # type: ignore[arg-type]
+
+
+def test_long_stages_start_then_poll_and_roll_at_most_the_requested_concurrency(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    from local.gaps.rollouts import ADDON_UPDATE_SECONDS, SECONDS_PER_NODE
+    from local.gaps.timing import CLOCK
+
+    one_at_a_time = request_.model_copy(
+        update={"options": request_.options.model_copy(update={"node_concurrency": 1})}
+    )
+    _stage("vpc", one_at_a_time, target, ledger)
+    _stage("attachments", one_at_a_time, target, ledger)
+    # CNI: the first call starts the add-on update, a later one sees it done
+    first = _advance("cni", one_at_a_time, target, ledger)
+    assert (first.done, first.running) == (False, ("cni:enable-cni-ipv6-egress:vpc-cni",))
+    CLOCK.skip(ADDON_UPDATE_SECONDS)
+    assert _advance("cni", one_at_a_time, target, ledger).done
+    assert _remaining(target, one_at_a_time, "cni") == []
+    # Nodes: one group at a time, the others wait their turn
+    progress = _advance("nodes", one_at_a_time, target, ledger)
+    assert len(progress.running) == 1
+    assert len(progress.waiting) == 2
+    for _ in range(20):
+        if progress.done:
+            break
+        assert len(progress.running) <= 1
+        CLOCK.skip(SECONDS_PER_NODE)
+        progress = _advance("nodes", one_at_a_time, target, ledger)
+    assert progress.done
+    nodes = discover(target, one_at_a_time.cluster).nodes
+    assert nodes
+    assert all(node.ipv6_addresses for node in nodes)
+    statuses = {e.change.change_id: e.status for e in ledger.entries("m-1")}
+    assert {s for c, s in statuses.items() if c.startswith(("cni:", "nodes:"))} == {"applied"}
+
+
+def test_compensation_restores_the_cni_configuration_exactly_after_polling(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    from local.gaps.rollouts import ADDON_UPDATE_SECONDS
+    from local.gaps.timing import CLOCK
+
+    def values() -> str:
+        addon = target.eks.describe_addon(clusterName=request_.cluster, addonName="vpc-cni")
+        return str(addon["addon"].get("configurationValues", ""))
+
+    before = values()
+    _stage("vpc", request_, target, ledger)
+    _advance("cni", request_, target, ledger)
+    CLOCK.skip(ADDON_UPDATE_SECONDS)
+    assert _advance("cni", request_, target, ledger).done
+    assert values() != before
+    event = apply.RollbackInput(request=request_, migration_id="m-1")
+    waiting = apply.compensate(event, target, ledger)
+    assert waiting.done is False
+    assert "vpc-cni" in (waiting.waiting_on or "")
+    CLOCK.skip(ADDON_UPDATE_SECONDS)
+    finished = apply.compensate(event, target, ledger)
+    assert finished.done
+    assert "cni:enable-cni-ipv6-egress:vpc-cni" in finished.reverted
+    assert values() == before
+
+
+def test_an_eks_token_is_a_presigned_get_caller_identity_signing_the_cluster(
+    target: Clients,
+) -> None:
+    import base64
+    import urllib.parse
+
+    from v6migrate.kube import eks_token, role_arn
+
+    token = eks_token(target.sts, "orders-prod")
+    assert token.startswith("k8s-aws-v1.")
+    assert not token.endswith("=")
+    body = token.removeprefix("k8s-aws-v1.")
+    url = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)
+    assert query["Action"] == ["GetCallerIdentity"]
+    assert query["X-Amz-Expires"] == ["60"]
+    assert "x-k8s-aws-id" in query["X-Amz-SignedHeaders"][0].split(";")
+    assert role_arn("arn:aws:sts::222222222222:assumed-role/v6migrate-target/s1") == (
+        "arn:aws:iam::222222222222:role/v6migrate-target"
+    )
