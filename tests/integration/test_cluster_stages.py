@@ -5,11 +5,15 @@ the temporary access entry gone)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+import pytest
 
 from local.gaps.rollouts import FAIL_TAG
 from local.seed import ESTATES, seed, target_session
 from tests.integration.conftest import Stack
+from v6migrate import cli
 from v6migrate.aws import clients_for
 
 SMALL = ESTATES["small"]
@@ -40,7 +44,7 @@ def _ledger_note(stack: Stack, migration_id: str, key: str) -> dict[str, Any] | 
 
 
 def test_a_passed_validation_is_in_the_event_and_the_ledger_and_its_access_is_removed(
-    stack: Stack,
+    stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seed(SMALL, stack.session)
     clients = _clients(stack)
@@ -59,6 +63,17 @@ def test_a_passed_validation_is_in_the_event_and_the_ledger_and_its_access_is_re
     assert values["env"]["WARM_IP_TARGET"] == "5", "the user's own keys are kept"
     assert clients.eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []
     assert _ledger_note(stack, "validate-pass", "access")["status"] == "removed"  # type: ignore[index]
+    # `v6migrate status` prints the stages with their times, and the report
+    capsys.readouterr()
+    code = cli.main(["status", "validate-pass", "--stack", stack.deployment.stack_name,
+                     "--stack-region", SMALL.region])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "migration validate-pass: SUCCEEDED" in printed
+    for stage in ("preflight", "vpc", "attachments", "cni", "nodes", "validate"):
+        assert re.search(rf"^  {stage} +succeeded +\S+ \S+ +\d+\.\ds$", printed, re.M), stage
+    assert "validation: PASSED" in printed
+    assert "ok   aws-node ENABLE_V6_EGRESS in both containers" in printed
 
 
 def test_a_pod_eviction_failure_names_the_node_group_and_restores_the_cni(stack: Stack) -> None:

@@ -206,6 +206,98 @@ def cmd_start(args: argparse.Namespace) -> int:
     return outcome(follow(sfn, execution), request.mode, args.output)
 
 
+# --------------------------------------------------------------------------- status
+
+# Each stage's first state, and the states that end it (state machine names).
+STAGE_STATES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("preflight", "PreflightStarted", ("PreflightSucceeded", "PreflightFailed")),
+    ("vpc", "VpcDualStackStarted", ("VpcDualStackSucceeded", "VpcDualStackFailed")),
+    ("attachments", "AttachmentsStarted", ("AttachmentsSucceeded", "AttachmentsFailed")),
+    ("cni", "CniEgressStarted", ("CniEgressSucceeded", "CniEgressFailed")),
+    ("nodes", "NodeRolloutStarted", ("NodeRolloutSucceeded", "NodeRolloutFailed")),
+    ("validate", "ValidateStarted", ("ValidateSucceeded", "ValidateFailed")),
+    ("rollback", "Rollback", ("RolledBack", "RollbackFailed")),
+)
+
+
+def stage_times(events: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per stage: when it started, how it ended and how long it took (from the history)."""
+    entered: dict[str, datetime] = {}
+    for event in events:
+        details = event.get("stateEnteredEventDetails")
+        if details and details["name"] not in entered:
+            entered[details["name"]] = event["timestamp"]
+    rows = []
+    for stage, first, ends in STAGE_STATES:
+        if first not in entered:
+            continue
+        end = next((name for name in ends if name in entered), None)
+        status = "running" if end is None else ("failed" if "Fail" in end else "succeeded")
+        took = (entered[end] - entered[first]).total_seconds() if end else None
+        rows.append({"stage": stage, "status": status, "started": entered[first], "seconds": took})
+    return rows
+
+
+def _ledger_table(dynamodb: Any, stack: str, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    prefix = f"{stack}-LedgerTable"
+    for page in dynamodb.get_paginator("list_tables").paginate():
+        for name in page["TableNames"]:
+            if name.startswith(prefix):
+                return str(name)
+    raise CliError(f"no ledger table {prefix}* at {_endpoint()}: pass --ledger-table NAME")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from v6migrate.journal import Ledger
+
+    home = args.stack_region or boto3.Session().region_name
+    session = boto3.Session(region_name=home)
+    sfn = session.client("stepfunctions", config=aws.retries())
+    machine = _state_machine_arn(sfn, args.stack, args.state_machine)
+    execution = f"{machine.replace(':stateMachine:', ':execution:')}:{args.migration_id}"
+    try:
+        description = sfn.describe_execution(executionArn=execution)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            raise CliError(f"no migration {args.migration_id} in {machine}") from error
+        raise
+    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    dynamodb = session.client("dynamodb", config=aws.retries())
+    ledger = Ledger(dynamodb, _ledger_table(dynamodb, args.stack, args.ledger_table))
+    changes: dict[str, dict[str, int]] = {}
+    for entry in ledger.entries(args.migration_id):
+        counts = changes.setdefault(entry.change.stage, {})
+        counts[entry.status] = counts.get(entry.status, 0) + 1
+    report = ledger.read_note(args.migration_id, "validation")
+    stages = stage_times(events)
+    if args.output == "json":
+        _out(json.dumps({
+            "migration_id": args.migration_id, "status": description["status"],
+            "error": description.get("error"), "stages": stages, "changes": changes,
+            "validation": report,
+        }, default=str, indent=2))  # fmt: skip
+        return EXIT_OK if description["status"] in ("SUCCEEDED", "RUNNING") else EXIT_ERROR
+    _out(f"migration {args.migration_id}: {description['status']}")
+    if description.get("error"):
+        _out(f"  {description['error']}: {readable_cause(description.get('cause', ''))}")
+    _out(f"  {'stage':<12} {'status':<10} {'started (UTC)':<20} took")
+    for row in stages:
+        took = f"{row['seconds']:.1f}s" if row["seconds"] is not None else "-"
+        started = row["started"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        _out(f"  {row['stage']:<12} {row['status']:<10} {started:<20} {took}")
+    for stage, counts in changes.items():
+        _out(f"  changes {stage}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    if report is None:
+        _out("  validation: not run")
+    else:
+        _out(f"  validation: {'PASSED' if report['passed'] else 'FAILED'}")
+        for check in report["checks"]:
+            _out(f"    {'ok  ' if check['ok'] else 'FAIL'} {check['name']}: {check['detail']}")
+    return EXIT_OK if description["status"] in ("SUCCEEDED", "RUNNING") else EXIT_ERROR
+
+
 # --------------------------------------------------------------------------- local
 
 
@@ -248,6 +340,19 @@ def _parser() -> argparse.ArgumentParser:
         "--stack-region", help="Region of the deployed stack (default: the AWS configuration's)"
     )
     start.set_defaults(func=cmd_start)
+
+    status = commands.add_parser(
+        "status", help="a migration's stages with their times, its changes and validation report"
+    )
+    status.add_argument("migration_id", help="the execution name (printed by `start`)")
+    status.add_argument("--stack", default="v6migrate", help="stack name (default v6migrate)")
+    status.add_argument("--state-machine", help="state machine ARN (default: by stack name)")
+    status.add_argument("--ledger-table", help="ledger table (default: by stack name)")
+    status.add_argument(
+        "--stack-region", help="Region of the deployed stack (default: the AWS configuration's)"
+    )
+    status.add_argument("--output", choices=["table", "json"], default="table")
+    status.set_defaults(func=cmd_status)
 
     local = commands.add_parser("local", help="the embedded AWS")
     local_commands = local.add_subparsers(dest="local_command", required=True, parser_class=_Parser)
