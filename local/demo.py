@@ -122,8 +122,7 @@ def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str =
                 counts = json.loads(description["output"])["counts"]
                 faults.arm(fail_at=counts["vpc"] + 1)
                 echo(
-                    "5. Apply the vpc and attachments stages (the cni and nodes stages are not "
-                    "built yet), with a fault injected at the first attachments call "
+                    "5. Apply, with a fault injected at the first attachments call "
                     f"(mutating call {counts['vpc'] + 1})"
                 )
             else:

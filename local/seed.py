@@ -52,6 +52,7 @@ class EstateSpec(BaseModel):
     cloud_wan: bool = True
     edges: bool = True  # load balancers, an endpoint service and an interface endpoint
     cni_version: str = "v1.18.3-eksbuild.1"
+    cni_addon: bool = True  # False: a self-managed VPC CNI (aws-node without the EKS add-on)
     cni_configuration: dict[str, Any] = Field(
         default_factory=lambda: {"env": {"WARM_IP_TARGET": "5", "MINIMUM_IP_TARGET": "10"}}
     )
@@ -345,12 +346,13 @@ def _cluster(session: boto3.Session, spec: EstateSpec, private: list[str], node_
         resourcesVpcConfig={"subnetIds": private[:6]},
         kubernetesNetworkConfig={"ipFamily": "ipv4", "serviceIpv4Cidr": "172.20.0.0/16"},
     )
-    eks.create_addon(
-        clusterName=spec.cluster,
-        addonName="vpc-cni",
-        addonVersion=spec.cni_version,
-        configurationValues=json.dumps(spec.cni_configuration),
-    )
+    if spec.cni_addon:
+        eks.create_addon(
+            clusterName=spec.cluster,
+            addonName="vpc-cni",
+            addonVersion=spec.cni_version,
+            configurationValues=json.dumps(spec.cni_configuration),
+        )
     ec2 = session.client("ec2")
     autoscaling = session.client("autoscaling")
     node_role = f"arn:aws:iam::{spec.account_id}:role/eks-node"

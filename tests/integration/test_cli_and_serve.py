@@ -117,7 +117,7 @@ def test_an_estate_built_by_another_process_through_the_apis_is_planned(
     # Then the dry run succeeds with that estate's plan
     assert done.returncode == 0, done.stderr
     assert "-> PlanReady" in done.stdout
-    assert "replace the nodes of web (launch-template-version)" in done.stdout
+    assert "roll node group web to a new launch template version" in done.stdout
     # And applying it there makes its VPC and attachments dual-stack
     applied = subprocess.run(
         [str(BIN / "v6migrate"), "start", "--cluster", "payments", "--account", spec.account_id,
@@ -125,16 +125,28 @@ def test_an_estate_built_by_another_process_through_the_apis_is_planned(
         env=dict(os.environ), capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert "-> Applied" in applied.stdout
+    for state in ("CniEgressSucceeded", "NodeRolloutSucceeded", "ValidateSucceeded", "Applied"):
+        assert f"-> {state}" in applied.stdout
 
 
-def test_demo_of_a_failing_attachments_stage_shows_the_compensation() -> None:
+@pytest.mark.parametrize(
+    ("scenario", "shows"),
+    [
+        ("fail-attachments", "InjectedFault"),
+        ("fail-nodes", "node group system: update"),
+        ("fail-validation", "no v6if0 in the pod"),
+    ],
+)
+def test_each_failing_demo_shows_the_failure_and_the_compensation(
+    scenario: str, shows: str
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
     done = subprocess.run(
-        [str(BIN / "v6migrate"), "demo", "--scenario", "fail-attachments"],
+        [str(BIN / "v6migrate"), "demo", "--scenario", scenario],
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert shows in done.stdout
     assert "-> Rollback" in done.stdout
     assert "Migration Rolled Back" in done.stdout
     assert "row(s) differ after compensation" in done.stdout

@@ -26,6 +26,14 @@ def _clients(stack: Stack) -> Any:
     return clients_for(session, SMALL.account_id, SMALL.region)
 
 
+def _fail_drain(clients: Any, nodegroup: str) -> None:
+    """Node group `nodegroup` cannot drain its nodes (the embedded AWS's PodEvictionFailure)."""
+    group = clients.eks.describe_nodegroup(clusterName=SMALL.cluster, nodegroupName=nodegroup)
+    clients.eks.tag_resource(
+        resourceArn=group["nodegroup"]["nodegroupArn"], tags={FAIL_TAG: "PodEvictionFailure"}
+    )
+
+
 def _cni_values(clients: Any) -> str:
     addon = clients.eks.describe_addon(clusterName=SMALL.cluster, addonName="vpc-cni")["addon"]
     return str(addon.get("configurationValues", ""))
@@ -80,10 +88,7 @@ def test_a_pod_eviction_failure_names_the_node_group_and_restores_the_cni(stack:
     seed(SMALL, stack.session)
     clients = _clients(stack)
     before = _cni_values(clients)
-    group = clients.eks.describe_nodegroup(clusterName=SMALL.cluster, nodegroupName="system")
-    clients.eks.tag_resource(
-        resourceArn=group["nodegroup"]["nodegroupArn"], tags={FAIL_TAG: "PodEvictionFailure"}
-    )
+    _fail_drain(clients, "system")
     description = stack.run(APPLY, name="fail-nodes")
     assert description["status"] == "FAILED"
     assert description["error"] == "ChangeFailed"
@@ -118,3 +123,32 @@ def test_a_node_without_ipv6_fails_validation_naming_it_and_is_compensated(stack
     assert clients.eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []
     rolled_back = [e for e in stack.events() if e["detail-type"] == "Migration Rolled Back"]
     assert rolled_back[-1]["detail"]["error"] == "ValidationFailed"
+
+
+def _aws_node_env() -> dict[str, dict[str, str]]:
+    from local.cluster import SIM
+
+    return SIM.states[(SMALL.account_id, SMALL.region, SMALL.cluster)].aws_node_env
+
+
+def test_a_self_managed_cni_is_set_through_the_kubernetes_api_and_reverted(stack: Stack) -> None:
+    # Given a cluster whose VPC CNI is not the EKS add-on
+    seed(SMALL.model_copy(update={"cni_addon": False}), stack.session)
+    # When the migration runs, the aws-node DaemonSet gets the flag in both containers
+    assert stack.run(APPLY, name="self-managed")["status"] == "SUCCEEDED"
+    env = _aws_node_env()
+    assert env["aws-node"]["ENABLE_V6_EGRESS"] == "true"
+    assert env["aws-vpc-cni-init"]["ENABLE_V6_EGRESS"] == "true"
+    assert _clients(stack).eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []
+
+
+def test_a_self_managed_cni_flag_is_removed_by_compensation(stack: Stack) -> None:
+    seed(SMALL.model_copy(update={"cni_addon": False}), stack.session)
+    clients = _clients(stack)
+    _fail_drain(clients, "system")
+    description = stack.run(APPLY, name="self-managed-fail")
+    assert description["status"] == "FAILED"
+    env = _aws_node_env()
+    assert "ENABLE_V6_EGRESS" not in env["aws-node"]
+    assert "ENABLE_V6_EGRESS" not in env["aws-vpc-cni-init"]
+    assert clients.eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []

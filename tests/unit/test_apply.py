@@ -421,3 +421,25 @@ def test_an_eks_token_is_a_presigned_get_caller_identity_signing_the_cluster(
     assert role_arn("arn:aws:sts::222222222222:assumed-role/v6migrate-target/s1") == (
         "arn:aws:iam::222222222222:role/v6migrate-target"
     )
+
+
+def test_compensation_removes_an_access_entry_a_dead_validation_left(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    principal = f"arn:aws:iam::{SMALL.account_id}:role/v6migrate-target"
+    target.eks.create_access_entry(clusterName=request_.cluster, principalArn=principal)
+    ledger.note("m-1", "access", {"status": "intent", "principal": principal})
+    apply.compensate(apply.RollbackInput(request=request_, migration_id="m-1"), target, ledger)
+    assert target.eks.list_access_entries(clusterName=request_.cluster)["accessEntries"] == []
+    assert ledger.read_note("m-1", "access") == {"status": "removed", "principal": principal}
+
+
+def test_compensation_keeps_an_access_entry_the_validation_removed_or_never_made(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    principal = f"arn:aws:iam::{SMALL.account_id}:role/someone-else"
+    target.eks.create_access_entry(clusterName=request_.cluster, principalArn=principal)
+    apply.compensate(apply.RollbackInput(request=request_, migration_id="m-1"), target, ledger)
+    assert target.eks.list_access_entries(clusterName=request_.cluster)["accessEntries"] == [
+        principal
+    ]

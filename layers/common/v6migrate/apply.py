@@ -25,6 +25,7 @@ from v6migrate.journal import Entry, Ledger
 from v6migrate.models import (
     AssociateVpcIpv6Cidr,
     Change,
+    EnableCniIpv6Egress,
     ExecutionName,
     Frozen,
     Inventory,
@@ -228,7 +229,7 @@ def advance_stage(
         # Their operations succeeded: the estate read again must agree (every node with IPv6).
         ctx, missing = _fresh(clients, request, migration_id)
     for seq, change, result in finished:
-        if change.change_id in missing:
+        if change.change_id in missing and seen_by_aws(change):
             raise ChangeFailed(_unfinished(change, ctx))
         ledger.record(migration_id, seq, change, "applied", result=result)
         counts["applied"] += 1
@@ -259,6 +260,12 @@ def advance_stage(
     return progress
 
 
+def seen_by_aws(change: Change) -> bool:
+    """Whether the AWS APIs show this change in effect. A self-managed CNI's env lives only in
+    the cluster: its handler's poll reads it there (and validation checks it inside)."""
+    return not (isinstance(change, EnableCniIpv6Egress) and not change.managed)
+
+
 def _unfinished(change: Change, ctx: Context) -> str:
     """Why a change whose operation succeeded is still not in effect."""
     if isinstance(change, RollNodegroup):
@@ -273,6 +280,21 @@ def _unfinished(change: Change, ctx: Context) -> str:
             f"{', '.join(bare) or '(unknown)'} have no IPv6 address on their primary ENI"
         )
     return f"{change.change_id}: the operation finished but the change is not in effect"
+
+
+def _remove_leftover_access(
+    ledger: Ledger, migration_id: str, clients: aws.Clients, request: MigrationRequest
+) -> None:
+    """A validation that died mid-way may leave its temporary access entry: remove it."""
+    note = ledger.read_note(migration_id, "access")
+    if note is None or note.get("status") != "intent":
+        return
+    from v6migrate import kube
+
+    ctx, _ = _fresh(clients, request, migration_id)
+    kube.remove_access(ctx, note["principal"])
+    ledger.note(migration_id, "access", {**note, "status": "removed"})
+    logger.info("access entry removed", extra={"principal": note["principal"]})
 
 
 def _ours(entry: Entry, missing: set[str]) -> bool:
@@ -326,6 +348,7 @@ def compensate(
             ledger.record(migration_id, entry.seq, change, "reverted")
             reverted.append(change.change_id)
             logger.info("change reverted", extra={"change_id": change.change_id})
+    _remove_leftover_access(ledger, migration_id, clients, request)
     account = clients.account_id
     ledger.release(account, request.region, request.cluster, migration_id)
     return RollbackReport(

@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from v6migrate import aws, cni, kube
-from v6migrate.apply import StageInput, _fresh, default_ledger
+from v6migrate.apply import StageInput, _fresh, default_ledger, seen_by_aws
 from v6migrate.changes import Context, wait_until
 from v6migrate.journal import Ledger
 from v6migrate.models import Frozen, MigrationRequest
@@ -193,7 +193,7 @@ def run(
     request, migration_id = event.request, event.migration_id
     clients = clients or aws.target_clients(request.account_id, request.region)
     ledger = ledger or default_ledger()
-    approved = [c.change_id for c in ledger.plan(migration_id).changes]
+    approved = [c.change_id for c in ledger.plan(migration_id).changes if seen_by_aws(c)]
     ctx, missing = _fresh(clients, request, migration_id)
     checks = _aws_checks(ctx, approved, missing)
 

@@ -126,7 +126,10 @@ class CniEgress:
             from v6migrate import kube
 
             with kube.access(ctx, ("kube-system",)):
-                return kube.connect(ctx).aws_node_rolled_out(), result
+                client = kube.connect(ctx)
+                env = client.aws_node_env()
+                flagged = all(env.get(c, {}).get(cni.FLAG) == "true" for c in kube.CONTAINERS)
+                return flagged and client.aws_node_rolled_out(), result
         done, _ = _eks_update(ctx, result["update_id"], "vpc-cni add-on")
         return done, result
 
