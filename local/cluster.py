@@ -31,6 +31,7 @@ import tempfile
 import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -112,6 +113,11 @@ class SimulatedClusters:
     url: str = ""
     ca_pem: bytes = b""
     states: dict[tuple[str, str, str], ClusterState] = field(default_factory=dict)
+    # Who signed a token's URL: STS asked over HTTP, as EKS does (tests without sockets swap in
+    # `identify_in_process`).
+    identify: Callable[[str, str], str | None] = field(
+        default=lambda url, cluster: sts_caller(url, cluster)
+    )
     _server: ThreadingHTTPServer | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -236,14 +242,7 @@ class SimulatedClusters:
             raise Refused(401, "Unauthorized: the token has expired")
         if urllib.parse.urlparse(url).scheme not in ("http", "https"):
             raise Refused(401, "Unauthorized: the token's URL is not http(s)")
-        request = urllib.request.Request(url, headers={"x-k8s-aws-id": cluster})  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-                document = answer.read().decode()
-        except OSError as error:
-            raise Refused(401, f"Unauthorized: STS refused the token ({error})") from error
-        found = re.search(r"<Arn>([^<]+)</Arn>", document)
-        arn = found.group(1) if found else None
+        arn = self.identify(url, cluster)
         if not arn:
             raise Refused(401, "Unauthorized: STS named no caller")
         from v6migrate.kube import role_arn
@@ -460,6 +459,32 @@ def _run(
         lines += ['Device "v6if0" does not exist.', "egress-failed: Network unreachable"]
     pod["status"] = {"phase": "Succeeded", "hostIP": node["instance"].private_ip}
     return {"pod": pod, "log": "\n".join(lines) + "\n"}
+
+
+def sts_caller(url: str, cluster: str) -> str | None:
+    """Send the presigned GetCallerIdentity to STS with the cluster header; the caller's ARN."""
+    request = urllib.request.Request(url, headers={"x-k8s-aws-id": cluster})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            document = answer.read().decode()
+    except OSError as error:
+        raise Refused(401, f"Unauthorized: STS refused the token ({error})") from error
+    found = re.search(r"<Arn>([^<]+)</Arn>", document)
+    return found.group(1) if found else None
+
+
+def identify_in_process(url: str, cluster: str) -> str | None:
+    """The signer of a presigned URL, from moto's STS state (for tests that have no sockets)."""
+    from moto.sts.models import sts_backends
+
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)
+    key = (query.get("X-Amz-Credential") or [""])[0].split("/")[0]
+    for account in list(sts_backends):
+        for backend in sts_backends[account].values():
+            role = backend.get_assumed_role_from_access_key(key)
+            if role is not None:
+                return str(role.arn)
+    return None
 
 
 SIM = SimulatedClusters()

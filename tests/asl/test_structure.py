@@ -159,3 +159,21 @@ def test_state_machine_is_standard_with_logging_and_tracing() -> None:
     assert properties["Type"] == "STANDARD"
     assert properties["Tracing"] == {"Enabled": True}
     assert properties["Logging"]["Level"] == "ALL"
+
+
+@pytest.mark.parametrize("logical", CASES)
+def test_every_event_detail_is_what_docs_events_md_documents(logical: str) -> None:
+    from v6migrate.events import EVENT_TYPES
+
+    documented = {e.detail_type: e.detail for e in EVENT_TYPES}
+    for name, state in _states(_definition(MACHINES[logical])):
+        if state.get("Resource") != "arn:aws:states:::events:putEvents":
+            continue
+        for entry in state["Parameters"]["Entries"]:
+            model = documented.get(entry["DetailType"])
+            assert model is not None, f"{name}: {entry['DetailType']} is not documented"
+            fields = {key.removesuffix(".$") for key in entry["Detail"]}
+            known = set(model.model_fields)
+            required = {k for k, f in model.model_fields.items() if f.is_required()}
+            assert fields <= known, f"{name}: {sorted(fields - known)} not in {model.__name__}"
+            assert fields >= required, f"{name}: lacks {sorted(required - fields)}"

@@ -6,8 +6,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import aws_xray_sdk.core  # noqa: F401  (its UDP emitter is made at import: before the block)
+import boto3
 import pytest
 from pytest_socket import disable_socket, enable_socket
+
+from local.seed import ESTATES
+from v6migrate import preflight
+from v6migrate.aws import Clients
+from v6migrate.journal import Ledger
+from v6migrate.models import MigrationRequest
+
+SMALL = ESTATES["small"]
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +61,86 @@ def target(small_estate: dict[str, Any]) -> Any:
     from v6migrate.aws import target_clients
 
     return target_clients(small_estate["account_id"], small_estate["region"])
+
+
+@pytest.fixture
+def ledger(moto: None) -> Ledger:
+    dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+    dynamodb.create_table(
+        TableName="ledger",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return Ledger(dynamodb, "ledger")
+
+
+@pytest.fixture
+def request_() -> MigrationRequest:
+    return MigrationRequest(
+        cluster=ESTATES["small"].cluster,
+        account_id=ESTATES["small"].account_id,
+        region=ESTATES["small"].region,
+        mode="apply",
+    )
+
+
+@pytest.fixture
+def planned(
+    small_estate: dict[str, Any], target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> str:
+    """The small estate with migration m-1's plan approved and its lock taken."""
+    preflight.run(preflight.PreflightInput(request=request_, migration_id="m-1"), target, ledger)
+    return "m-1"
+
+
+@pytest.fixture
+def sim_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The simulated Kubernetes API, reached in-process (unit tests have no sockets): the
+    client's opener hands each request to the simulation's handler."""
+    import io
+    import json
+    import urllib.error
+    import urllib.parse
+
+    from local.cluster import SIM, identify_in_process
+    from v6migrate import kube
+
+    class Answer:
+        def __init__(self, body: bytes) -> None:
+            self.body = body
+
+        def read(self) -> bytes:
+            return self.body
+
+        def __enter__(self) -> Answer:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+    def opener(request: Any, context: Any = None, timeout: float = 0) -> Answer:
+        path = urllib.parse.urlparse(request.full_url).path
+        code, payload, _ = SIM.handle(
+            request.get_method(), path, dict(request.header_items()), request.data or b""
+        )
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        if code >= 400:
+            raise urllib.error.HTTPError(request.full_url, code, "", {}, io.BytesIO(body))  # type: ignore[arg-type]
+        return Answer(body)
+
+    monkeypatch.setattr(kube, "OPENER", opener)
+    monkeypatch.setattr(SIM, "identify", identify_in_process)
+    SIM.url = "https://kubernetes.sim"
+    yield SIM
+    SIM.url = ""
+    SIM.states.clear()
 
 
 class FakeLambdaContext:

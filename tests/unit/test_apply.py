@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 
 from local.seed import ESTATES
@@ -19,40 +18,6 @@ from v6migrate.plan import plan
 SMALL = ESTATES["small"]
 MUTATING = ("Associate", "Create", "Modify", "Authorize", "Update", "Replace", "Delete",
             "Disassociate", "Revoke", "Unassign")  # fmt: skip
-
-
-@pytest.fixture
-def ledger(moto: None) -> Ledger:
-    dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
-    dynamodb.create_table(
-        TableName="ledger",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return Ledger(dynamodb, "ledger")
-
-
-@pytest.fixture
-def request_() -> MigrationRequest:
-    return MigrationRequest(
-        cluster=SMALL.cluster, account_id=SMALL.account_id, region=SMALL.region, mode="apply"
-    )
-
-
-@pytest.fixture
-def planned(
-    small_estate: dict[str, Any], target: Clients, ledger: Ledger, request_: MigrationRequest
-) -> str:
-    """The small estate with migration m-1's plan approved and its lock taken."""
-    preflight.run(preflight.PreflightInput(request=request_, migration_id="m-1"), target, ledger)
-    return "m-1"
 
 
 def _mutations(clients: Clients) -> list[str]:

@@ -7,8 +7,9 @@ models below are the contract its `Parameters` follow (tests/asl checks the comm
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from v6migrate.models import Finding, Frozen, StageEventDetail
+from v6migrate.models import Finding, Frozen, StageEventDetail, ValidationReport
 
 SOURCE = "v6migrate"
 
@@ -24,6 +25,21 @@ class StageFailedDetail(StageEventDetail):
     error: str
 
 
+class StageSucceededDetail(StageEventDetail):
+    validation: ValidationReport | None = None  # the validate stage's report
+
+
+class MigrationSucceededDetail(StageEventDetail):
+    stages: dict[str, Any]  # each stage's report or last progress
+    validation: ValidationReport
+
+
+class MigrationRolledBackDetail(StageEventDetail):
+    error: str
+    reverted: tuple[str, ...]
+    kept: tuple[str, ...]
+
+
 class EventType(Frozen):
     detail_type: str
     when: str
@@ -32,7 +48,11 @@ class EventType(Frozen):
 
 EVENT_TYPES = (
     EventType(detail_type="Stage Started", when="a stage begins", detail=StageEventDetail),
-    EventType(detail_type="Stage Succeeded", when="a stage ends well", detail=StageEventDetail),
+    EventType(
+        detail_type="Stage Succeeded",
+        when="a stage ends well (validate: with its report)",
+        detail=StageSucceededDetail,
+    ),
     EventType(
         detail_type="Stage Failed",
         when="a stage fails (the error's class name, never its text)",
@@ -42,6 +62,16 @@ EVENT_TYPES = (
         detail_type="Migration Planned",
         when="Preflight has made the plan",
         detail=MigrationPlannedDetail,
+    ),
+    EventType(
+        detail_type="Migration Succeeded",
+        when="every stage is applied and validation passed",
+        detail=MigrationSucceededDetail,
+    ),
+    EventType(
+        detail_type="Migration Rolled Back",
+        when="a failure was compensated (reverted: changes undone; kept: left on purpose)",
+        detail=MigrationRolledBackDetail,
     ),
 )
 

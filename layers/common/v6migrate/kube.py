@@ -38,6 +38,10 @@ VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 
 
+# How requests reach the API server: urllib (https only, checked in `Kube.request`).
+OPENER: Any = urllib.request.urlopen
+
+
 def eks_token(sts: Any, cluster: str) -> str:
     """An EKS bearer token for `cluster`, from the caller's credentials (no secret kept)."""
 
@@ -67,6 +71,10 @@ def role_arn(caller_arn: str) -> str:
 
 class KubeError(ChangeFailed):
     """The Kubernetes API refused or failed a call."""
+
+
+class KubeUnauthorized(TransientError):
+    """The API server does not (yet) accept the workflow's role."""
 
 
 @dataclass
@@ -103,9 +111,7 @@ class Kube:
             headers={"Authorization": f"Bearer {self.token()}", "Content-Type": content_type},
         )
         try:
-            with urllib.request.urlopen(  # noqa: S310 (https only)
-                request, context=self._context(), timeout=15
-            ) as answer:
+            with OPENER(request, context=self._context(), timeout=15) as answer:
                 text = answer.read().decode()
         except urllib.error.HTTPError as error:
             detail = error.read().decode()[:300]
@@ -113,6 +119,12 @@ class Kube:
                 return None
             if error.code in (429, 502, 503, 504):
                 raise TransientError(f"kubernetes {method} {path}: {error.code}") from error
+            if error.code in (401, 403):
+                # A new access entry takes a few seconds to be honoured: the state machine
+                # retries the step; a lasting refusal fails it after the retries.
+                raise KubeUnauthorized(
+                    f"kubernetes {method} {path}: {error.code} {detail}"
+                ) from error
             raise KubeError(f"kubernetes {method} {path}: {error.code} {detail}") from error
         except (urllib.error.URLError, TimeoutError, http.client.HTTPException) as error:
             raise TransientError(f"kubernetes {method} {path}: {error}") from error
@@ -228,11 +240,14 @@ def connect(ctx: Context) -> Kube:
 
 
 @contextmanager
-def access(ctx: Context, namespaces: tuple[str, ...], record: Any = None) -> Iterator[str]:
+def access(
+    ctx: Context, namespaces: tuple[str, ...], record: Any = None, ours_before: bool = False
+) -> Iterator[str]:
     """An access entry for the workflow's role: view of the cluster, edit of `namespaces`.
 
     `record(status, principal)` journals it (`intent` before the call, `removed` after), so a
-    rollback can remove an entry a crash left behind. An entry that existed before is kept.
+    rollback can remove an entry a crash left behind, and a retried step knows the entry it
+    finds is its own (`ours_before`). An entry that existed before the run is kept.
     """
     eks, cluster = ctx.clients.eks, ctx.inventory.cluster.name
     caller = call(ctx.clients.sts.get_caller_identity, "sts:GetCallerIdentity")["Arn"]
@@ -240,7 +255,8 @@ def access(ctx: Context, namespaces: tuple[str, ...], record: Any = None) -> Ite
     existing = call(eks.list_access_entries, "eks:ListAccessEntries", clusterName=cluster).get(
         "accessEntries", []
     )
-    ours = principal not in existing
+    # Ours: absent now, or made by an earlier try of this step (journaled, `ours_before`).
+    ours = principal not in existing or ours_before
     if ours:
         if record:
             record("intent", principal)

@@ -583,6 +583,20 @@ class PlanSummary(Frozen):
     )
 
 
+class Check(Frozen):
+    """One check of the validation: what, whether it held, and about what (node, resource)."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class ValidationReport(Frozen):
+    passed: bool
+    checks: tuple[Check, ...]
+    failures: tuple[str, ...] = Field(description="`name: detail` of each failed check")
+
+
 class StageEventDetail(Frozen):
     """The detail every v6migrate event carries (docs/events.md).
 

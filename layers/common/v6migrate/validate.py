@@ -23,22 +23,10 @@ from v6migrate import aws, cni, kube
 from v6migrate.apply import StageInput, _fresh, default_ledger, seen_by_aws
 from v6migrate.changes import Context, wait_until
 from v6migrate.journal import Ledger
-from v6migrate.models import Frozen, MigrationRequest
+from v6migrate.models import Check, MigrationRequest, ValidationReport
 
 NAMESPACE = "default"
 V6IF0 = re.compile(r"inet6 (fd00::ac:[0-9a-f:]+)/118")
-
-
-class Check(Frozen):
-    name: str
-    ok: bool
-    detail: str = ""
-
-
-class ValidationReport(Frozen):
-    passed: bool
-    checks: tuple[Check, ...]
-    failures: tuple[str, ...]
 
 
 def _aws_checks(ctx: Context, approved: list[str], missing: set[str]) -> list[Check]:
@@ -200,7 +188,9 @@ def run(
     def record(status: str, principal: str) -> None:
         ledger.note(migration_id, "access", {"status": status, "principal": principal})
 
-    with kube.access(ctx, (NAMESPACE,), record=record):
+    earlier = ledger.read_note(migration_id, "access")
+    ours_before = earlier is not None and earlier.get("status") == "intent"
+    with kube.access(ctx, (NAMESPACE,), record=record, ours_before=ours_before):
         checks += _cluster_checks(ctx, request, kube.connect(ctx))
     failures = tuple(f"{c.name}: {c.detail}" for c in checks if not c.ok)
     report = ValidationReport(passed=not failures, checks=tuple(checks), failures=failures)

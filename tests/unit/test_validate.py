@@ -1,0 +1,170 @@
+"""Validation and the Kubernetes client, against moto and the simulated cluster (in-process).
+
+DOMAIN.md, Kubernetes API from a Lambda and VPC CNI: the token, the access entry, aws-node's two
+containers, a probe pod with v6if0 (fd00::ac:) whose IPv6 egress leaves from its node.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local.gaps.rollouts import ADDON_UPDATE_SECONDS, SECONDS_PER_NODE
+from local.gaps.timing import CLOCK
+from local.seed import ESTATES, seed
+from v6migrate import apply, kube, validate
+from v6migrate.aws import Clients
+from v6migrate.changes import Context
+from v6migrate.discover import discover
+from v6migrate.journal import Ledger
+from v6migrate.models import MigrationRequest
+
+SMALL = ESTATES["small"]
+
+
+def _migrate(request: MigrationRequest, target: Clients, ledger: Ledger) -> None:
+    """Every stage, the long ones polled with the simulated clock moving on between polls."""
+    event = apply.StageInput(request=request, migration_id="m-1")
+    apply.run_stage("vpc", event, target, ledger)
+    apply.run_stage("attachments", event, target, ledger)
+    for stage in ("cni", "nodes"):
+        for _ in range(20):
+            if apply.advance_stage(stage, event, target, ledger).done:  # type: ignore[arg-type]
+                break
+            CLOCK.skip(max(ADDON_UPDATE_SECONDS, SECONDS_PER_NODE))
+        else:
+            raise AssertionError(f"stage {stage} never finished")
+
+
+def _validate(request: MigrationRequest, target: Clients, ledger: Ledger) -> Any:
+    event = apply.StageInput(request=request, migration_id="m-1")
+    return validate.run(event, target, ledger)
+
+
+def test_a_migrated_cluster_passes_every_check_and_the_access_entry_goes(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, sim_cluster: Any
+) -> None:
+    _migrate(request_, target, ledger)
+    report = _validate(request_, target, ledger)
+    assert report.passed, report.failures
+    names = {check.name for check in report.checks}
+    assert "aws-node ENABLE_V6_EGRESS in both containers" in names
+    for group in ("system", "batch-v6", f"{SMALL.cluster}-legacy-asg"):  # batch -> batch-v6
+        assert f"group {group}: pod v6if0" in names
+        assert f"group {group}: ipv6 egress from the node's address" in names
+    v6if0 = [c.detail for c in report.checks if c.name.endswith("pod v6if0")]
+    assert all(":fd00::ac:" in detail.replace(" fd00", ":fd00") for detail in v6if0)
+    assert target.eks.list_access_entries(clusterName=request_.cluster)["accessEntries"] == []
+    assert ledger.read_note("m-1", "validation") == report.model_dump(mode="json")
+    assert ledger.read_note("m-1", "access")["status"] == "removed"  # type: ignore[index]
+
+
+def test_a_node_without_ipv6_fails_validation_and_is_named(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, sim_cluster: Any
+) -> None:
+    _migrate(request_, target, ledger)
+    subnet = discover(target, request_.cluster).cluster.subnet_ids[0]
+    stray = target.ec2.run_instances(
+        ImageId="ami-0eks0node0image0sim", InstanceType="m6g.large", MinCount=1, MaxCount=1,
+        SubnetId=subnet, Ipv6AddressCount=0, TagSpecifications=[{"ResourceType": "instance",
+        "Tags": [{"Key": f"kubernetes.io/cluster/{request_.cluster}", "Value": "owned"}]}],
+    )["Instances"][0]  # fmt: skip
+    # auto-assign is on by now: take the address away, as a node booted before it would lack
+    eni = stray["NetworkInterfaces"][0]
+    addresses = [a["Ipv6Address"] for a in eni.get("Ipv6Addresses", [])]
+    if addresses:
+        target.ec2.unassign_ipv6_addresses(
+            NetworkInterfaceId=eni["NetworkInterfaceId"], Ipv6Addresses=addresses
+        )
+    report = _validate(request_, target, ledger)
+    assert not report.passed
+    named = [f for f in report.failures if stray["PrivateDnsName"] in f]
+    assert any("no v6if0 in the pod" in f for f in named)
+    assert any("has ipv6" in f for f in named)
+
+
+def test_validation_before_the_stages_fails_on_the_aws_checks(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, sim_cluster: Any
+) -> None:
+    report = _validate(request_, target, ledger)
+    failed = {check.name for check in report.checks if not check.ok}
+    assert {"vpc ipv6 block", "subnets ipv6 and auto-assign", "every approved change in effect",
+            "aws-node ENABLE_V6_EGRESS in both containers"} <= failed  # fmt: skip
+
+
+def _context(target: Clients, cluster: str) -> Context:
+    return Context(clients=target, inventory=discover(target, cluster), migration_id="m-1")
+
+
+def test_the_kubernetes_api_refuses_a_caller_without_an_access_entry(
+    small_estate: dict[str, Any], target: Clients, sim_cluster: Any
+) -> None:
+    client = kube.connect(_context(target, SMALL.cluster))
+    with pytest.raises(kube.KubeUnauthorized, match="403"):
+        client.nodes()
+
+
+def test_the_kubernetes_api_refuses_a_request_without_a_token(
+    small_estate: dict[str, Any], target: Clients, sim_cluster: Any
+) -> None:
+    ctx = _context(target, SMALL.cluster)
+    client = kube.connect(ctx)
+    client.token = lambda: "not-an-eks-token"
+    with kube.access(ctx, ("default",)), pytest.raises(kube.KubeUnauthorized, match="401"):
+        client.nodes()
+
+
+def test_nodes_are_listed_with_their_addresses_through_an_access_entry(
+    small_estate: dict[str, Any], target: Clients, sim_cluster: Any
+) -> None:
+    ctx = _context(target, SMALL.cluster)
+    with kube.access(ctx, ("default",)) as principal:
+        assert principal.endswith(":role/" + principal.rsplit("/", 1)[-1])
+        nodes = kube.connect(ctx).nodes()
+    assert len(nodes) == sum(g.nodes for g in SMALL.nodegroups)
+    assert target.eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []
+
+
+def test_a_self_managed_cni_is_patched_in_both_containers_and_restored(
+    moto: None, ledger: Ledger, sim_cluster: Any
+) -> None:
+    from v6migrate import preflight
+    from v6migrate.aws import target_clients
+
+    spec = SMALL.model_copy(update={"cni_addon": False})
+    seed(spec)
+    target = target_clients(spec.account_id, spec.region)
+    request = MigrationRequest(
+        cluster=spec.cluster, account_id=spec.account_id, region=spec.region, mode="apply"
+    )
+    preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
+    event = apply.StageInput(request=request, migration_id="m-1")
+    for _ in range(3):
+        if apply.advance_stage("cni", event, target, ledger).done:
+            break
+    else:
+        raise AssertionError("the self-managed CNI stage never finished")
+    env = sim_cluster.states[(spec.account_id, spec.region, spec.cluster)].aws_node_env
+    assert env["aws-node"]["ENABLE_V6_EGRESS"] == "true"
+    assert env["aws-vpc-cni-init"]["ENABLE_V6_EGRESS"] == "true"
+    apply.compensate(apply.RollbackInput(request=request, migration_id="m-1"), target, ledger)
+    assert "ENABLE_V6_EGRESS" not in env["aws-node"]
+    assert "ENABLE_V6_EGRESS" not in env["aws-vpc-cni-init"]
+    assert env["aws-node"]["WARM_ENI_TARGET"] == "1", "the other variables are kept"
+
+
+def test_a_retried_validation_removes_the_access_entry_its_first_try_made(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, sim_cluster: Any
+) -> None:
+    # Given a first try that made the entry and died before removing it
+    ctx = _context(target, request_.cluster)
+    principal = kube.role_arn(target.sts.get_caller_identity()["Arn"])
+    target.eks.create_access_entry(clusterName=request_.cluster, principalArn=principal)
+    ledger.note("m-1", "access", {"status": "intent", "principal": principal})
+    # When the step runs again, it knows the entry is its own and removes it after
+    _validate(request_, target, ledger)
+    assert (
+        target.eks.list_access_entries(clusterName=ctx.inventory.cluster.name)["accessEntries"]
+        == []
+    )
