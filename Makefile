@@ -48,10 +48,10 @@ asl: setup
 	$(BIN)/pytest -q tests/asl
 
 unit: setup
-	$(BIN)/pytest -q tests/unit --cov --cov-report=term
+	$(BIN)/pytest -q -n auto tests/unit --cov --cov-report=term
 
 integration: setup
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q -n auto tests/integration
 
 bench: setup
 	$(BIN)/python bench/plan_scale.py
