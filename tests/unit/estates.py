@@ -6,11 +6,17 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from local.gaps.rollouts import ADDON_UPDATE_SECONDS, SECONDS_PER_NODE
+from local.gaps.timing import CLOCK
+from v6migrate import apply
+from v6migrate.aws import Clients
+from v6migrate.journal import Ledger
 from v6migrate.models import (
     Cluster,
     Cni,
     Inventory,
     Ipv6Block,
+    MigrationRequest,
     NaclEntry,
     NetworkAcl,
     Node,
@@ -248,3 +254,17 @@ def inventories(draw: st.DrawFn) -> Inventory:
         egress_only_gateway_id=draw(st.sampled_from([None, "eigw-1"])),
     )
     return with_vpc_block(estate, block) if has_block else estate
+
+
+def migrate(request: MigrationRequest, target: Clients, ledger: Ledger) -> None:
+    """Every stage, the long ones polled with the simulated clock moving on between polls."""
+    event = apply.StageInput(request=request, migration_id="m-1")
+    apply.run_stage("vpc", event, target, ledger)
+    apply.run_stage("attachments", event, target, ledger)
+    for stage in ("cni", "nodes"):
+        for _ in range(20):
+            if apply.advance_stage(stage, event, target, ledger).done:  # type: ignore[arg-type]
+                break
+            CLOCK.skip(max(ADDON_UPDATE_SECONDS, SECONDS_PER_NODE))
+        else:
+            raise AssertionError(f"stage {stage} never finished")

@@ -408,3 +408,62 @@ def test_compensation_keeps_an_access_entry_the_validation_removed_or_never_made
     assert target.eks.list_access_entries(clusterName=request_.cluster)["accessEntries"] == [
         principal
     ]
+
+
+def _group_instances(target: Clients, cluster: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for node in discover(target, cluster).nodes:
+        found.setdefault(str(node.nodegroup), set()).add(node.instance_id)
+    return found
+
+
+def test_rolled_nodes_are_kept_on_rollback_by_default(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    from tests.unit.estates import migrate
+
+    migrate(request_, target, ledger)
+    rolled = _group_instances(target, request_.cluster)
+    event = apply.RollbackInput(request=request_, migration_id="m-1")
+    for _ in range(10):
+        report = apply.compensate(event, target, ledger)
+        if report.done:
+            break
+        _skip_clock()
+    assert {c for c in report.kept if c.startswith("nodes:")} == {
+        f"nodes:roll-nodegroup:{g}" for g in ("batch", "system", f"{SMALL.cluster}-legacy-asg")
+    }
+    assert _group_instances(target, request_.cluster) == rolled
+
+
+def test_rolled_nodes_are_cycled_back_when_the_request_asks(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    from tests.unit.estates import migrate
+
+    migrate(request_, target, ledger)
+    rolled = _group_instances(target, request_.cluster)
+    asking = request_.model_copy(update={"recycle_nodes_on_rollback": True})
+    event = apply.RollbackInput(request=asking, migration_id="m-1")
+    waited_on = []
+    for _ in range(30):
+        report = apply.compensate(event, target, ledger)
+        if report.done:
+            break
+        waited_on.append(report.waiting_on)
+        _skip_clock()
+    assert report.done
+    assert any("cycling its nodes back" in str(w) for w in waited_on)
+    assert {c for c in report.reverted if c.startswith("nodes:")} == {
+        f"nodes:roll-nodegroup:{g}" for g in ("batch", "system", f"{SMALL.cluster}-legacy-asg")
+    }
+    after = _group_instances(target, request_.cluster)
+    for group, instances in rolled.items():
+        assert not instances & after.get(group, set()), f"{group} kept a node of the rollout"
+
+
+def _skip_clock() -> None:
+    from local.gaps.rollouts import ADDON_UPDATE_SECONDS, SECONDS_PER_NODE
+    from local.gaps.timing import CLOCK
+
+    CLOCK.skip(max(ADDON_UPDATE_SECONDS, SECONDS_PER_NODE))

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from local.gaps.rollouts import ADDON_UPDATE_SECONDS, SECONDS_PER_NODE
-from local.gaps.timing import CLOCK
 from local.seed import ESTATES, seed
+from tests.unit.estates import migrate
 from v6migrate import apply, kube, validate
 from v6migrate.aws import Clients
 from v6migrate.changes import Context
@@ -23,20 +22,6 @@ from v6migrate.models import MigrationRequest
 SMALL = ESTATES["small"]
 
 
-def _migrate(request: MigrationRequest, target: Clients, ledger: Ledger) -> None:
-    """Every stage, the long ones polled with the simulated clock moving on between polls."""
-    event = apply.StageInput(request=request, migration_id="m-1")
-    apply.run_stage("vpc", event, target, ledger)
-    apply.run_stage("attachments", event, target, ledger)
-    for stage in ("cni", "nodes"):
-        for _ in range(20):
-            if apply.advance_stage(stage, event, target, ledger).done:  # type: ignore[arg-type]
-                break
-            CLOCK.skip(max(ADDON_UPDATE_SECONDS, SECONDS_PER_NODE))
-        else:
-            raise AssertionError(f"stage {stage} never finished")
-
-
 def _validate(request: MigrationRequest, target: Clients, ledger: Ledger) -> Any:
     event = apply.StageInput(request=request, migration_id="m-1")
     return validate.run(event, target, ledger)
@@ -45,7 +30,7 @@ def _validate(request: MigrationRequest, target: Clients, ledger: Ledger) -> Any
 def test_a_migrated_cluster_passes_every_check_and_the_access_entry_goes(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, sim_cluster: Any
 ) -> None:
-    _migrate(request_, target, ledger)
+    migrate(request_, target, ledger)
     report = _validate(request_, target, ledger)
     assert report.passed, report.failures
     names = {check.name for check in report.checks}
@@ -63,7 +48,7 @@ def test_a_migrated_cluster_passes_every_check_and_the_access_entry_goes(
 def test_a_node_without_ipv6_fails_validation_and_is_named(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, sim_cluster: Any
 ) -> None:
-    _migrate(request_, target, ledger)
+    migrate(request_, target, ledger)
     subnet = discover(target, request_.cluster).cluster.subnet_ids[0]
     stray = target.ec2.run_instances(
         ImageId="ami-0eks0node0image0sim", InstanceType="m6g.large", MinCount=1, MaxCount=1,

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from v6migrate import aws
 from v6migrate.changes import Context, handler_for, long_handler_for, reverter_for
-from v6migrate.changes.cluster import Pending
+from v6migrate.changes.cluster import NodeRoll, Pending
 from v6migrate.discover import discover
 from v6migrate.errors import ChangeFailed
 from v6migrate.journal import Entry, Ledger
@@ -282,6 +282,21 @@ def _unfinished(change: Change, ctx: Context) -> str:
     return f"{change.change_id}: the operation finished but the change is not in effect"
 
 
+def _recycle(
+    ledger: Ledger, migration_id: str, entry: Entry, change: RollNodegroup, ctx: Context
+) -> tuple[bool, str]:
+    """One step of cycling a rolled group's nodes back; its progress is a ledger note, written
+    (as `starting`) before the first call is made."""
+    key = f"recycle#{entry.seq:05d}"
+    state = ledger.read_note(migration_id, key)
+    if state is None:
+        state = {"status": "starting"}
+        ledger.note(migration_id, key, state)
+    done, state = NodeRoll().recycle(change, entry.result, state, ctx)
+    ledger.note(migration_id, key, {**state, "status": "done" if done else "running"})
+    return done, f"node group {change.target}: cycling its nodes back"
+
+
 def _remove_leftover_access(
     ledger: Ledger, migration_id: str, clients: aws.Clients, request: MigrationRequest
 ) -> None:
@@ -329,6 +344,19 @@ def compensate(
             if isinstance(change, AssociateVpcIpv6Cidr) and not request.release_vpc_cidr:
                 # Irreversible: a re-associated Amazon-provided /56 is a different range.
                 kept.append(change.change_id)
+                continue
+            if isinstance(change, RollNodegroup) and request.recycle_nodes_on_rollback:
+                done, waiting_on = _recycle(ledger, migration_id, entry, change, ctx)
+                if not done:
+                    return RollbackReport(
+                        reverted=tuple(reverted),
+                        kept=tuple(kept),
+                        untouched=len(entries) - len(reverted),
+                        done=False,
+                        waiting_on=waiting_on,
+                    )
+                ledger.record(migration_id, entry.seq, change, "reverted")
+                reverted.append(change.change_id)
                 continue
             if not change.reversible and not isinstance(change, AssociateVpcIpv6Cidr):
                 kept.append(change.change_id)

@@ -129,6 +129,13 @@ class MigrationRequest(Frozen):
         description="On rollback, also release the VPC's IPv6 block. Irreversible: a "
         "re-associated Amazon-provided /56 is a different range.",
     )
+    recycle_nodes_on_rollback: bool = Field(
+        default=False,
+        description="On rollback, after the CNI flag is off, cycle the nodes of every group "
+        "this run rolled once more (one group at a time), so no pod keeps a v6if0. Off by "
+        "default: the rolled nodes are kept, and their IPv6 addresses are given back when the "
+        "subnets' /64s are released.",
+    )
 
 
 # --------------------------------------------------------------------------- inventory

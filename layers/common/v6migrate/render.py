@@ -90,19 +90,22 @@ def describe(change: Change) -> str:
         case RollNodegroup(strategy="launch-template-version"):
             return (
                 f"roll node group {change.target} to a new launch template version "
-                "(not cycled back on rollback)"
+                f"({NODES_ON_ROLLBACK})"
             )
         case RollNodegroup(strategy="replacement-group"):
             return (
                 f"replace node group {change.target} by {replacement_name(change.target)}, "
-                "then scale the old one to zero (not cycled back on rollback)"
+                f"then scale the old one to zero ({NODES_ON_ROLLBACK})"
             )
         case RollNodegroup():
             return (
                 f"refresh the instances of {change.target} (min healthy "
-                f"{change.min_healthy_percentage}%, not cycled back on rollback)"
+                f"{change.min_healthy_percentage}%; {NODES_ON_ROLLBACK})"
             )
     raise TypeError(f"no description for {type(change).__name__}")
+
+
+NODES_ON_ROLLBACK = "new nodes kept on rollback unless recycle_nodes_on_rollback"
 
 
 def replacement_name(nodegroup: str) -> str:

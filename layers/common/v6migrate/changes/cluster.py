@@ -166,7 +166,9 @@ def _nodegroup(ctx: Context, name: str) -> dict[str, Any]:
     return dict(found["nodegroup"])
 
 
-def _new_template_version(ctx: Context, change: RollNodegroup, group: dict[str, Any]) -> str:
+def _new_template_version(
+    ctx: Context, change: RollNodegroup, group: dict[str, Any], purpose: str = "apply"
+) -> str:
     """A new version of the group's launch template (a new version forces replacement).
 
     Its data is the current version's; if the template pins network interfaces, the primary
@@ -174,7 +176,9 @@ def _new_template_version(ctx: Context, change: RollNodegroup, group: dict[str, 
     """
     template = group["launchTemplate"]
     ec2 = ctx.clients.ec2
-    marker = f"v6migrate {ctx.migration_id}: nodes with IPv6"
+    marker = f"v6migrate {ctx.migration_id}: " + (
+        "nodes with IPv6" if purpose == "apply" else "nodes cycled back"
+    )
     versions = call(
         ec2.describe_launch_template_versions,
         "ec2:DescribeLaunchTemplateVersions",
@@ -200,7 +204,7 @@ def _new_template_version(ctx: Context, change: RollNodegroup, group: dict[str, 
         SourceVersion=str(template["version"]),
         VersionDescription=marker,
         LaunchTemplateData=data,
-        ClientToken=token(ctx, change.change_id, "template"),
+        ClientToken=token(ctx, change.change_id, f"template-{purpose}"),
     )
     return str(created["LaunchTemplateVersion"]["VersionNumber"])
 
@@ -328,5 +332,41 @@ class NodeRoll:
         self, change: RollNodegroup, before: dict[str, Any], result: dict[str, Any],
         ctx: Context,
     ) -> None:  # fmt: skip
-        # Not reversible (models.RollNodegroup): compensation keeps the new nodes.
+        # Not reversible (models.RollNodegroup): compensation keeps the new nodes, unless the
+        # request asks to cycle them (`recycle`).
         return None
+
+    def recycle(
+        self, change: RollNodegroup, result: dict[str, Any], state: dict[str, Any], ctx: Context
+    ) -> tuple[bool, dict[str, Any]]:
+        """Cycle the group's nodes once more (after the CNI flag is off): start, then poll.
+
+        `result` is what the rollout journaled; `state` what an earlier call of this returned.
+        Every start is idempotent (tokens, the template version's description, an instance
+        refresh in progress adopted), so a crash between a start and its note is harmless.
+        """
+        what = f"node group {change.target} (cycling back)"
+        if "refresh_id" in state:
+            done, _ = _refresh(ctx, state["group"], state["refresh_id"])
+            return done, state
+        if "update_id" in state:
+            done, _ = _eks_update(ctx, state["update_id"], what, nodegroup=state["nodegroup"])
+            return done, state
+        if change.strategy == "instance-refresh":
+            started = self.start(change, ctx)  # a refresh replaces every instance again
+            return False, started
+        nodegroup = result.get("replacement", change.target)
+        kwargs: dict[str, Any] = {}
+        if change.strategy == "launch-template-version":
+            group = _nodegroup(ctx, nodegroup)
+            version = _new_template_version(ctx, change, group, purpose="recycle")
+            kwargs["launchTemplate"] = {"id": group["launchTemplate"]["id"], "version": version}
+        update = call(
+            ctx.clients.eks.update_nodegroup_version,
+            "eks:UpdateNodegroupVersion",
+            clusterName=ctx.inventory.cluster.name,
+            nodegroupName=nodegroup,
+            clientRequestToken=token(ctx, change.change_id, "recycle"),
+            **kwargs,
+        )["update"]
+        return False, {"update_id": update["id"], "nodegroup": nodegroup}
