@@ -101,6 +101,9 @@ def test_apply_migrates_every_stage_and_validates(stack: Stack) -> None:
         assert ("Stage Succeeded", stage) in kinds
     assert kinds[-1] == ("Migration Succeeded", "migration")
     assert events[-1]["detail"]["validation"]["passed"] is True
+    output = json.loads(description["output"])
+    assert output["validation"]["report"] == events[-1]["detail"]["validation"]
+    assert set(output["stages"]) == {"vpc", "attachments", "cni", "nodes"}
 
 
 def test_a_run_after_success_changes_nothing(stack: Stack) -> None:
