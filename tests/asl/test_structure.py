@@ -177,3 +177,29 @@ def test_every_event_detail_is_what_docs_events_md_documents(logical: str) -> No
             required = {k for k, f in model.model_fields.items() if f.is_required()}
             assert fields <= known, f"{name}: {sorted(fields - known)} not in {model.__name__}"
             assert fields >= required, f"{name}: lacks {sorted(required - fields)}"
+
+
+def _transient_errors() -> set[str]:
+    """Every error class the state machine must retry: TransientError and its subclasses (a
+    Lambda error is matched by its class name, never by its base class)."""
+    import v6migrate.changes.cluster
+    import v6migrate.kube
+    from v6migrate.errors import TransientError
+
+    found, todo = set(), [TransientError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    assert v6migrate.changes.cluster.Pending.__name__ in found
+    return found
+
+
+@pytest.mark.parametrize("logical", CASES)
+def test_lambda_tasks_retry_every_transient_error_by_its_own_name(logical: str) -> None:
+    transient = _transient_errors()
+    for name, state in _states(_definition(MACHINES[logical])):
+        if state.get("Resource") != "arn:aws:states:::lambda:invoke":
+            continue
+        retried = {e for retry in state.get("Retry", []) for e in retry["ErrorEquals"]}
+        assert transient <= retried, f"{name} does not retry {sorted(transient - retried)}"
