@@ -467,3 +467,39 @@ def _skip_clock() -> None:
     from local.gaps.timing import CLOCK
 
     CLOCK.skip(max(ADDON_UPDATE_SECONDS, SECONDS_PER_NODE))
+
+
+def test_a_failed_addon_update_ends_the_cni_stage_naming_the_addon(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    from local.gaps.rollouts import FAIL_TAG
+    from v6migrate.errors import ChangeFailed
+
+    addon = target.eks.describe_addon(clusterName=request_.cluster, addonName="vpc-cni")["addon"]
+    target.eks.tag_resource(resourceArn=addon["addonArn"], tags={FAIL_TAG: "ConfigurationConflict"})
+    _stage("vpc", request_, target, ledger)
+    assert not _advance("cni", request_, target, ledger).done
+    _skip_clock()
+    with pytest.raises(
+        ChangeFailed, match=r"vpc-cni add-on: update .* Failed: ConfigurationConflict"
+    ):
+        _advance("cni", request_, target, ledger)
+
+
+def test_a_failed_instance_refresh_ends_the_nodes_stage_naming_the_group(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    from local.gaps.rollouts import FAIL_TAG
+    from v6migrate.errors import ChangeFailed
+
+    group = f"{request_.cluster}-legacy-asg"
+    target.autoscaling.create_or_update_tags(Tags=[{
+        "ResourceId": group, "ResourceType": "auto-scaling-group", "Key": FAIL_TAG,
+        "Value": "Failed", "PropagateAtLaunch": False,
+    }])  # fmt: skip
+    _stage("vpc", request_, target, ledger)
+    progress = _advance("nodes", request_, target, ledger)
+    assert f"nodes:roll-nodegroup:{group}" in progress.running
+    _skip_clock()
+    with pytest.raises(ChangeFailed, match=f"node group {group}: instance refresh Failed"):
+        _advance("nodes", request_, target, ledger)
