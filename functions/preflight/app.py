@@ -5,12 +5,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from v6migrate import preflight
-from v6migrate.observability import logger, metrics, tracer
+from v6migrate.observability import entrypoint
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@entrypoint
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = preflight.PreflightInput.model_validate(event)
     return preflight.run(request).model_dump(mode="json")

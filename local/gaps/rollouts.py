@@ -150,6 +150,13 @@ def _updates(backend: EKSBackend) -> dict[str, Update]:
     return store
 
 
+def _record(backend: EKSBackend, update_id: str | None = None, **fields: Any) -> Update:
+    """A new update, kept on the backend for DescribeUpdate (its id made here unless given)."""
+    update = Update(update_id=update_id or str(uuid.uuid4()), **fields)
+    _updates(backend)[update.update_id] = update
+    return update
+
+
 def _in_progress(backend: EKSBackend, cluster: str, **target: str | None) -> Update | None:
     for update in _updates(backend).values():
         same = all(getattr(update, k) == v for k, v in target.items())
@@ -246,8 +253,8 @@ def update_nodegroup_version(
         seconds_per_batch=_seconds(nodegroup.tags),
         fail=_tag(nodegroup.tags, FAIL_TAG),
     )
-    update = Update(
-        update_id=str(uuid.uuid4()),
+    return _record(
+        self,
         kind="VersionUpdate",
         cluster=cluster_name,
         nodegroup=nodegroup_name,
@@ -256,8 +263,6 @@ def update_nodegroup_version(
         token=token,
         roll=roll,
     )
-    _updates(self)[update.update_id] = update
-    return update
 
 
 def _scaling_wrap() -> None:
@@ -293,7 +298,8 @@ def _scaling_wrap() -> None:
             replace=False,
             fail=_tag(nodegroup.tags, FAIL_TAG),
         )
-        update = Update(
+        return _record(
+            self,
             update_id=result["id"],
             kind="ConfigUpdate",
             cluster=cluster,
@@ -302,9 +308,7 @@ def _scaling_wrap() -> None:
             progress=_roll_progress(name, roll),
             token=kwargs.get("client_request_token"),
             roll=roll,
-        )
-        _updates(self)[update.update_id] = update
-        return update.view()
+        ).view()
 
     update_nodegroup_config._v6migrate = True  # type: ignore[attr-defined]
     EKSBackend.update_nodegroup_config = update_nodegroup_config  # type: ignore[method-assign]
@@ -359,8 +363,8 @@ def update_addon(
                 addon.pop("configurationValues", None)
         return "Successful", []
 
-    update = Update(
-        update_id=str(uuid.uuid4()),
+    return _record(
+        self,
         kind="AddonUpdate",
         cluster=cluster_name,
         addon=addon_name,
@@ -368,8 +372,6 @@ def update_addon(
         progress=progress,
         token=body.get("clientRequestToken"),
     )
-    _updates(self)[update.update_id] = update
-    return update
 
 
 def describe_update(

@@ -30,6 +30,7 @@ from v6migrate.models import (
     Frozen,
     Inventory,
     MigrationRequest,
+    Plan,
     RollNodegroup,
     Stage,
 )
@@ -119,6 +120,23 @@ def _fresh(
     return _context(clients, inventory, migration_id), missing
 
 
+def _bind(
+    event: StageInput | RollbackInput, clients: aws.Clients | None, ledger: Ledger | None
+) -> tuple[MigrationRequest, str, aws.Clients, Ledger]:
+    """The request, the migration, and the clients and ledger to use (given, or the defaults:
+    the target account's clients, the stack's ledger)."""
+    request = event.request
+    clients = clients or aws.target_clients(request.account_id, request.region)
+    return request, event.migration_id, clients, ledger or default_ledger()
+
+
+def _journal(ledger: Ledger, migration_id: str) -> tuple[Plan, dict[str, int], dict[int, Entry]]:
+    """The approved plan, each change's place in it, and the journal by that place."""
+    approved = ledger.plan(migration_id)
+    order = {change.change_id: seq for seq, change in enumerate(approved.changes)}
+    return approved, order, {entry.seq: entry for entry in ledger.entries(migration_id)}
+
+
 def _in_effect(
     ledger: Ledger, migration_id: str, seq: int, change: Change, entry: Entry | None
 ) -> Literal["already", "in-place"]:
@@ -135,12 +153,8 @@ def run_stage(
     clients: aws.Clients | None = None,
     ledger: Ledger | None = None,
 ) -> StageReport:
-    request, migration_id = event.request, event.migration_id
-    clients = clients or aws.target_clients(request.account_id, request.region)
-    ledger = ledger or default_ledger()
-    approved = ledger.plan(migration_id)
-    order = {change.change_id: seq for seq, change in enumerate(approved.changes)}
-    journal = {entry.seq: entry for entry in ledger.entries(migration_id)}
+    request, migration_id, clients, ledger = _bind(event, clients, ledger)
+    approved, order, journal = _journal(ledger, migration_id)
     ctx, missing = _fresh(clients, request, migration_id)
 
     todo: list[tuple[int, Change]] = []
@@ -191,12 +205,8 @@ def advance_stage(
     once. A change counts as done when its operation succeeded AND the estate read afresh no
     longer needs it (for nodes: every node's primary ENI has a global IPv6 address).
     """
-    request, migration_id = event.request, event.migration_id
-    clients = clients or aws.target_clients(request.account_id, request.region)
-    ledger = ledger or default_ledger()
-    approved = ledger.plan(migration_id)
-    order = {change.change_id: seq for seq, change in enumerate(approved.changes)}
-    journal = {entry.seq: entry for entry in ledger.entries(migration_id)}
+    request, migration_id, clients, ledger = _bind(event, clients, ledger)
+    approved, order, journal = _journal(ledger, migration_id)
     ctx, missing = _fresh(clients, request, migration_id)
     limit = request.options.node_concurrency if stage == "nodes" else 1
 
@@ -325,9 +335,7 @@ def compensate(
     ledger: Ledger | None = None,
 ) -> RollbackReport:
     """Revert what this migration did, newest first; never what existed before it."""
-    request, migration_id = event.request, event.migration_id
-    clients = clients or aws.target_clients(request.account_id, request.region)
-    ledger = ledger or default_ledger()
+    request, migration_id, clients, ledger = _bind(event, clients, ledger)
     entries = list(ledger.entries(migration_id))
     reverted: list[str] = []
     kept: list[str] = []

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from v6migrate import cni
+from v6migrate import cni, kube
 from v6migrate.changes import Context, call, error_code, register_long
 from v6migrate.errors import ChangeFailed, TransientError, translate
 from v6migrate.models import EnableCniIpv6Egress, RollNodegroup
@@ -76,6 +78,14 @@ def _schema_check(ctx: Context, version: str, configuration: str) -> None:
         ) from error
 
 
+@contextmanager
+def _aws_node(ctx: Context) -> Iterator[kube.Kube]:
+    """The cluster's Kubernetes API, with the workflow's role allowed to edit kube-system (a
+    self-managed CNI's aws-node) for as long as the block runs."""
+    with kube.access(ctx, ("kube-system",)):
+        yield kube.connect(ctx)
+
+
 def _update_addon(
     ctx: Context, change: EnableCniIpv6Egress, values: str, purpose: str
 ) -> dict[str, Any]:
@@ -95,10 +105,8 @@ def _update_addon(
 class CniEgress:
     def before(self, change: EnableCniIpv6Egress, ctx: Context) -> dict[str, Any]:
         if not change.managed:
-            from v6migrate import kube
-
-            with kube.access(ctx, ("kube-system",)):
-                return {"containers": kube.connect(ctx).aws_node_env()}
+            with _aws_node(ctx) as client:
+                return {"containers": client.aws_node_env()}
         return {
             "configurationValues": ctx.inventory.cni.configuration_values,
             "addonVersion": ctx.inventory.cni.version,
@@ -106,10 +114,8 @@ class CniEgress:
 
     def start(self, change: EnableCniIpv6Egress, ctx: Context) -> dict[str, Any]:
         if not change.managed:
-            from v6migrate import kube
-
-            with kube.access(ctx, ("kube-system",)):
-                kube.connect(ctx).set_aws_node_env({cni.FLAG: "true"})
+            with _aws_node(ctx) as client:
+                client.set_aws_node_env({cni.FLAG: "true"})
             return {"daemonset": "kube-system/aws-node"}
         # Merge into what is there now (the user may have changed it since the plan).
         current = ctx.inventory.cni.configuration_values
@@ -123,10 +129,7 @@ class CniEgress:
         self, change: EnableCniIpv6Egress, result: dict[str, Any], ctx: Context
     ) -> tuple[bool, dict[str, Any]]:
         if not change.managed:
-            from v6migrate import kube
-
-            with kube.access(ctx, ("kube-system",)):
-                client = kube.connect(ctx)
+            with _aws_node(ctx) as client:
                 env = client.aws_node_env()
                 flagged = all(env.get(c, {}).get(cni.FLAG) == "true" for c in kube.CONTAINERS)
                 return flagged and client.aws_node_rolled_out(), result
@@ -139,10 +142,8 @@ class CniEgress:
     ) -> None:  # fmt: skip
         """Restore the previous configurationValues exactly (or the DaemonSet's env)."""
         if not change.managed:
-            from v6migrate import kube
-
-            with kube.access(ctx, ("kube-system",)):
-                kube.connect(ctx).restore_aws_node_env(before.get("containers", {}), cni.FLAG)
+            with _aws_node(ctx) as client:
+                client.restore_aws_node_env(before.get("containers", {}), cni.FLAG)
             return
         previous = before.get("configurationValues", "")
         if ctx.inventory.cni.configuration_values == previous:
