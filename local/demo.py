@@ -136,7 +136,7 @@ def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str =
             code = outcome(description, "apply", output)
             _validation(description, echo)
             after = estate()
-            echo("6. The network, before and after (* = changed)")
+            echo("6. The estate, before and after (* = changed)")
             echo(network_table(before, after))
             if scenario.startswith("fail-"):
                 changed = [

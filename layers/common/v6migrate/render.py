@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from v6migrate import cni
 from v6migrate.models import (
     STAGES,
     AddIpv6Route,
@@ -153,7 +154,7 @@ def plan_table(summary: PlanSummary) -> str:
 
 
 def _network_rows(inventory: Inventory) -> dict[str, str]:
-    """What the vpc and attachments stages change, one row per resource, as text."""
+    """What the stages change, one row per resource (or count), as text."""
     block = inventory.vpc.ipv6_block
     rows = {f"vpc {inventory.vpc.vpc_id} IPv6 block": block.cidr or "-" if block else "-"}
     for subnet in sorted(inventory.subnets, key=lambda s: s.cidr_block):
@@ -180,6 +181,14 @@ def _network_rows(inventory: Inventory) -> dict[str, str]:
         )
     for wan in inventory.cloudwan_attachments:
         rows[f"cloud wan {wan.attachment_id}"] = "IPv6 on" if wan.ipv6_support else "IPv6 off"
+    configuration = cni.parse_configuration(inventory.cni.configuration_values)
+    if inventory.cni.managed:
+        rows["vpc-cni ENABLE_V6_EGRESS (env, init.env)"] = (
+            "on" if cni.egress_enabled(configuration) else "off"
+        )
+    rows["nodes with IPv6 on the primary ENI"] = str(
+        sum(bool(node.ipv6_addresses) for node in inventory.nodes)
+    )
     return rows
 
 
