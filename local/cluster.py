@@ -395,21 +395,48 @@ def _nodes(backend: EKSBackend, cluster: str) -> list[dict[str, Any]]:
                 continue
             primary = instance.nics[0]
             ipv6 = [str(a) for a in (getattr(primary, "ipv6_addresses", None) or [])]
-            addresses = [{"type": "InternalIP", "address": instance.private_ip}]
-            addresses += [{"type": "InternalIP", "address": a} for a in ipv6]
-            labels = {
-                "kubernetes.io/hostname": instance.private_dns_name,
-                "node.kubernetes.io/instance-type": instance.instance_type,
-            }
-            if "eks:nodegroup-name" in tags:
-                labels["eks.amazonaws.com/nodegroup"] = tags["eks:nodegroup-name"]
-            node = {
-                "metadata": {"name": instance.private_dns_name, "labels": labels},
-                "spec": {"providerID": f"aws:///{instance.placement.zone}/{instance.id}"},
-                "status": {"addresses": addresses},
-            }
+            node = _node_object(backend, cluster, instance, tags)
             found.append({"node": node, "instance": instance, "ipv6": ipv6})
     return found
+
+
+def _node_object(
+    backend: EKSBackend, cluster: str, instance: Any, tags: dict[str, str]
+) -> dict[str, Any]:
+    """A Node as kubelet and the AWS cloud provider report it (cloud-provider-aws
+    `NodeAddresses`; Kubernetes API reference, NodeStatus.addresses): the primary private IPv4
+    as `InternalIP`, a public IPv4 as `ExternalIP`, the private DNS name as `InternalDNS` and
+    `Hostname`. The node IP families default to IPv4, so on an IPv4 cluster no IPv6 address is
+    listed even when the instance's ENI has one (DOMAIN.md, facts found by review)."""
+    addresses = [{"type": "InternalIP", "address": instance.private_ip}]
+    if getattr(instance, "public_ip", None):
+        addresses.append({"type": "ExternalIP", "address": instance.public_ip})
+    if _ip_family(backend, cluster) == "ipv6":
+        primary = instance.nics[0]
+        addresses += [
+            {"type": "InternalIP", "address": str(a)}
+            for a in (getattr(primary, "ipv6_addresses", None) or [])
+        ]
+    addresses += [
+        {"type": "InternalDNS", "address": instance.private_dns_name},
+        {"type": "Hostname", "address": instance.private_dns_name},
+    ]
+    labels = {
+        "kubernetes.io/hostname": instance.private_dns_name,
+        "node.kubernetes.io/instance-type": instance.instance_type,
+    }
+    if "eks:nodegroup-name" in tags:
+        labels["eks.amazonaws.com/nodegroup"] = tags["eks:nodegroup-name"]
+    return {
+        "metadata": {"name": instance.private_dns_name, "labels": labels},
+        "spec": {"providerID": f"aws:///{instance.placement.zone}/{instance.id}"},
+        "status": {"addresses": addresses},
+    }
+
+
+def _ip_family(backend: EKSBackend, cluster: str) -> str:
+    config = getattr(backend.clusters[cluster], "kubernetes_network_config", None) or {}
+    return str(config.get("ipFamily", "ipv4"))
 
 
 def _routes_ipv6_out(backend: EKSBackend, subnet_id: str, vpc_id: str) -> bool:

@@ -81,6 +81,40 @@ def _aws_checks(ctx: Context, approved: list[str], missing: set[str]) -> list[Ch
     return checks
 
 
+def instance_id(node: dict[str, Any]) -> str:
+    """The EC2 instance behind a Node: the last part of `spec.providerID`
+    (`aws:///<az>/<instance-id>`, as the AWS cloud provider sets it)."""
+    return str(node.get("spec", {}).get("providerID", "")).rsplit("/", 1)[-1]
+
+
+def primary_ipv6(ctx: Context, instance_ids: list[str]) -> dict[str, tuple[str, ...]]:
+    """Each instance's IPv6 addresses on its primary network interface (device index 0), read
+    from EC2. A Node's `status.addresses` is no source for it: on an IPv4 cluster the AWS cloud
+    provider lists IPv4 node addresses only, even when the instance has IPv6 (DOMAIN.md)."""
+    wanted = sorted({i for i in instance_ids if i.startswith("i-")})
+    found: dict[str, tuple[str, ...]] = {}
+    for start in range(0, len(wanted), 200):
+        pages = ctx.clients.ec2.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "instance-id", "Values": wanted[start : start + 200]}]
+        )
+        for page in pages:
+            for reservation in page["Reservations"]:
+                for instance in reservation.get("Instances", []):
+                    primary = next(
+                        (
+                            eni
+                            for eni in instance.get("NetworkInterfaces", [])
+                            if eni.get("Attachment", {}).get("DeviceIndex", 0) == 0
+                        ),
+                        {},
+                    )
+                    found[instance["InstanceId"]] = tuple(
+                        str(ipaddress.ip_address(a["Ipv6Address"]))
+                        for a in primary.get("Ipv6Addresses", [])
+                    )
+    return found
+
+
 def _probe_script(url: str) -> str:
     return (
         "ip -6 addr show dev v6if0; "
@@ -101,20 +135,20 @@ def _cluster_checks(ctx: Context, request: MigrationRequest, client: kube.Kube) 
     )
     groups = {n.instance_id: n.nodegroup for n in ctx.inventory.nodes}
     nodes = client.nodes()
+    ipv6 = primary_ipv6(ctx, [instance_id(node) for node in nodes])
     targets: dict[str, dict[str, Any]] = {}
     for node in nodes:
-        instance = node.get("spec", {}).get("providerID", "").rsplit("/", 1)[-1]
+        instance = instance_id(node)
         group = groups.get(instance)
         key = f"group {group}" if group else f"node {node['metadata']['name']} (no node group)"
         node["_instance"] = instance
         targets.setdefault(key, node)
-        addresses = [a["address"] for a in node.get("status", {}).get("addresses", [])]
-        if not any(ipaddress.ip_address(a).version == 6 for a in addresses):
+        if not ipv6.get(instance):
             checks.append(
                 Check(
                     name=f"node {node['metadata']['name']} has ipv6",
                     ok=False,
-                    detail=f"{instance}: no IPv6 address ({', '.join(addresses)})",
+                    detail=f"{instance}: no IPv6 address on its primary network interface",
                 )
             )
     seed = hashlib.sha256(ctx.migration_id.encode()).hexdigest()[:8]
@@ -144,11 +178,7 @@ def _cluster_checks(ctx: Context, request: MigrationRequest, client: kube.Kube) 
     for name, (key, node) in pods.items():
         _, log = results[name]
         node_name = node["metadata"]["name"]
-        node_v6 = {
-            str(ipaddress.ip_address(a["address"]))
-            for a in node.get("status", {}).get("addresses", [])
-            if ipaddress.ip_address(a["address"]).version == 6
-        }
+        node_v6 = set(ipv6.get(node["_instance"], ()))
         v6if0 = V6IF0.search(log)
         checks.append(
             Check(

@@ -1,0 +1,57 @@
+"""The embedded AWS answers as AWS and Kubernetes document it, where the workflow once assumed
+otherwise (issue 8). Each test names the reference it follows; the workflow's side of each
+behaviour is tested beside the code that depends on it."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from local.seed import ESTATES
+from v6migrate import kube
+from v6migrate.aws import Clients
+from v6migrate.changes import Context
+from v6migrate.discover import discover
+
+SMALL = ESTATES["small"]
+
+
+def test_nodes_report_addresses_as_kubelet_does_with_no_ipv6_on_an_ipv4_cluster(
+    small_estate: dict[str, Any], target: Clients, sim_cluster: Any
+) -> None:
+    # Reference: Kubernetes API, NodeStatus.addresses (InternalIP, ExternalIP, Hostname,
+    # InternalDNS, ExternalDNS); cloud-provider-aws NodeAddresses: IPv4 node IPs only unless the
+    # node IP families include ipv6, which they do not on an IPv4 cluster.
+    # Given a node whose primary ENI has a global IPv6 address
+    subnet = _dual_stack_subnets(target)[0]
+    target.ec2.associate_subnet_cidr_block(SubnetId=subnet[0], Ipv6CidrBlock=subnet[1])
+    instance = target.ec2.run_instances(
+        ImageId="ami-0eks0node0image0sim", InstanceType="m6g.large", MinCount=1, MaxCount=1,
+        SubnetId=subnet[0], Ipv6AddressCount=1, TagSpecifications=[{"ResourceType": "instance",
+        "Tags": [{"Key": f"kubernetes.io/cluster/{SMALL.cluster}", "Value": "owned"}]}],
+    )["Instances"][0]  # fmt: skip
+    assert instance["NetworkInterfaces"][0]["Ipv6Addresses"]
+    ctx = Context(clients=target, inventory=discover(target, SMALL.cluster), migration_id="m-1")
+    # When the cluster's nodes are read through the Kubernetes API
+    with kube.access(ctx, ("default",)):
+        nodes = kube.connect(ctx).nodes()
+    # Then the node lists kubelet's address types, and no IPv6 address at all
+    node = next(n for n in nodes if n["spec"]["providerID"].endswith(instance["InstanceId"]))
+    types = [a["type"] for a in node["status"]["addresses"]]
+    assert {"InternalIP", "InternalDNS", "Hostname"} <= set(types)
+    internal = [a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"]
+    assert all(ipaddress.ip_address(a).version == 4 for a in internal)
+    assert node["spec"]["providerID"] == (
+        f"aws:///{instance['Placement']['AvailabilityZone']}/{instance['InstanceId']}"
+    )
+
+
+def _dual_stack_subnets(target: Clients) -> list[tuple[str, str]]:
+    """Give the small estate's VPC an IPv6 block; each subnet with the /64 it may take."""
+    vpc = discover(target, SMALL.cluster).vpc.vpc_id
+    target.ec2.associate_vpc_cidr_block(VpcId=vpc, AmazonProvidedIpv6CidrBlock=True)
+    block = target.ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0]
+    network = ipaddress.ip_network(block["Ipv6CidrBlock"])
+    subnets = target.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+    carved = network.subnets(new_prefix=64)
+    return [(s["SubnetId"], str(next(carved))) for s in subnets["Subnets"]]
