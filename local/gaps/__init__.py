@@ -15,7 +15,17 @@ from __future__ import annotations
 
 import threading
 
-from local.gaps import access, ec2, ec2_ipv6, eks, ipam, networkmanager, privatelink, rollouts
+from local.gaps import (
+    access,
+    ec2,
+    ec2_ipv6,
+    eks,
+    ipam,
+    networkmanager,
+    privatelink,
+    requester_managed,
+    rollouts,
+)
 
 _lock = threading.Lock()
 _installed = False
@@ -34,6 +44,7 @@ def install() -> None:
         ec2_ipv6.cidr_in_use_refusals()
         ec2_ipv6.route_already_exists()
         ec2_ipv6.tgw_attachment_modifying()
+        requester_managed.requester_managed_interfaces()
         eks.cluster_vpc_and_security_group()
         eks.addons()
         eks.nodegroup_autoscaling_group()

@@ -503,3 +503,60 @@ def test_a_failed_instance_refresh_ends_the_nodes_stage_naming_the_group(
     _skip_clock()
     with pytest.raises(ChangeFailed, match=f"node group {group}: instance refresh Failed"):
         _advance("nodes", request_, target, ledger)
+
+
+def test_rollback_leaves_foreign_interfaces_alone_and_keeps_the_64s_they_use(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    small_estate: dict[str, Any],
+) -> None:  # fmt: skip
+    # Given a migrated VPC where, during the run, another team's instance took an address from
+    # a private subnet's /64 and a load balancer was made dualstack by its owner (its
+    # requester-managed interfaces took addresses too: EC2 refuses to unassign those)
+    vpc_id = small_estate["vpc_id"]
+    _stage("vpc", request_, target, ledger)
+    inventory = discover(target, request_.cluster)
+    private = inventory.cluster.subnet_ids[0]
+    other = target.ec2.run_instances(
+        ImageId="ami-0other0team0image00", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+        SubnetId=private,
+    )["Instances"][0]  # fmt: skip
+    other_eni = other["NetworkInterfaces"][0]
+    assert other_eni["Ipv6Addresses"], "auto-assign gave the other team's instance an address"
+    alb = next(
+        b for b in target.elbv2.describe_load_balancers()["LoadBalancers"]
+        if b["Type"] == "application"
+    )  # fmt: skip
+    target.elbv2.set_ip_address_type(
+        LoadBalancerArn=alb["LoadBalancerArn"], IpAddressType="dualstack"
+    )
+    alb_subnets = {z["SubnetId"] for z in alb["AvailabilityZones"]}
+    # When the run is rolled back
+    report = apply.compensate(
+        apply.RollbackInput(request=request_, migration_id=planned), target, ledger
+    )
+    # Then the foreign interfaces keep their addresses, the /64s they use are kept and said so,
+    # and every other subnet's /64 is released
+    after = target.ec2.describe_network_interfaces(
+        NetworkInterfaceIds=[other_eni["NetworkInterfaceId"]]
+    )["NetworkInterfaces"][0]
+
+    def addresses(eni: dict[str, Any]) -> list[str]:
+        return [a["Ipv6Address"] for a in eni["Ipv6Addresses"]]
+
+    assert addresses(after) == addresses(other_eni)
+    held = {private} | alb_subnets
+    kept_subnets = {c.rsplit(":", 1)[-1] for c in report.kept if "associate-subnet" in c}
+    assert kept_subnets == held
+    why = report.why_kept[f"vpc:associate-subnet-ipv6-cidr:{private}"]
+    assert other_eni["NetworkInterfaceId"] in why
+    assert "not this cluster's nodes" in why
+    for subnet in target.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+        "Subnets"
+    ]:
+        live = [
+            a for a in subnet.get("Ipv6CidrBlockAssociationSet", [])
+            if a["Ipv6CidrBlockState"]["State"] == "associated"
+        ]  # fmt: skip
+        assert bool(live) == (subnet["SubnetId"] in held), subnet["SubnetId"]
+        assert not subnet["AssignIpv6AddressOnCreation"]
+    assert ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) is None

@@ -7,6 +7,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
 from local.seed import ESTATES
 from v6migrate import kube
 from v6migrate.aws import Clients
@@ -55,3 +58,57 @@ def _dual_stack_subnets(target: Clients) -> list[tuple[str, str]]:
     subnets = target.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
     carved = network.subnets(new_prefix=64)
     return [(s["SubnetId"], str(next(carved))) for s in subnets["Subnets"]]
+
+
+def _service_interfaces(target: Clients, vpc_id: str) -> list[dict[str, Any]]:
+    return list(
+        target.ec2.describe_network_interfaces(
+            Filters=[
+                {"Name": "vpc-id", "Values": [vpc_id]},
+                {"Name": "requester-managed", "Values": ["true"]},
+            ]
+        )["NetworkInterfaces"]
+    )
+
+
+def test_services_own_their_interfaces_and_refuse_address_changes(
+    small_estate: dict[str, Any], target: Clients
+) -> None:
+    # Reference: Amazon EC2 user guide, "Requester-managed network interfaces": NAT gateways,
+    # interface endpoints, load balancers and TGW attachments create interfaces on your behalf;
+    # you cannot assign or unassign their addresses.
+    vpc = discover(target, SMALL.cluster).vpc.vpc_id
+    kinds = {eni["InterfaceType"] for eni in _service_interfaces(target, vpc)}
+    assert {"nat_gateway", "vpc_endpoint", "transit_gateway"} <= kinds
+    assert kinds & {"interface", "network_load_balancer"}, "the load balancers' interfaces"
+    # Given a load balancer made dualstack once its subnets have a /64
+    for subnet, block in _dual_stack_subnets(target):
+        target.ec2.associate_subnet_cidr_block(SubnetId=subnet, Ipv6CidrBlock=block)
+    alb = next(
+        b for b in target.elbv2.describe_load_balancers()["LoadBalancers"]
+        if b["Type"] == "application"
+    )  # fmt: skip
+    target.elbv2.set_ip_address_type(
+        LoadBalancerArn=alb["LoadBalancerArn"], IpAddressType="dualstack"
+    )
+    name = alb["LoadBalancerArn"].split(":loadbalancer/", 1)[1]
+    held = [
+        eni for eni in _service_interfaces(target, vpc)
+        if eni["Description"] == f"ELB {name}" and eni["Ipv6Addresses"]
+    ]  # fmt: skip
+    assert held, "a dualstack load balancer's interfaces hold IPv6 addresses"
+    # When anyone else tries to take an address away, EC2 refuses
+    eni = held[0]
+    with pytest.raises(ClientError) as refused:
+        target.ec2.unassign_ipv6_addresses(
+            NetworkInterfaceId=eni["NetworkInterfaceId"],
+            Ipv6Addresses=[eni["Ipv6Addresses"][0]["Ipv6Address"]],
+        )
+    assert refused.value.response["Error"]["Code"] == "OperationNotPermitted"
+    # And the service gives them back itself when it returns to ipv4
+    target.elbv2.set_ip_address_type(LoadBalancerArn=alb["LoadBalancerArn"], IpAddressType="ipv4")
+    assert not any(
+        e["Ipv6Addresses"]
+        for e in _service_interfaces(target, vpc)
+        if e["Description"] == f"ELB {name}"
+    )

@@ -17,7 +17,7 @@ import boto3
 from pydantic import Field
 
 from v6migrate import aws
-from v6migrate.changes import Context, handler_for, long_handler_for, reverter_for
+from v6migrate.changes import Context, Kept, handler_for, long_handler_for, reverter_for
 from v6migrate.changes.cluster import NodeRoll, Pending
 from v6migrate.discover import discover
 from v6migrate.errors import ChangeFailed
@@ -85,6 +85,10 @@ class RollbackReport(Frozen):
     reverted: tuple[str, ...]
     kept: tuple[str, ...]
     untouched: int
+    why_kept: dict[str, str] = Field(
+        default_factory=dict,
+        description="Changes kept because something the run does not own still uses them.",
+    )
     done: bool = True
     waiting_on: str | None = Field(
         default=None, description="A long revert still running; the state machine calls again."
@@ -339,6 +343,7 @@ def compensate(
     entries = list(ledger.entries(migration_id))
     reverted: list[str] = []
     kept: list[str] = []
+    why_kept: dict[str, str] = {}
     if entries:
         ctx, missing = _fresh(clients, request, migration_id)
         by_stage = sorted(entries, key=lambda e: (_REVERT_STAGES.index(e.change.stage), -e.seq))
@@ -362,6 +367,7 @@ def compensate(
                         untouched=len(entries) - len(reverted),
                         done=False,
                         waiting_on=waiting_on,
+                        why_kept=why_kept,
                     )
                 ledger.record(migration_id, entry.seq, change, "reverted")
                 reverted.append(change.change_id)
@@ -371,6 +377,12 @@ def compensate(
                 continue
             try:
                 reverter_for(change).revert(change, entry.before, entry.result, ctx)
+            except Kept as reason:
+                kept.append(change.change_id)
+                why_kept[change.change_id] = str(reason)
+                logger.warning("change kept", extra={"change_id": change.change_id,
+                                                     "reason": str(reason)})  # fmt: skip
+                continue
             except Pending as pending:
                 # A long revert runs: the state machine waits and calls again; what follows
                 # it (in DOMAIN.md's order) waits for it.
@@ -380,6 +392,7 @@ def compensate(
                     untouched=len(entries) - len(reverted),
                     done=False,
                     waiting_on=str(pending),
+                    why_kept=why_kept,
                 )
             ledger.record(migration_id, entry.seq, change, "reverted")
             reverted.append(change.change_id)
@@ -388,5 +401,6 @@ def compensate(
     account = clients.account_id
     ledger.release(account, request.region, request.cluster, migration_id)
     return RollbackReport(
-        reverted=tuple(reverted), kept=tuple(kept), untouched=len(entries) - len(reverted)
-    )
+        reverted=tuple(reverted), kept=tuple(kept), untouched=len(entries) - len(reverted),
+        why_kept=why_kept,
+    )  # fmt: skip

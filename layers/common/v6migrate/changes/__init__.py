@@ -21,6 +21,12 @@ from v6migrate.errors import TransientError, translate
 from v6migrate.models import Change, Inventory
 
 
+class Kept(Exception):
+    """A revert that must not be done: what it would undo is in use by something the run does
+    not own (the message says what and why). Compensation records the change as kept and goes
+    on reverting the rest."""
+
+
 @dataclass
 class Context:
     """What a stage knows while it applies: clients, the fresh inventory, resolved ids."""

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from v6migrate import cidr
-from v6migrate.changes import Context, Immediate, call, register, wait_until
+from v6migrate.changes import Context, Immediate, Kept, call, register, wait_until
 from v6migrate.errors import ChangeFailed
 from v6migrate.models import (
     AddIpv6Route,
@@ -86,6 +86,12 @@ class AssociateVpcBlock:
         association = result.get("association_id") or _live_vpc_association(ctx)
         if association is None:
             return
+        holders = _subnets_holding(ctx, association)
+        if holders:
+            raise Kept(
+                f"{change.target} keeps its IPv6 block: subnets {_listed(holders)} still hold a "
+                "/64 from it (AWS refuses to release a block in use)."
+            )
         call(
             ctx.clients.ec2.disassociate_vpc_cidr_block, "ec2:DisassociateVpcCidrBlock",
             ok=("InvalidVpcCidrBlockAssociationId.NotFound",), AssociationId=association,
@@ -99,6 +105,28 @@ class AssociateVpcBlock:
             )
 
         wait_until(gone, f"release of the IPv6 block of {change.target}")
+
+
+def _subnets_holding(ctx: Context, association: str) -> list[str]:
+    """Subnets with a live /64 carved from the VPC block of `association`."""
+    import ipaddress
+
+    blocks = [
+        ipaddress.ip_network(a["Ipv6CidrBlock"])
+        for a in vpc_ipv6_associations(ctx)
+        if a["AssociationId"] == association and a.get("Ipv6CidrBlock")
+    ]
+    pages = ctx.clients.ec2.get_paginator("describe_subnets").paginate(
+        Filters=[{"Name": "vpc-id", "Values": [ctx.inventory.vpc.vpc_id]}]
+    )
+    return sorted(
+        s["SubnetId"]
+        for page in pages
+        for s in page["Subnets"]
+        for a in s.get("Ipv6CidrBlockAssociationSet", [])
+        if _state(a.get("Ipv6CidrBlockState")) in ("associating", "associated")
+        and any(ipaddress.ip_network(a["Ipv6CidrBlock"]).subnet_of(b) for b in blocks)
+    )
 
 
 def _live_vpc_association(ctx: Context) -> str | None:
@@ -169,7 +197,13 @@ class AssociateSubnetBlock:
         ]
         if not live:
             return
-        _release_addresses(ctx, change.target, live[0]["Ipv6CidrBlock"])
+        foreign = _release_addresses(ctx, change.target, live[0]["Ipv6CidrBlock"])
+        if foreign:
+            raise Kept(
+                f"{change.target} keeps {live[0]['Ipv6CidrBlock']}: {_listed(foreign)} still "
+                "hold addresses from it and are not this cluster's nodes (AWS refuses to release "
+                "a /64 in use). Release it by hand once they are gone."
+            )
         association = live[0]["AssociationId"]
         call(
             ctx.clients.ec2.disassociate_subnet_cidr_block, "ec2:DisassociateSubnetCidrBlock",
@@ -187,11 +221,22 @@ class AssociateSubnetBlock:
         wait_until(gone, f"release of the /64 of {change.target}")
 
 
-def _release_addresses(ctx: Context, subnet_id: str, block: str) -> None:
-    """Addresses from the /64 keep it in use (InvalidCidrBlock.InUse): give them back first."""
+def _listed(items: Sequence[str]) -> str:
+    shown = ", ".join(items[:5])
+    return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+
+def _release_addresses(ctx: Context, subnet_id: str, block: str) -> list[str]:
+    """Addresses from the /64 keep it in use (InvalidCidrBlock.InUse): the cluster's nodes give
+    theirs back first. Every other interface is left as it is and returned, described: a
+    requester-managed one (NAT gateway, endpoint, load balancer, TGW attachment, Lambda) refuses
+    the call, and another team's instance in a shared VPC is not the run's to change (EC2 user
+    guide, requester-managed network interfaces; DOMAIN.md, facts found by review)."""
     import ipaddress
 
     network = ipaddress.ip_network(block)
+    nodes = {n.instance_id for n in ctx.inventory.nodes if n.nodegroup is not None}
+    foreign: list[str] = []
     pages = ctx.clients.ec2.get_paginator("describe_network_interfaces").paginate(
         Filters=[{"Name": "subnet-id", "Values": [subnet_id]}]
     )
@@ -202,11 +247,18 @@ def _release_addresses(ctx: Context, subnet_id: str, block: str) -> None:
                 for a in eni.get("Ipv6Addresses", [])
                 if ipaddress.ip_address(a["Ipv6Address"]) in network
             ]
-            if addresses:
-                call(
-                    ctx.clients.ec2.unassign_ipv6_addresses, "ec2:UnassignIpv6Addresses",
-                    NetworkInterfaceId=eni["NetworkInterfaceId"], Ipv6Addresses=addresses,
-                )  # fmt: skip
+            if not addresses:
+                continue
+            instance = eni.get("Attachment", {}).get("InstanceId")
+            if eni.get("RequesterManaged") or instance not in nodes:
+                owner = eni.get("Description") or instance or eni.get("InterfaceType", "")
+                foreign.append(f"{eni['NetworkInterfaceId']} ({owner})")
+                continue
+            call(
+                ctx.clients.ec2.unassign_ipv6_addresses, "ec2:UnassignIpv6Addresses",
+                NetworkInterfaceId=eni["NetworkInterfaceId"], Ipv6Addresses=addresses,
+            )  # fmt: skip
+    return sorted(foreign)
 
 
 # --------------------------------------------------------------------------- auto-assign
