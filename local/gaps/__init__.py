@@ -44,6 +44,7 @@ def install() -> None:
         ec2_ipv6.cidr_in_use_refusals()
         ec2_ipv6.route_already_exists()
         ec2_ipv6.tgw_attachment_modifying()
+        ec2_ipv6.nacl_icmp_needs_type_code()
         requester_managed.requester_managed_interfaces()
         eks.cluster_vpc_and_security_group()
         eks.addons()

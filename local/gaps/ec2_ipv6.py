@@ -293,3 +293,64 @@ def tgw_attachment_modifying() -> None:
 
 
 __all__ = ["SETTLE"]
+
+
+def nacl_icmp_needs_type_code() -> None:
+    """CreateNetworkAclEntry refuses ICMP without `IcmpTypeCode`.
+
+    EC2 API reference, CreateNetworkAclEntry: IcmpTypeCode is "required if specifying protocol 1
+    (ICMP) or protocol 58 (ICMPv6) with an IPv6 CIDR block"; AWS answers `MissingParameter`
+    ("The request must contain the parameter icmpTypeCode.type", as seen in
+    hashicorp/terraform-provider-aws#6264). moto accepts the entry without it.
+    """
+    from moto.ec2.models.network_acls import NetworkAclBackend
+
+    original = _once(NetworkAclBackend, "create_network_acl_entry")
+    if original is None:
+        return
+
+    def create_network_acl_entry(self: Any, *args: Any, **kwargs: Any) -> Any:
+        names = (
+            "network_acl_id", "rule_number", "protocol", "rule_action", "egress", "cidr_block",
+            "icmp_code", "icmp_type", "port_range_from", "port_range_to", "ipv6_cidr_block",
+        )  # fmt: skip
+        given = {**dict(zip(names, args, strict=False)), **kwargs}
+        protocol = str(given.get("protocol", "")).lower()
+        icmp = protocol in ("1", "icmp") or (protocol == "58" and given.get("ipv6_cidr_block"))
+        if icmp and given.get("icmp_type") in (None, ""):
+            raise EC2ClientError(
+                "MissingParameter", "The request must contain the parameter icmpTypeCode.type"
+            )
+        return original(self, *args, **kwargs)
+
+    NetworkAclBackend.create_network_acl_entry = _mark(create_network_acl_entry)  # type: ignore[method-assign]
+
+    # moto's response handler reads the wire name `Icmp.Type`, but its parsed request holds the
+    # member name `IcmpTypeCode`: the type and code were dropped. Read either.
+    from moto.ec2.responses.network_acls import NetworkACLs
+
+    def _icmp(self: Any, part: str) -> Any:
+        found = self._get_param(f"Icmp.{part}")
+        if found is None:
+            found = (self._get_param("IcmpTypeCode") or {}).get(part)
+        return None if found is None else int(found)
+
+    def create_entry_response(self: Any) -> Any:
+        from moto.core.responses import EmptyResult
+
+        self.ec2_backend.create_network_acl_entry(
+            network_acl_id=self._get_param("NetworkAclId"),
+            rule_number=self._get_param("RuleNumber"),
+            protocol=self._get_param("Protocol"),
+            rule_action=self._get_param("RuleAction"),
+            egress=self._get_param("Egress"),
+            cidr_block=self._get_param("CidrBlock"),
+            icmp_code=_icmp(self, "Code"),
+            icmp_type=_icmp(self, "Type"),
+            port_range_from=self._get_param("PortRange.From"),
+            port_range_to=self._get_param("PortRange.To"),
+            ipv6_cidr_block=self._get_param("Ipv6CidrBlock"),
+        )
+        return EmptyResult()
+
+    NetworkACLs.create_network_acl_entry = create_entry_response  # type: ignore[method-assign]

@@ -560,3 +560,29 @@ def test_rollback_leaves_foreign_interfaces_alone_and_keeps_the_64s_they_use(
         assert bool(live) == (subnet["SubnetId"] in held), subnet["SubnetId"]
         assert not subnet["AssignIpv6AddressOnCreation"]
     assert ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) is None
+
+
+def test_icmp_nacl_entries_get_icmpv6_twins_that_ec2_accepts(
+    small_estate: dict[str, Any], target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    # Given a custom NACL that lets every ICMP unreachable message in (path MTU discovery)
+    vpc_id = small_estate["vpc_id"]
+    acls = target.ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+    acl = next(a for a in acls["NetworkAcls"] if not a["IsDefault"])["NetworkAclId"]
+    target.ec2.create_network_acl_entry(
+        NetworkAclId=acl, RuleNumber=300, Protocol="1", RuleAction="allow", Egress=False,
+        CidrBlock="0.0.0.0/0", IcmpTypeCode={"Type": 3, "Code": -1},
+    )  # fmt: skip
+    preflight.run(preflight.PreflightInput(request=request_, migration_id="m-1"), target, ledger)
+    # When the vpc stage runs
+    _stage("vpc", request_, target, ledger)
+    # Then ICMPv6 destination unreachable and Packet Too Big are allowed from ::/0
+    entries = target.ec2.describe_network_acls(NetworkAclIds=[acl])["NetworkAcls"][0]["Entries"]
+    twins = sorted(
+        (e["RuleNumber"], e["Protocol"], e["IcmpTypeCode"]["Type"], e["IcmpTypeCode"]["Code"])
+        for e in entries
+        if e.get("Ipv6CidrBlock") == "::/0" and not e["Egress"] and e["RuleNumber"] > 300
+        and e["RuleNumber"] < 310
+    )  # fmt: skip
+    assert twins == [(301, "58", 1, -1), (302, "58", 2, 0)]
+    assert _remaining(target, request_, "vpc") == []

@@ -27,6 +27,7 @@ from v6migrate.models import (
     Inventory,
     Ipv6Source,
     LoadBalancer,
+    NaclEntry,
     Node,
     PlanOptions,
     RollNodegroup,
@@ -193,6 +194,52 @@ def test_custom_nacl_entries_are_mirrored_after_their_ipv4_twin_without_collisio
     # Then the ::/0 twin of rule 100 takes the next free number, 102
     assert (entry.target, entry.mirrors_rule, entry.rule_number) == ("acl-custom", 100, 102)
     assert codes(inventory())["custom-nacl"] == "warning"
+
+
+def _with_icmp_entries(*type_codes: tuple[int, int]) -> Inventory:
+    base = inventory()
+    acl = next(a for a in base.network_acls if a.network_acl_id == "acl-custom")
+    icmp = tuple(
+        NaclEntry(rule_number=200 + 10 * i, egress=True, protocol="1", action="allow",
+                  cidr_ipv4="0.0.0.0/0", icmp_type=t, icmp_code=c)
+        for i, (t, c) in enumerate(type_codes)
+    )  # fmt: skip
+    acls = tuple(
+        a.model_copy(update={"entries": (*a.entries, *icmp)}) if a is acl else a
+        for a in base.network_acls
+    )
+    return base.model_copy(update={"network_acls": acls})
+
+
+@pytest.mark.parametrize(
+    ("icmp", "icmpv6"),
+    [
+        ((-1, -1), [(-1, -1)]),  # every type
+        ((8, -1), [(128, -1)]),  # echo request
+        ((0, 0), [(129, 0)]),  # echo reply
+        ((3, 4), [(2, 0)]),  # fragmentation needed: Packet Too Big, for path MTU discovery
+        ((3, -1), [(1, -1), (2, 0)]),  # every unreachable code: Packet Too Big too
+        ((11, 0), [(3, 0)]),  # time exceeded
+    ],
+)
+def test_icmp_nacl_entries_get_icmpv6_twins_with_their_type_and_code(
+    icmp: tuple[int, int], icmpv6: list[tuple[int, int]]
+) -> None:
+    # RFC 4443; EC2 API reference, CreateNetworkAclEntry: ICMPv6 is protocol 58, and an entry for
+    # it with an IPv6 CIDR needs IcmpTypeCode. Protocol 1 would match no IPv6 packet at all.
+    twins = [
+        c for c in of_type(_with_icmp_entries(icmp), AddNaclIpv6Entry) if c.mirrors_rule == 200
+    ]
+    assert [(c.protocol, c.icmp_type, c.icmp_code) for c in twins] == [
+        ("58", t, c) for t, c in icmpv6
+    ]
+    assert [c.rule_number for c in twins] == list(range(201, 201 + len(icmpv6)))
+
+
+def test_icmp_types_without_an_icmpv6_counterpart_get_no_twin_and_a_warning() -> None:
+    estate = _with_icmp_entries((5, -1))  # redirect: ICMPv6 redirects are neighbour discovery
+    assert not [c for c in of_type(estate, AddNaclIpv6Entry) if c.mirrors_rule == 200]
+    assert codes(estate)["nacl-icmp-without-icmpv6"] == "warning"
 
 
 def test_pristine_default_nacl_is_left_to_aws() -> None:

@@ -112,3 +112,33 @@ def test_services_own_their_interfaces_and_refuse_address_changes(
         for e in _service_interfaces(target, vpc)
         if e["Description"] == f"ELB {name}"
     )
+
+
+def _custom_acl(target: Clients) -> str:
+    vpc = discover(target, SMALL.cluster).vpc.vpc_id
+    acls = target.ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+    return str(next(a for a in acls["NetworkAcls"] if not a["IsDefault"])["NetworkAclId"])
+
+
+@pytest.mark.parametrize(("protocol", "cidr"), [("1", "CidrBlock"), ("58", "Ipv6CidrBlock")])
+def test_an_icmp_nacl_entry_without_its_type_and_code_is_refused(
+    small_estate: dict[str, Any], target: Clients, protocol: str, cidr: str
+) -> None:
+    # Reference: EC2 API reference, CreateNetworkAclEntry: IcmpTypeCode is required for protocol
+    # 1, and for protocol 58 with an IPv6 CIDR block (MissingParameter otherwise).
+    acl = _custom_acl(target)
+    value = "0.0.0.0/0" if cidr == "CidrBlock" else "::/0"
+    with pytest.raises(ClientError) as refused:
+        target.ec2.create_network_acl_entry(
+            NetworkAclId=acl, RuleNumber=300, Protocol=protocol, RuleAction="allow",
+            Egress=False, **{cidr: value},
+        )  # fmt: skip
+    assert refused.value.response["Error"]["Code"] == "MissingParameter"
+    # With it, the entry is made and read back with its type and code
+    target.ec2.create_network_acl_entry(
+        NetworkAclId=acl, RuleNumber=300, Protocol=protocol, RuleAction="allow", Egress=False,
+        IcmpTypeCode={"Type": 3, "Code": 4}, **{cidr: value},
+    )  # fmt: skip
+    entries = target.ec2.describe_network_acls(NetworkAclIds=[acl])["NetworkAcls"][0]["Entries"]
+    made = next(e for e in entries if e["RuleNumber"] == 300 and not e["Egress"])
+    assert made["IcmpTypeCode"] == {"Type": 3, "Code": 4}

@@ -231,6 +231,7 @@ def _nacl(raw: dict[str, Any]) -> NetworkAcl:
     entries = []
     for entry in raw.get("Entries", []):
         ports = entry.get("PortRange") or {}
+        icmp = entry.get("IcmpTypeCode") or {}
         entries.append(
             NaclEntry(
                 rule_number=int(entry["RuleNumber"]),
@@ -241,6 +242,8 @@ def _nacl(raw: dict[str, Any]) -> NetworkAcl:
                 cidr_ipv6=entry.get("Ipv6CidrBlock"),
                 port_from=ports.get("From"),
                 port_to=ports.get("To"),
+                icmp_type=icmp.get("Type"),
+                icmp_code=icmp.get("Code"),
             )
         )
     return NetworkAcl(
@@ -360,6 +363,14 @@ def _nodegroups(clients: Clients, cluster: str) -> list[Nodegroup]:
     return sorted(groups, key=lambda g: g.name)
 
 
+def primary_interface(instance: Any) -> dict[str, Any]:
+    """An instance's primary network interface (device index 0), as DescribeInstances has it."""
+    for eni in instance.get("NetworkInterfaces", []):
+        if eni.get("Attachment", {}).get("DeviceIndex", 0) == 0:
+            return dict(eni)
+    return {}
+
+
 def _nodes(clients: Clients, vpc_id: str, groups: list[Nodegroup]) -> tuple[Node, ...]:
     asg_to_group = {asg: g.name for g in groups for asg in g.autoscaling_groups}
     nodes = []
@@ -379,14 +390,7 @@ def _nodes(clients: Clients, vpc_id: str, groups: list[Nodegroup]) -> tuple[Node
             )
             if group is None:
                 continue
-            primary: dict[str, Any] = next(
-                (
-                    eni
-                    for eni in instance.get("NetworkInterfaces", [])
-                    if eni.get("Attachment", {}).get("DeviceIndex", 0) == 0
-                ),
-                {},
-            )
+            primary = primary_interface(instance)
             nodes.append(
                 Node(
                     instance_id=instance["InstanceId"],

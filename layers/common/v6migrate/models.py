@@ -214,6 +214,8 @@ class NaclEntry(Frozen):
     cidr_ipv6: str | None = None
     port_from: int | None = None
     port_to: int | None = None
+    icmp_type: int | None = None  # protocol 1 (ICMP) or 58 (ICMPv6); -1: every type
+    icmp_code: int | None = None
 
 
 class NetworkAcl(Frozen):
@@ -433,6 +435,8 @@ class AddNaclIpv6Entry(ChangeBase):
     cidr_ipv6: str = "::/0"
     port_from: int | None = None
     port_to: int | None = None
+    icmp_type: int | None = None  # ICMPv6 (protocol 58) type and code
+    icmp_code: int | None = None
     mirrors_rule: int
 
     def _id_suffix(self) -> str:

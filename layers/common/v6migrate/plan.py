@@ -312,9 +312,53 @@ def _is_pristine_default(acl: NetworkAcl) -> bool:
     return numbers == [(False, 100), (False, 32767), (True, 100), (True, 32767)]
 
 
+ICMP = ("1", "icmp")
+ICMPV6 = "58"
+# ICMP destination-unreachable codes and their ICMPv6 counterparts (RFC 4443, section 3.1).
+_UNREACHABLE_V6 = {0: 0, 1: 3, 3: 4, 9: 1, 10: 1, 13: 1}
+
+
+def icmpv6_twins(icmp_type: int | None, icmp_code: int | None) -> tuple[tuple[int, int], ...]:
+    """The ICMPv6 (type, code) pairs that allow for IPv6 what an ICMP entry allows for IPv4
+    (RFC 4443). ICMP "fragmentation needed" is ICMPv6 Packet Too Big (type 2), which path MTU
+    discovery needs: an entry for every unreachable code gets it too. () when IPv6 has no
+    counterpart (redirect, timestamp, ...)."""
+    code = -1 if icmp_code is None else icmp_code
+    match icmp_type:
+        case None | -1:
+            return ((-1, -1),)
+        case 0:
+            return ((129, code),)  # echo reply
+        case 8:
+            return ((128, code),)  # echo request
+        case 3 if code == -1:
+            return ((1, -1), (2, 0))
+        case 3 if code == 4:
+            return ((2, 0),)
+        case 3 if code in _UNREACHABLE_V6:
+            return ((1, _UNREACHABLE_V6[code]),)
+        case 11:
+            return ((3, code if code in (-1, 0, 1) else -1),)  # time exceeded
+        case 12:
+            return ((4, -1),)  # parameter problem
+    return ()
+
+
+def _nacl_twins(entry: NaclEntry) -> list[dict[str, object]]:
+    """What each IPv6 twin of an IPv4 entry carries: protocol, ports, ICMPv6 type and code."""
+    if entry.protocol not in ICMP:
+        return [{"protocol": entry.protocol, "port_from": entry.port_from,
+                 "port_to": entry.port_to}]  # fmt: skip
+    return [
+        {"protocol": ICMPV6, "icmp_type": icmp_type, "icmp_code": icmp_code}
+        for icmp_type, icmp_code in icmpv6_twins(entry.icmp_type, entry.icmp_code)
+    ]
+
+
 def _nacl_changes(acls: Iterable[NetworkAcl]) -> tuple[list[Change], list[Finding]]:
     changes: list[Change] = []
     custom: list[str] = []
+    no_icmpv6: list[str] = []
     for acl in sorted(acls, key=lambda a: a.network_acl_id):
         if _is_pristine_default(acl):
             continue
@@ -322,26 +366,38 @@ def _nacl_changes(acls: Iterable[NetworkAcl]) -> tuple[list[Change], list[Findin
         for entry in sorted(acl.entries, key=lambda e: (e.egress, e.rule_number)):
             if entry.cidr_ipv4 != ANY_IPV4 or entry.rule_number > NACL_MAX_RULE:
                 continue
-            if _nacl_twin_exists(acl, entry):
-                continue
-            number = entry.rule_number + 1
-            while (entry.egress, number) in used:
+            twins = _nacl_twins(entry)
+            if not twins:
+                no_icmpv6.append(f"{acl.network_acl_id} rule {entry.rule_number}")
+            number = entry.rule_number
+            for twin in twins:
+                if _nacl_twin_exists(acl, entry, twin):
+                    continue
                 number += 1
-            used.add((entry.egress, number))
-            custom.append(acl.network_acl_id)
-            changes.append(
-                AddNaclIpv6Entry(
-                    target=acl.network_acl_id,
-                    rule_number=number,
-                    egress=entry.egress,
-                    protocol=entry.protocol,
-                    rule_action=entry.action,
-                    port_from=entry.port_from,
-                    port_to=entry.port_to,
-                    mirrors_rule=entry.rule_number,
+                while (entry.egress, number) in used:
+                    number += 1
+                used.add((entry.egress, number))
+                custom.append(acl.network_acl_id)
+                changes.append(
+                    AddNaclIpv6Entry(
+                        target=acl.network_acl_id,
+                        rule_number=number,
+                        egress=entry.egress,
+                        rule_action=entry.action,
+                        mirrors_rule=entry.rule_number,
+                        **twin,  # type: ignore[arg-type]
+                    )
                 )
-            )
     findings = []
+    if no_icmpv6:
+        findings.append(
+            _warning(
+                "nacl-icmp-without-icmpv6",
+                f"{len(no_icmpv6)} network ACL ICMP entries ({_listed(no_icmpv6)}) allow or deny "
+                "an ICMP type that ICMPv6 has no counterpart for: they get no IPv6 twin. Review "
+                "them; ICMPv6 Packet Too Big (type 2) must stay allowed for path MTU discovery.",
+            )
+        )
     if custom:
         unique = sorted(set(custom))
         findings.append(
@@ -355,14 +411,16 @@ def _nacl_changes(acls: Iterable[NetworkAcl]) -> tuple[list[Change], list[Findin
     return changes, findings
 
 
-def _nacl_twin_exists(acl: NetworkAcl, entry: NaclEntry) -> bool:
+def _nacl_twin_exists(acl: NetworkAcl, entry: NaclEntry, twin: dict[str, object]) -> bool:
     return any(
         other.cidr_ipv6 == ANY_IPV6
         and other.egress == entry.egress
-        and other.protocol == entry.protocol
         and other.action == entry.action
-        and other.port_from == entry.port_from
-        and other.port_to == entry.port_to
+        and other.protocol == twin["protocol"]
+        and other.port_from == twin.get("port_from")
+        and other.port_to == twin.get("port_to")
+        and other.icmp_type == twin.get("icmp_type")
+        and other.icmp_code == twin.get("icmp_code")
         for other in acl.entries
     )
 

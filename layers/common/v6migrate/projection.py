@@ -97,6 +97,8 @@ def project(inventory: Inventory, plan: Plan, vpc_block: str) -> Inventory:
                     cidr_ipv6=change.cidr_ipv6,
                     port_from=change.port_from,
                     port_to=change.port_to,
+                    icmp_type=change.icmp_type,
+                    icmp_code=change.icmp_code,
                 )
                 acls[change.target] = acl.model_copy(update={"entries": (*acl.entries, entry)})
             case EnableTgwAttachmentIpv6():

@@ -22,6 +22,7 @@ from typing import Any
 from v6migrate import aws, cni, kube
 from v6migrate.apply import StageInput, _fresh, default_ledger, seen_by_aws
 from v6migrate.changes import Context, wait_until
+from v6migrate.discover import primary_interface
 from v6migrate.journal import Ledger
 from v6migrate.models import Check, MigrationRequest, ValidationReport
 
@@ -100,17 +101,9 @@ def primary_ipv6(ctx: Context, instance_ids: list[str]) -> dict[str, tuple[str, 
         for page in pages:
             for reservation in page["Reservations"]:
                 for instance in reservation.get("Instances", []):
-                    primary = next(
-                        (
-                            eni
-                            for eni in instance.get("NetworkInterfaces", [])
-                            if eni.get("Attachment", {}).get("DeviceIndex", 0) == 0
-                        ),
-                        {},
-                    )
                     found[instance["InstanceId"]] = tuple(
                         str(ipaddress.ip_address(a["Ipv6Address"]))
-                        for a in primary.get("Ipv6Addresses", [])
+                        for a in primary_interface(instance).get("Ipv6Addresses", [])
                     )
     return found
 

@@ -112,7 +112,7 @@ def _subnets_holding(ctx: Context, association: str) -> list[str]:
     import ipaddress
 
     blocks = [
-        ipaddress.ip_network(a["Ipv6CidrBlock"])
+        ipaddress.IPv6Network(a["Ipv6CidrBlock"])
         for a in vpc_ipv6_associations(ctx)
         if a["AssociationId"] == association and a.get("Ipv6CidrBlock")
     ]
@@ -125,7 +125,7 @@ def _subnets_holding(ctx: Context, association: str) -> list[str]:
         for s in page["Subnets"]
         for a in s.get("Ipv6CidrBlockAssociationSet", [])
         if _state(a.get("Ipv6CidrBlockState")) in ("associating", "associated")
-        and any(ipaddress.ip_network(a["Ipv6CidrBlock"]).subnet_of(b) for b in blocks)
+        and any(ipaddress.IPv6Network(a["Ipv6CidrBlock"]).subnet_of(b) for b in blocks)
     )
 
 
@@ -415,6 +415,8 @@ class NaclEntry(Immediate):
         kwargs: dict[str, Any] = {}
         if change.port_from is not None:
             kwargs["PortRange"] = {"From": change.port_from, "To": change.port_to}
+        if change.icmp_type is not None:
+            kwargs["IcmpTypeCode"] = {"Type": change.icmp_type, "Code": change.icmp_code}
         call(
             ctx.clients.ec2.create_network_acl_entry, "ec2:CreateNetworkAclEntry",
             NetworkAclId=change.target, RuleNumber=change.rule_number, Protocol=change.protocol,
