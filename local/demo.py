@@ -131,6 +131,14 @@ def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str =
                     "then validation from the AWS APIs and inside the cluster"
                 )
                 _inject(scenario, session, spec, clients, echo)
+                if scenario == "fail-validation":
+                    # Preflight would block on the stray node; the operator says they will
+                    # replace it during the run, and validation holds them to it.
+                    options = applying.options.model_copy(
+                        update={"nodes_outside_groups": "validate"}
+                    )
+                    applying = applying.model_copy(update={"options": options})
+                    echo("   options.nodes_outside_groups=validate: the operator will replace it")
             description = follow(sfn, start_execution(sfn, machine, applying))
             faults.disarm()
             code = outcome(description, "apply", output)

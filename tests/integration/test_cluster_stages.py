@@ -111,7 +111,13 @@ def test_a_node_without_ipv6_fails_validation_naming_it_and_is_compensated(stack
         SubnetId=ids["private_subnets"][0], TagSpecifications=[{"ResourceType": "instance",
         "Tags": [{"Key": f"kubernetes.io/cluster/{SMALL.cluster}", "Value": "owned"}]}],
     )["Instances"][0]  # fmt: skip
-    description = stack.run(APPLY, name="fail-validation")
+    # Preflight blocks on a node outside every node group unless the operator takes it on
+    dry_run = stack.run({**APPLY, "mode": "plan"}, name="fail-validation-plan")
+    plan = json.loads(dry_run["output"])
+    assert plan["blocked"] is True
+    assert "nodes-outside-node-groups" in {f["code"] for f in plan["blockers"]}
+    promised = {**APPLY, "options": {"nodes_outside_groups": "validate"}}
+    description = stack.run(promised, name="fail-validation")
     assert description["status"] == "FAILED"
     assert description["error"] == "ValidationFailed"
     assert stray["PrivateDnsName"] in description["cause"]

@@ -156,3 +156,51 @@ def test_discovery_calls_only_what_the_policies_grant(
     preflight = _policy_actions("template.yaml", "EstateReadPolicy", "DiscoverInThisAccount")
     role = _policy_actions("target-account-role.yaml", "TargetRole", "ReadTheEstate")
     assert called == preflight == role
+
+
+def _second_cluster_in_the_same_vpc(target: Clients, small_estate: dict[str, Any]) -> str:
+    """Another team's cluster in the same VPC, with a managed node group of its own."""
+    subnets = list(discover(target, small_estate["cluster"]).cluster.subnet_ids)
+    target.eks.create_cluster(
+        name="payments", version="1.31", roleArn="arn:aws:iam::222222222222:role/eks-cluster",
+        resourcesVpcConfig={"subnetIds": subnets[:2]},
+    )  # fmt: skip
+    target.eks.create_nodegroup(
+        clusterName="payments", nodegroupName="system", subnets=subnets[:2],
+        nodeRole="arn:aws:iam::222222222222:role/eks-node",
+        scalingConfig={"minSize": 0, "maxSize": 2, "desiredSize": 2},
+    )  # fmt: skip
+    return "payments"
+
+
+def test_another_clusters_nodes_in_the_same_vpc_are_not_counted(
+    small_estate: dict[str, Any], target: Clients
+) -> None:
+    # Given a second cluster whose managed nodes share the VPC: EKS tags them with their own
+    # eks:cluster-name (EKS user guide, managed node groups: resource tags)
+    before = {n.instance_id for n in discover(target, small_estate["cluster"]).nodes}
+    _second_cluster_in_the_same_vpc(target, small_estate)
+    # When the first cluster is discovered
+    inventory = discover(target, small_estate["cluster"])
+    # Then its nodes are exactly what they were
+    assert {n.instance_id for n in inventory.nodes} == before
+    assert all(n.nodegroup for n in inventory.nodes)
+
+
+def test_a_karpenter_node_is_the_clusters_node_outside_any_group(
+    small_estate: dict[str, Any], target: Clients
+) -> None:
+    # Given a node Karpenter launched: tagged for the cluster, in no node group
+    # (Karpenter v1: kubernetes.io/cluster/<name>=owned, eks:eks-cluster-name, karpenter.sh/*)
+    subnet = discover(target, small_estate["cluster"]).cluster.subnet_ids[0]
+    node = target.ec2.run_instances(
+        ImageId="ami-0eks0node0image0sim", InstanceType="m6g.large", MinCount=1, MaxCount=1,
+        SubnetId=subnet, TagSpecifications=[{"ResourceType": "instance", "Tags": [
+            {"Key": f"kubernetes.io/cluster/{small_estate['cluster']}", "Value": "owned"},
+            {"Key": "eks:eks-cluster-name", "Value": small_estate["cluster"]},
+            {"Key": "karpenter.sh/nodepool", "Value": "default"}]}],
+    )["Instances"][0]  # fmt: skip
+    # When discovered, it is listed with no node group
+    inventory = discover(target, small_estate["cluster"])
+    found = {n.instance_id: n.nodegroup for n in inventory.nodes}
+    assert found[node["InstanceId"]] is None

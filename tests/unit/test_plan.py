@@ -441,3 +441,21 @@ def test_every_load_balancer_goes_dualstack_when_asked() -> None:
                if c.action == "dualstack-load-balancer"}  # fmt: skip
     assert targets == {"arn:lb/app/web/1", "arn:lb/net/api/2"}
     assert "load-balancers-ipv4-only" not in codes(_with_edges(), options)
+
+
+def _with_karpenter_node() -> Inventory:
+    base = inventory()
+    stray = Node(instance_id="i-0karpenter", subnet_id="subnet-0002", nodegroup=None)
+    return base.model_copy(update={"nodes": (*base.nodes, stray)})
+
+
+def test_nodes_outside_every_node_group_block_until_the_operator_takes_them_on() -> None:
+    # Karpenter does not see IPv6 added to existing subnets as drift (DOMAIN.md, Nodes): the
+    # run cannot give such a node IPv6, so it must not start as if it could.
+    found = {f.code: f for f in plan(_with_karpenter_node(), DEFAULTS).findings}
+    assert found["nodes-outside-node-groups"].severity == "blocker"
+    assert "i-0karpenter" in found["nodes-outside-node-groups"].message
+    assert "nodes_outside_groups" in found["nodes-outside-node-groups"].message
+    for choice in ("validate", "exclude"):
+        options = PlanOptions(nodes_outside_groups=choice)
+        assert codes(_with_karpenter_node(), options)["nodes-outside-node-groups"] == "warning"

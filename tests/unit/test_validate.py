@@ -153,3 +153,35 @@ def test_a_retried_validation_removes_the_access_entry_its_first_try_made(
         target.eks.list_access_entries(clusterName=ctx.inventory.cluster.name)["accessEntries"]
         == []
     )
+
+
+def test_nodes_outside_groups_left_out_by_request_are_listed_not_probed(
+    small_estate: dict[str, Any], target: Clients, ledger: Ledger, sim_cluster: Any
+) -> None:
+    from v6migrate import preflight
+    from v6migrate.models import PlanOptions
+
+    # Given a Karpenter node (no node group, no IPv6) and a request that leaves such nodes out
+    subnet = discover(target, SMALL.cluster).cluster.subnet_ids[0]
+    stray = target.ec2.run_instances(
+        ImageId="ami-0eks0node0image0sim", InstanceType="m6g.large", MinCount=1, MaxCount=1,
+        SubnetId=subnet, TagSpecifications=[{"ResourceType": "instance", "Tags": [
+            {"Key": f"kubernetes.io/cluster/{SMALL.cluster}", "Value": "owned"},
+            {"Key": "karpenter.sh/nodepool", "Value": "default"}]}],
+    )["Instances"][0]  # fmt: skip
+    request = MigrationRequest(
+        cluster=SMALL.cluster, account_id=SMALL.account_id, region=SMALL.region, mode="apply",
+        options=PlanOptions(nodes_outside_groups="exclude"),
+    )  # fmt: skip
+    summary = preflight.run(
+        preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger
+    )
+    assert not summary.blocked
+    # When the migration runs and is validated
+    migrate(request, target, ledger)
+    report = _validate(request, target, ledger)
+    # Then it passes, names the node it left out, and sent it no probe
+    assert report.passed, report.failures
+    left_out = next(c for c in report.checks if c.name.startswith("nodes outside node groups"))
+    assert stray["InstanceId"] in left_out.detail
+    assert not any(stray["PrivateDnsName"] in c.name for c in report.checks)

@@ -371,7 +371,30 @@ def primary_interface(instance: Any) -> dict[str, Any]:
     return {}
 
 
-def _nodes(clients: Clients, vpc_id: str, groups: list[Nodegroup]) -> tuple[Node, ...]:
+def node_group_of(tags: dict[str, str], cluster: str, asg_to_group: dict[str, str]) -> str | None:
+    """The node group an instance belongs to in `cluster`: "" for a node of the cluster outside
+    any known group, None for an instance that is not the cluster's node at all.
+
+    EKS tags a managed node group's instances `eks:cluster-name` and `eks:nodegroup-name`;
+    self-managed groups and Karpenter tag theirs `kubernetes.io/cluster/<cluster>` (Karpenter
+    also `eks:eks-cluster-name`). Another cluster in the same VPC carries its own name there,
+    so an `eks:nodegroup-name` alone says nothing about which cluster the node is in."""
+    group = asg_to_group.get(tags.get("aws:autoscaling:groupName", ""))
+    if group:
+        return group
+    if tags.get("eks:cluster-name") == cluster and tags.get("eks:nodegroup-name"):
+        return tags["eks:nodegroup-name"]
+    of_cluster = (
+        tags.get("eks:cluster-name") == cluster
+        or tags.get("eks:eks-cluster-name") == cluster
+        or f"kubernetes.io/cluster/{cluster}" in tags
+    )
+    return "" if of_cluster else None
+
+
+def _nodes(
+    clients: Clients, vpc_id: str, cluster: str, groups: list[Nodegroup]
+) -> tuple[Node, ...]:
     asg_to_group = {asg: g.name for g in groups for asg in g.autoscaling_groups}
     nodes = []
     for reservation in pages(
@@ -385,9 +408,7 @@ def _nodes(clients: Clients, vpc_id: str, groups: list[Nodegroup]) -> tuple[Node
     ):
         for instance in reservation.get("Instances", []):
             tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
-            group = tags.get("eks:nodegroup-name") or asg_to_group.get(
-                tags.get("aws:autoscaling:groupName", "")
-            )
+            group = node_group_of(tags, cluster, asg_to_group)
             if group is None:
                 continue
             primary = primary_interface(instance)
@@ -395,7 +416,7 @@ def _nodes(clients: Clients, vpc_id: str, groups: list[Nodegroup]) -> tuple[Node
                 Node(
                     instance_id=instance["InstanceId"],
                     subnet_id=instance.get("SubnetId", ""),
-                    nodegroup=group,
+                    nodegroup=group or None,
                     ipv6_addresses=tuple(
                         a["Ipv6Address"] for a in primary.get("Ipv6Addresses", [])
                     ),
@@ -556,6 +577,6 @@ def discover(
         vpc_endpoints=tuple(sorted(endpoints, key=lambda e: e.endpoint_id)),
         endpoint_services=tuple(sorted(services, key=lambda s: s.service_id)),
         nodegroups=tuple(nodegroups),
-        nodes=_nodes(clients, vpc_id, nodegroups),
+        nodes=_nodes(clients, vpc_id, cluster.name, nodegroups),
         cni=read_cni(clients, cluster.name),
     )

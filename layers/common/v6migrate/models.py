@@ -72,6 +72,13 @@ class PlanOptions(Frozen):
         description="Let the VPC's endpoint services accept IPv6 and make its interface "
         "endpoints dualstack.",
     )
+    nodes_outside_groups: Literal["block", "validate", "exclude"] = Field(
+        default="block",
+        description="Nodes of the cluster that no node group owns (Karpenter, launched by "
+        "hand) are never cycled by the run. block: preflight stops until they are handled; "
+        "validate: go on, the operator replaces them during the run and validation holds them "
+        "to it; exclude: go on, validation leaves them out and says so.",
+    )
     node_concurrency: int = Field(
         default=4,
         ge=1,

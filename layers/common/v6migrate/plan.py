@@ -659,7 +659,44 @@ def _node_changes(inventory: Inventory, options: PlanOptions) -> tuple[list[Chan
                     group.name,
                 )
             )
+    findings.extend(_ungrouped_node_findings(inventory, options))
     return changes, findings
+
+
+def _ungrouped_node_findings(inventory: Inventory, options: PlanOptions) -> list[Finding]:
+    """Nodes outside every node group get IPv6 only when someone replaces them: Karpenter does
+    not see IPv6 added to existing subnets as drift (DOMAIN.md, Nodes)."""
+    bare = sorted(n.instance_id for n in inventory.nodes if n.nodegroup is None
+                  and not n.ipv6_addresses)  # fmt: skip
+    if not bare:
+        return []
+    what = (
+        f"{len(bare)} nodes of cluster {inventory.cluster.name} belong to no node group "
+        f"({_listed(bare)}): Karpenter, or launched by hand. The run does not cycle them, so "
+        "they have no IPv6 until they are replaced after the vpc stage"
+    )
+    if options.nodes_outside_groups == "block":
+        return [
+            _blocker(
+                "nodes-outside-node-groups",
+                f"{what}. Replace them yourself during the run (Karpenter: delete their "
+                "NodeClaims once the subnets have IPv6) and set options.nodes_outside_groups to "
+                "'validate', or to 'exclude' to leave them out of validation; then plan again.",
+            )
+        ]
+    if options.nodes_outside_groups == "validate":
+        return [
+            _warning(
+                "nodes-outside-node-groups",
+                f"{what}. Validation checks them: replace them before it runs.",
+            )
+        ]
+    return [
+        _warning(
+            "nodes-outside-node-groups",
+            f"{what}. Validation leaves them out, as the request asks, and lists them.",
+        )
+    ]
 
 
 # --------------------------------------------------------------------------- the planner

@@ -30,8 +30,11 @@ NAMESPACE = "default"
 V6IF0 = re.compile(r"inet6 (fd00::ac:[0-9a-f:]+)/118")
 
 
-def _aws_checks(ctx: Context, approved: list[str], missing: set[str]) -> list[Check]:
+def _aws_checks(
+    ctx: Context, approved: list[str], missing: set[str], request: MigrationRequest
+) -> list[Check]:
     inventory = ctx.inventory
+    excluded = _excluded(ctx, request)
     checks = []
     block = inventory.vpc.ipv6_block
     checks.append(
@@ -54,14 +57,27 @@ def _aws_checks(ctx: Context, approved: list[str], missing: set[str]) -> list[Ch
             detail=", ".join(bad_subnets) or f"{len(inventory.subnets)} subnets",
         )
     )
-    bare = [f"{n.instance_id} ({n.nodegroup})" for n in inventory.nodes if not n.ipv6_addresses]
+    counted = [n for n in inventory.nodes if n.instance_id not in excluded]
+    bare = [
+        f"{n.instance_id} ({n.nodegroup or 'no node group'})"
+        for n in counted
+        if not n.ipv6_addresses
+    ]
     checks.append(
         Check(
             name="nodes with ipv6 on the primary ENI",
             ok=not bare,
-            detail=", ".join(bare) or f"{len(inventory.nodes)} nodes",
+            detail=", ".join(bare) or f"{len(counted)} nodes",
         )
     )
+    if excluded:
+        checks.append(
+            Check(
+                name="nodes outside node groups, left out as the request asks",
+                ok=True,
+                detail=", ".join(sorted(excluded)),
+            )
+        )
     configuration = cni.parse_configuration(inventory.cni.configuration_values)
     if inventory.cni.managed:
         checks.append(
@@ -80,6 +96,13 @@ def _aws_checks(ctx: Context, approved: list[str], missing: set[str]) -> list[Ch
         )
     )
     return checks
+
+
+def _excluded(ctx: Context, request: MigrationRequest) -> set[str]:
+    """Instances outside every node group that the request leaves out of validation."""
+    if request.options.nodes_outside_groups != "exclude":
+        return set()
+    return {n.instance_id for n in ctx.inventory.nodes if n.nodegroup is None}
 
 
 def instance_id(node: dict[str, Any]) -> str:
@@ -128,6 +151,8 @@ def _cluster_checks(ctx: Context, request: MigrationRequest, client: kube.Kube) 
     )
     groups = {n.instance_id: n.nodegroup for n in ctx.inventory.nodes}
     nodes = client.nodes()
+    excluded = _excluded(ctx, request)
+    nodes = [node for node in nodes if instance_id(node) not in excluded]
     ipv6 = primary_ipv6(ctx, [instance_id(node) for node in nodes])
     targets: dict[str, dict[str, Any]] = {}
     for node in nodes:
@@ -206,7 +231,7 @@ def run(
     ledger = ledger or default_ledger()
     approved = [c.change_id for c in ledger.plan(migration_id).changes if seen_by_aws(c)]
     ctx, missing = _fresh(clients, request, migration_id)
-    checks = _aws_checks(ctx, approved, missing)
+    checks = _aws_checks(ctx, approved, missing, request)
 
     def record(status: str, principal: str) -> None:
         ledger.note(migration_id, "access", {"status": status, "principal": principal})
