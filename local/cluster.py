@@ -50,6 +50,23 @@ READ_POLICIES = {"AmazonEKSAdminViewPolicy", "AmazonEKSViewPolicy"}
 WRITE_POLICIES = {"AmazonEKSEditPolicy", "AmazonEKSAdminPolicy", "AmazonEKSClusterAdminPolicy"}
 
 
+# The address the endpoint sees the functions' requests come from (they run outside the VPC,
+# so they reach the public endpoint; TEST-NET-2, RFC 5737), and the code `handle` gives for a
+# request that gets no answer at all: a private-only endpoint resolves to addresses in the VPC,
+# and an address outside `publicAccessCidrs` is not let in (EKS user guide, cluster endpoint
+# access control), so the caller's connection just times out.
+FUNCTIONS_EGRESS = ipaddress.ip_address("198.51.100.7")
+UNREACHABLE = 0
+
+
+def _reachable(backend: EKSBackend, cluster: str) -> bool:
+    config = backend.clusters[cluster].resources_vpc_config or {}
+    if not config.get("endpointPublicAccess", True):
+        return False
+    cidrs = config.get("publicAccessCidrs") or ["0.0.0.0/0"]
+    return any(FUNCTIONS_EGRESS in ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
 class Refused(Exception):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
@@ -143,6 +160,9 @@ class SimulatedClusters:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 code, payload, kind = sim.handle(method, self.path, dict(self.headers), body)
+                if code == UNREACHABLE:
+                    self.close_connection = True
+                    return
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", kind)
@@ -195,6 +215,8 @@ class SimulatedClusters:
             backend = eks_backends[account][region]
             if name not in backend.clusters:
                 raise Refused(404, f"cluster {name} not found")
+            if not _reachable(backend, name):
+                return UNREACHABLE, {}, "application/json"
             principal = self._authenticate(headers, name)
             namespace = self._namespace(rest)
             self._authorise(backend, name, principal, method, namespace)
@@ -290,13 +312,14 @@ class SimulatedClusters:
     def _patch_aws_node(
         self, backend: EKSBackend, cluster: str, state: ClusterState, patch: dict[str, Any]
     ) -> None:
-        if _addon_env(backend, cluster) is not None:
-            raise Refused(
-                409, "aws-node is managed by the vpc-cni add-on: change its configurationValues"
-            )
+        addon = _addon(backend, cluster)
+        # With the add-on, a patch is a change made outside EKS ("out of band"): it shows on
+        # the DaemonSet until an add-on update with resolveConflicts OVERWRITE replaces it;
+        # PRESERVE keeps it (EKS user guide, add-on field management).
+        target = state.aws_node_env if addon is None else addon.setdefault("_v6_out_of_band", {})
         spec = patch.get("spec", {}).get("template", {}).get("spec", {})
         for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
-            env = state.aws_node_env.setdefault(container["name"], {})
+            env = target.setdefault(container["name"], {})
             for entry in container.get("env", []):
                 if entry.get("$patch") == "delete":
                     env.pop(entry["name"], None)
@@ -328,9 +351,15 @@ class SimulatedClusters:
         raise Refused(405, f"{method} is not supported on pods")
 
 
+def _addon(backend: EKSBackend, cluster: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = (
+        backend.__dict__.get("_v6_addons", {}).get(cluster, {}).get("vpc-cni")
+    )
+    return found
+
+
 def _addon_env(backend: EKSBackend, cluster: str) -> dict[str, dict[str, str]] | None:
-    addons = backend.__dict__.get("_v6_addons", {}).get(cluster, {})
-    addon = addons.get("vpc-cni")
+    addon = _addon(backend, cluster)
     if addon is None:
         return None
     values = json.loads(addon.get("configurationValues") or "{}")
@@ -338,7 +367,22 @@ def _addon_env(backend: EKSBackend, cluster: str) -> dict[str, dict[str, str]] |
     env["aws-node"].update({k: str(v) for k, v in (values.get("env") or {}).items()})
     init = (values.get("init") or {}).get("env") or {}
     env["aws-vpc-cni-init"].update({k: str(v) for k, v in init.items()})
+    for container, changed in (addon.get("_v6_out_of_band") or {}).items():
+        env.setdefault(container, {}).update(changed)
     return env
+
+
+def _aws_node_image(backend: EKSBackend, cluster: str) -> str:
+    """The CNI image with its version tag: the add-on's version, or for a self-managed CNI the
+    version the cluster's local-only tag `v6migrate.local/aws-node-version` names (the seeder's
+    stand-in for whoever installed it)."""
+    addon = _addon(backend, cluster)
+    tags = backend.clusters[cluster].tags or {}
+    version = (
+        addon["addonVersion"] if addon else tags.get("v6migrate.local/aws-node-version", "v1.18.3")
+    )
+    registry = f"602401143452.dkr.ecr.{backend.region_name}.amazonaws.com"
+    return f"{registry}/amazon-k8s-cni:{version}"
 
 
 def _cni_env(backend: EKSBackend, cluster: str, state: ClusterState) -> dict[str, dict[str, str]]:
@@ -352,7 +396,7 @@ def _daemonset(backend: EKSBackend, cluster: str, state: ClusterState) -> dict[s
     def container(name: str) -> dict[str, Any]:
         return {
             "name": name,
-            "image": f"602401143452.dkr.ecr.{backend.region_name}.amazonaws.com/amazon-k8s-cni",
+            "image": _aws_node_image(backend, cluster),
             "env": [{"name": k, "value": v} for k, v in sorted(env[name].items())],
         }
 

@@ -51,6 +51,11 @@ class EstateSpec(BaseModel):
     peering: bool = True
     cloud_wan: bool = True
     edges: bool = True  # load balancers, an endpoint service and an interface endpoint
+    # EKS API reference, CreateAccessConfigRequest: CONFIG_MAP unless asked; the seeded
+    # clusters ask for access entries as an operator of a current cluster would.
+    authentication_mode: Literal["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"] = "API_AND_CONFIG_MAP"
+    endpoint_public_access: bool = True
+    public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     cni_version: str = "v1.18.3-eksbuild.1"
     cni_addon: bool = True  # False: a self-managed VPC CNI (aws-node without the EKS add-on)
     cni_configuration: dict[str, Any] = Field(
@@ -343,8 +348,19 @@ def _cluster(session: boto3.Session, spec: EstateSpec, private: list[str], node_
         name=spec.cluster,
         version=spec.kubernetes_version,
         roleArn=role,
-        resourcesVpcConfig={"subnetIds": private[:6]},
+        resourcesVpcConfig={
+            "subnetIds": private[:6],
+            "endpointPublicAccess": spec.endpoint_public_access,
+            "endpointPrivateAccess": not spec.endpoint_public_access,
+            **(
+                {"publicAccessCidrs": list(spec.public_access_cidrs)}
+                if spec.endpoint_public_access
+                else {}
+            ),
+        },
         kubernetesNetworkConfig={"ipFamily": "ipv4", "serviceIpv4Cidr": "172.20.0.0/16"},
+        accessConfig={"authenticationMode": spec.authentication_mode},
+        tags={} if spec.cni_addon else {"v6migrate.local/aws-node-version": spec.cni_version},
     )
     if spec.cni_addon:
         eks.create_addon(

@@ -47,6 +47,7 @@ def install() -> None:
         ec2_ipv6.nacl_icmp_needs_type_code()
         requester_managed.requester_managed_interfaces()
         eks.cluster_vpc_and_security_group()
+        eks.cluster_access_config_and_endpoint()
         eks.addons()
         eks.nodegroup_autoscaling_group()
         rollouts.eks_updates()

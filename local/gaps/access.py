@@ -16,11 +16,15 @@ from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.eks import urls as eks_urls
-from moto.eks.exceptions import ResourceInUseException, ResourceNotFoundException
+from moto.eks.exceptions import (
+    InvalidRequestException,
+    ResourceInUseException,
+    ResourceNotFoundException,
+)
 from moto.eks.models import EKSBackend
 from moto.eks.responses import EKSResponse
 
-from local.gaps.eks import _body, _invalid
+from local.gaps.eks import _body, _invalid, authentication_mode
 
 POLICIES = frozenset(
     f"arn:aws:eks::aws:cluster-access-policy/{name}"
@@ -71,6 +75,12 @@ def access_entries() -> None:
         backend = self.eks_backend
         store = entries(backend, cluster)
         principal = body.get("principalArn", "")
+        # EKS user guide, access entries: they need the API or API_AND_CONFIG_MAP mode.
+        if authentication_mode(backend, cluster) == "CONFIG_MAP":
+            raise InvalidRequestException(
+                message="The cluster's authentication mode must be set to one of "
+                "[API, API_AND_CONFIG_MAP] to perform this operation."
+            )
         if not re.match(r"^arn:aws[\w-]*:iam::\d{12}:(role|user)/", principal):
             raise _invalid(f"The principalArn {principal} is not a valid IAM principal ARN")
         if principal in store:

@@ -9,7 +9,11 @@ import jsonschema
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.eks import urls as eks_urls
-from moto.eks.exceptions import InvalidParameterException, ResourceNotFoundException
+from moto.eks.exceptions import (
+    InvalidParameterException,
+    InvalidRequestException,
+    ResourceNotFoundException,
+)
 from moto.eks.models import EKSBackend
 from moto.eks.responses import EKSResponse
 
@@ -78,6 +82,74 @@ def cluster_vpc_and_security_group() -> None:
 
     create_cluster._v6migrate = True  # type: ignore[attr-defined]
     EKSBackend.create_cluster = create_cluster  # type: ignore[method-assign]
+
+
+AUTHENTICATION_MODES = ("CONFIG_MAP", "API_AND_CONFIG_MAP", "API")
+
+
+def authentication_mode(backend: EKSBackend, cluster: str) -> str:
+    config = backend.clusters[cluster].__dict__.get("access_config") or {}
+    return str(config.get("authenticationMode", "CONFIG_MAP"))
+
+
+def cluster_access_config_and_endpoint() -> None:
+    """DescribeCluster: `accessConfig` and the endpoint access settings, with AWS's defaults.
+
+    EKS API reference, CreateAccessConfigRequest: a cluster created through the API, an SDK or
+    CloudFormation is in `CONFIG_MAP` authentication mode unless `accessConfig` says otherwise;
+    the mode moves only forward (CONFIG_MAP -> API_AND_CONFIG_MAP -> API) through
+    UpdateClusterConfig. VpcConfigRequest: `endpointPublicAccess` defaults to true,
+    `endpointPrivateAccess` to false, `publicAccessCidrs` to 0.0.0.0/0. moto keeps no
+    `accessConfig` and leaves the endpoint fields out.
+    """
+    create = EKSResponse.create_cluster
+    if getattr(create, "_v6migrate", False):
+        return
+
+    def create_cluster(self: EKSResponse) -> Any:
+        access = self._get_param("accessConfig") or {}
+        mode = access.get("authenticationMode", "CONFIG_MAP")
+        if mode not in AUTHENTICATION_MODES:
+            raise _invalid(f"Unsupported authentication mode: {mode}")
+        result = create(self)
+        cluster = self.eks_backend.clusters[self._get_param("name")]
+        cluster.__dict__["access_config"] = {
+            "authenticationMode": mode,
+            "bootstrapClusterCreatorAdminPermissions": access.get(
+                "bootstrapClusterCreatorAdminPermissions", True
+            ),
+        }
+        config = dict(cluster.resources_vpc_config or {})
+        config.setdefault("endpointPublicAccess", True)
+        config.setdefault("endpointPrivateAccess", False)
+        if config["endpointPublicAccess"]:
+            config.setdefault("publicAccessCidrs", ["0.0.0.0/0"])
+        cluster.resources_vpc_config = config
+        return result
+
+    create_cluster._v6migrate = True  # type: ignore[attr-defined]
+    EKSResponse.create_cluster = create_cluster  # type: ignore[method-assign]
+
+    update = EKSResponse.update_cluster_config
+
+    def update_cluster_config(self: EKSResponse) -> Any:
+        access = self._get_param("accessConfig") or {}
+        wanted = access.get("authenticationMode")
+        if not wanted:
+            return update(self)
+        name = self._get_param("name")
+        current = authentication_mode(self.eks_backend, name)
+        if wanted not in AUTHENTICATION_MODES or AUTHENTICATION_MODES.index(
+            wanted
+        ) < AUTHENTICATION_MODES.index(current):
+            raise InvalidRequestException(
+                message=f"Unsupported authentication mode update from {current} to {wanted}"
+            )
+        self.eks_backend.clusters[name].__dict__["access_config"]["authenticationMode"] = wanted
+        return ActionResult({"update": {"id": f"access-{name}", "status": "Successful",
+                                        "type": "AccessConfigUpdate", "errors": []}})  # fmt: skip
+
+    EKSResponse.update_cluster_config = update_cluster_config  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------- add-ons

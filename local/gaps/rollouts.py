@@ -356,6 +356,10 @@ def update_addon(
                 }
             ]
         addon["addonVersion"] = version
+        if resolve == "OVERWRITE":
+            # Fields changed on the cluster outside EKS go back to the add-on's (EKS user
+            # guide, "Determine fields you can customize for Amazon EKS add-ons").
+            addon.pop("_v6_out_of_band", None)
         if values is not None:
             if values:
                 addon["configurationValues"] = values

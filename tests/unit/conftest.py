@@ -100,16 +100,17 @@ def planned(
     return "m-1"
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def sim_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The simulated Kubernetes API, reached in-process (unit tests have no sockets): the
-    client's opener hands each request to the simulation's handler."""
+    client's opener hands each request to the simulation's handler. Every EKS cluster has an
+    API server, so every unit test has it (preflight of an apply run reads it)."""
     import io
     import json
     import urllib.error
     import urllib.parse
 
-    from local.cluster import SIM, identify_in_process
+    from local.cluster import SIM, UNREACHABLE, identify_in_process
     from v6migrate import kube
 
     class Answer:
@@ -130,6 +131,8 @@ def sim_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         code, payload, _ = SIM.handle(
             request.get_method(), path, dict(request.header_items()), request.data or b""
         )
+        if code == UNREACHABLE:
+            raise urllib.error.URLError(TimeoutError("timed out"))
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         if code >= 400:
             raise urllib.error.HTTPError(request.full_url, code, "", {}, io.BytesIO(body))  # type: ignore[arg-type]

@@ -142,3 +142,54 @@ def test_an_icmp_nacl_entry_without_its_type_and_code_is_refused(
     entries = target.ec2.describe_network_acls(NetworkAclIds=[acl])["NetworkAcls"][0]["Entries"]
     made = next(e for e in entries if e["RuleNumber"] == 300 and not e["Egress"])
     assert made["IcmpTypeCode"] == {"Type": 3, "Code": 4}
+
+
+def test_a_cluster_made_through_the_api_is_config_map_and_refuses_access_entries(
+    small_estate: dict[str, Any], target: Clients
+) -> None:
+    # Reference: EKS API reference, CreateAccessConfigRequest: created through the API, an SDK or
+    # CloudFormation without accessConfig, a cluster is in CONFIG_MAP mode; access entries need
+    # API or API_AND_CONFIG_MAP (EKS user guide, access entries). Endpoint defaults: public,
+    # from 0.0.0.0/0 (VpcConfigRequest).
+    eks = target.eks
+    subnets = list(discover(target, SMALL.cluster).cluster.subnet_ids)[:2]
+    eks.create_cluster(
+        name="legacy", roleArn="arn:aws:iam::222222222222:role/eks-cluster",
+        resourcesVpcConfig={"subnetIds": subnets},
+    )  # fmt: skip
+    cluster = eks.describe_cluster(name="legacy")["cluster"]
+    assert cluster["accessConfig"]["authenticationMode"] == "CONFIG_MAP"
+    assert cluster["resourcesVpcConfig"]["endpointPublicAccess"] is True
+    assert cluster["resourcesVpcConfig"]["publicAccessCidrs"] == ["0.0.0.0/0"]
+    ops = "arn:aws:iam::222222222222:role/ops"
+    with pytest.raises(ClientError) as refused:
+        eks.create_access_entry(clusterName="legacy", principalArn=ops)
+    assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
+    # The mode moves forward only
+    eks.update_cluster_config(
+        name="legacy", accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"}
+    )
+    eks.create_access_entry(clusterName="legacy", principalArn=ops)
+    with pytest.raises(ClientError):
+        eks.update_cluster_config(name="legacy", accessConfig={"authenticationMode": "CONFIG_MAP"})
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [{"endpoint_public_access": False}, {"public_access_cidrs": ("192.0.2.0/24",)}],
+    ids=["private-only", "cidrs-without-the-functions"],
+)
+def test_an_endpoint_the_functions_cannot_reach_gives_no_answer(
+    moto: None, endpoint: dict[str, Any]
+) -> None:
+    # Reference: EKS user guide, cluster endpoint access control: a private-only endpoint is not
+    # reachable from outside the VPC; publicAccessCidrs admit only the listed sources.
+    from local.seed import seed
+    from v6migrate.aws import target_clients
+
+    spec = SMALL.model_copy(update=endpoint)
+    seed(spec)
+    clients = target_clients(spec.account_id, spec.region)
+    ctx = Context(clients=clients, inventory=discover(clients, spec.cluster), migration_id="m-1")
+    with kube.access(ctx, ()), pytest.raises(kube.KubeUnreachable):
+        kube.connect(ctx).nodes()

@@ -91,6 +91,10 @@ def read_cluster(clients: Clients, name: str) -> Cluster:
         vpc_id=vpc_config["vpcId"],
         cluster_security_group_id=vpc_config.get("clusterSecurityGroupId"),
         subnet_ids=tuple(vpc_config.get("subnetIds", [])),
+        authentication_mode=(raw.get("accessConfig") or {}).get("authenticationMode")
+        or "CONFIG_MAP",
+        endpoint_public_access=vpc_config.get("endpointPublicAccess", True),
+        public_access_cidrs=tuple(vpc_config.get("publicAccessCidrs") or ("0.0.0.0/0",)),
     )
 
 

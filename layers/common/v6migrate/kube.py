@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from v6migrate.changes import call
 from v6migrate.errors import ChangeFailed, TransientError
+from v6migrate.models import KubeFacts
 
 if TYPE_CHECKING:
     from v6migrate.changes import Context
@@ -34,6 +35,7 @@ CLUSTER_ID_HEADER = "x-k8s-aws-id"
 TOKEN_SECONDS = 60
 AWS_NODE = "aws-node"
 CONTAINERS = ("aws-node", "aws-vpc-cni-init")
+V6_EGRESS = "ENABLE_V6_EGRESS"
 VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 
@@ -75,6 +77,11 @@ class KubeError(ChangeFailed):
 
 class KubeUnauthorized(TransientError):
     """The API server does not (yet) accept the workflow's role."""
+
+
+class KubeUnreachable(TransientError):
+    """No answer from the API server: a private-only endpoint, publicAccessCidrs that leave the
+    functions out, or a network fault."""
 
 
 @dataclass
@@ -127,7 +134,7 @@ class Kube:
                 ) from error
             raise KubeError(f"kubernetes {method} {path}: {error.code} {detail}") from error
         except (urllib.error.URLError, TimeoutError, http.client.HTTPException) as error:
-            raise TransientError(f"kubernetes {method} {path}: {error}") from error
+            raise KubeUnreachable(f"kubernetes {method} {path}: {error}") from error
         return text if raw else (json.loads(text) if text else None)
 
     # ------------------------------------------------------------------ aws-node
@@ -276,14 +283,15 @@ def access(
             policyArn=VIEW_POLICY,
             accessScope={"type": "cluster"},
         )
-        call(
-            eks.associate_access_policy,
-            "eks:AssociateAccessPolicy",
-            clusterName=cluster,
-            principalArn=principal,
-            policyArn=EDIT_POLICY,
-            accessScope={"type": "namespace", "namespaces": list(namespaces)},
-        )
+        if namespaces:
+            call(
+                eks.associate_access_policy,
+                "eks:AssociateAccessPolicy",
+                clusterName=cluster,
+                principalArn=principal,
+                policyArn=EDIT_POLICY,
+                accessScope={"type": "namespace", "namespaces": list(namespaces)},
+            )
     try:
         yield principal
     finally:
@@ -291,6 +299,40 @@ def access(
             remove_access(ctx, principal)
             if record:
                 record("removed", principal)
+
+
+def read_facts(
+    ctx: Context, may_create: bool, record: Any = None, ours_before: bool = False
+) -> KubeFacts | None:
+    """Prove that the run can use the cluster's API, with one authorised read of aws-node.
+
+    `may_create`: make a temporary access entry (view only) for the read, journaled through
+    `record`; a dry run may not, and then reads only if the role already has an entry (None
+    when it has not). An unreachable endpoint is a fact, returned; a refusal is not: a new
+    entry takes seconds to be honoured, so KubeUnauthorized reaches the state machine's Retry.
+    """
+    if not may_create:
+        caller = call(ctx.clients.sts.get_caller_identity, "sts:GetCallerIdentity")["Arn"]
+        existing = call(
+            ctx.clients.eks.list_access_entries, "eks:ListAccessEntries",
+            clusterName=ctx.inventory.cluster.name,
+        ).get("accessEntries", [])  # fmt: skip
+        if role_arn(caller) not in existing:
+            return None
+    try:
+        with access(ctx, (), record=record, ours_before=ours_before):
+            daemonset = connect(ctx).aws_node()
+    except KubeUnreachable as error:
+        return KubeFacts(reachable=False, error=str(error))
+    spec = daemonset.get("spec", {}).get("template", {}).get("spec", {})
+    containers = [*spec.get("initContainers", []), *spec.get("containers", [])]
+    image = next((c.get("image") for c in containers if c.get("name") == AWS_NODE), None)
+    flags = {
+        c["name"]: next((e.get("value") for e in c.get("env", []) if e["name"] == V6_EGRESS), None)
+        for c in containers
+        if c.get("name") in CONTAINERS
+    }
+    return KubeFacts(reachable=True, aws_node_image=image, v6_egress=flags)
 
 
 def remove_access(ctx: Context, principal: str) -> None:

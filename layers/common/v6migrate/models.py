@@ -307,6 +307,24 @@ class Cni(Frozen):
     configuration_values: str = ""
 
 
+class KubeFacts(Frozen):
+    """What preflight learnt through the cluster's Kubernetes API: one authorised read of the
+    aws-node DaemonSet, or why it could not make it."""
+
+    reachable: bool
+    error: str | None = None
+    aws_node_image: str | None = None
+    # container -> ENABLE_V6_EGRESS as the DaemonSet has it (None: not set)
+    v6_egress: dict[str, str | None] = Field(default_factory=dict)
+
+    @property
+    def aws_node_version(self) -> str | None:
+        """The CNI version from aws-node's image tag (`.../amazon-k8s-cni:v1.18.3-eksbuild.1`)."""
+        if not self.aws_node_image or ":" not in self.aws_node_image.rsplit("/", 1)[-1]:
+            return None
+        return self.aws_node_image.rsplit(":", 1)[-1]
+
+
 class Cluster(Frozen):
     name: str
     arn: str
@@ -316,6 +334,10 @@ class Cluster(Frozen):
     vpc_id: str
     cluster_security_group_id: str | None = None
     subnet_ids: tuple[str, ...] = ()
+    # DescribeCluster `accessConfig` (absent: CONFIG_MAP, the API's default) and endpoint access
+    authentication_mode: Literal["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"] = "API_AND_CONFIG_MAP"
+    endpoint_public_access: bool = True
+    public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
 
 
 class Inventory(Frozen):
@@ -341,6 +363,9 @@ class Inventory(Frozen):
     nodegroups: tuple[Nodegroup, ...] = ()
     nodes: tuple[Node, ...] = ()
     cni: Cni
+    kubernetes: KubeFacts | None = Field(
+        default=None, description="Set by preflight once it has read the cluster's API."
+    )
 
     @property
     def resource_count(self) -> int:

@@ -77,6 +77,52 @@ def _cluster_findings(inventory: Inventory) -> list[Finding]:
                 cluster.name,
             )
         )
+    if cluster.authentication_mode == "CONFIG_MAP":
+        findings.append(
+            _blocker(
+                "cluster-config-map-auth",
+                f"Cluster {cluster.name} authenticates through the aws-auth ConfigMap only "
+                "(authentication mode CONFIG_MAP), so the run's access entry for its checks "
+                "inside the cluster would be refused. Switch it to API_AND_CONFIG_MAP (aws eks "
+                f"update-cluster-config --name {cluster.name} --access-config "
+                "authenticationMode=API_AND_CONFIG_MAP; aws-auth keeps working, and the change "
+                "cannot be undone), then plan again.",
+                cluster.name,
+            )
+        )
+    if not cluster.endpoint_public_access:
+        findings.append(
+            _blocker(
+                "cluster-endpoint-private",
+                f"Cluster {cluster.name} has a private API endpoint only: the run's functions "
+                "run outside the VPC and cannot reach it to set and check the VPC CNI. Enable "
+                "public access limited to the functions' egress addresses "
+                "(endpointPublicAccess with publicAccessCidrs), then plan again.",
+                cluster.name,
+            )
+        )
+    elif ANY_IPV4 not in cluster.public_access_cidrs and inventory.kubernetes is None:
+        findings.append(
+            _warning(
+                "cluster-endpoint-cidrs",
+                f"Cluster {cluster.name} admits its public API endpoint only from "
+                f"{', '.join(cluster.public_access_cidrs)}: they must include the functions' "
+                "egress addresses. The apply run proves access before its first change.",
+                cluster.name,
+            )
+        )
+    facts = inventory.kubernetes
+    if facts is not None and not facts.reachable:
+        findings.append(
+            _blocker(
+                "kubernetes-unreachable",
+                f"The Kubernetes API of cluster {cluster.name} did not answer the run "
+                f"({facts.error}): the CNI stage and validation need it. Let the functions "
+                "reach the endpoint (publicAccessCidrs must include their egress addresses), "
+                "then plan again.",
+                cluster.name,
+            )
+        )
     if cluster.status != "ACTIVE":
         findings.append(
             _blocker(
@@ -89,25 +135,28 @@ def _cluster_findings(inventory: Inventory) -> list[Finding]:
     return findings
 
 
-def _cni_findings(inventory: Inventory) -> list[Finding]:
-    version = inventory.cni.version
+def _cni_findings(inventory: Inventory, options: PlanOptions) -> list[Finding]:
+    facts = inventory.kubernetes
+    version = inventory.cni.version or (facts.aws_node_version if facts else None)
+    findings: list[Finding] = _out_of_band_flag(inventory, options)
     if version is None:
         return [
+            *findings,
             _warning(
                 "cni-version-unknown",
-                "The VPC CNI is self-managed (no EKS add-on): its version cannot be read from "
-                "the AWS APIs. Make sure aws-node runs v1.16.3 or later before the CNI stage.",
-            )
+                "The VPC CNI is self-managed (no EKS add-on) and its aws-node DaemonSet was not "
+                "read (a dry run without Kubernetes access): make sure aws-node runs v1.16.3 or "
+                "later. The apply run reads it and blocks an older one.",
+            ),
         ]
     found = cni.parse_version(version)
     every_node_has_ipv6 = bool(inventory.nodes) and all(n.ipv6_addresses for n in inventory.nodes)
-    findings: list[Finding] = []
     if found < cni.V6_EGRESS_MIN:
         findings.append(
             _blocker(
                 "cni-too-old",
                 f"VPC CNI {version} has no ENABLE_V6_EGRESS (added in v1.13.0). Upgrade the "
-                "vpc-cni add-on to v1.16.3 or later, then plan again.",
+                f"{_cni_name(inventory)} to v1.16.3 or later, then plan again.",
                 "vpc-cni",
             )
         )
@@ -116,8 +165,8 @@ def _cni_findings(inventory: Inventory) -> list[Finding]:
             _blocker(
                 "cni-below-1.16.3",
                 f"VPC CNI {version} makes aws-node exit on any node without IPv6 once "
-                "ENABLE_V6_EGRESS is on (fixed in v1.16.3). Upgrade the vpc-cni add-on to "
-                "v1.16.3 or later, then plan again.",
+                f"ENABLE_V6_EGRESS is on (fixed in v1.16.3): a cluster-wide outage. Upgrade "
+                f"the {_cni_name(inventory)} to v1.16.3 or later, then plan again.",
                 "vpc-cni",
             )
         )
@@ -133,6 +182,54 @@ def _cni_findings(inventory: Inventory) -> list[Finding]:
             )
         )
     return findings
+
+
+def _cni_name(inventory: Inventory) -> str:
+    return "vpc-cni add-on" if inventory.cni.managed else "self-managed aws-node DaemonSet"
+
+
+def _out_of_band_flag(inventory: Inventory, options: PlanOptions) -> list[Finding]:
+    """ENABLE_V6_EGRESS set on the aws-node DaemonSet outside the add-on's configuration: an
+    update with resolveConflicts PRESERVE keeps that value (EKS user guide, add-on field
+    management), so the CNI stage would "succeed" and leave it as it is."""
+    facts = inventory.kubernetes
+    if facts is None or not facts.reachable or not inventory.cni.managed:
+        return []
+    configured = cni.parse_configuration(inventory.cni.configuration_values)
+    wanted = {"aws-node": cni.env_value(configured, cni.FLAG),
+              "aws-vpc-cni-init": cni.env_value(configured, cni.FLAG, init=True)}  # fmt: skip
+    odd = sorted(
+        f"{container}={value}"
+        for container, value in facts.v6_egress.items()
+        if value is not None and value != wanted.get(container)
+    )
+    if not odd:
+        return []
+    message = (
+        f"ENABLE_V6_EGRESS is set on the aws-node DaemonSet outside the vpc-cni add-on's "
+        f"configuration ({', '.join(odd)})"
+    )
+    if options.resolve_conflicts == "PRESERVE":
+        return [
+            _blocker(
+                "cni-flag-set-out-of-band",
+                message  # noqa: S608 (a message, no SQL)
+                + ": the add-on update with resolveConflicts PRESERVE would keep it. "
+                "Remove the variable from the DaemonSet (kubectl -n kube-system set env "
+                "daemonset/aws-node -c aws-node ENABLE_V6_EGRESS-, and the same for "
+                "aws-vpc-cni-init), or set options.resolve_conflicts to OVERWRITE, which also "
+                "resets every other field changed outside EKS; then plan again.",
+                "vpc-cni",
+            )
+        ]
+    return [
+        _warning(
+            "cni-flag-set-out-of-band",
+            f"{message}: the add-on update with OVERWRITE replaces it, and every other field "
+            "changed outside EKS.",
+            "vpc-cni",
+        )
+    ]
 
 
 # --------------------------------------------------------------------------- vpc stage
@@ -706,7 +803,7 @@ def plan(inventory: Inventory, options: PlanOptions) -> Plan:
     findings = _cluster_findings(inventory)
     if any(f.code == "cluster-already-ipv6" for f in findings):
         return _result(inventory, findings, [])
-    findings.extend(_cni_findings(inventory))
+    findings.extend(_cni_findings(inventory, options))
     vpc_changes, vpc_findings = _vpc_changes(inventory, options)
     attachment_changes, attachment_findings = _attachment_changes(inventory, options)
     node_changes, node_findings = _node_changes(inventory, options)

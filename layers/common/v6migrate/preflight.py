@@ -7,7 +7,8 @@ from typing import Annotated
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
-from v6migrate import aws
+from v6migrate import aws, kube
+from v6migrate.changes import Context
 from v6migrate.discover import discover
 from v6migrate.journal import Ledger
 from v6migrate.models import ExecutionName, Frozen, MigrationRequest, Plan, PlanSummary
@@ -23,9 +24,33 @@ class PreflightInput(Frozen):
     migration_id: Annotated[ExecutionName, Field(description="the execution name")]
 
 
-def make_plan(request: MigrationRequest, clients: aws.Clients | None = None) -> Plan:
+def make_plan(
+    request: MigrationRequest,
+    clients: aws.Clients | None = None,
+    ledger: Ledger | None = None,
+    migration_id: str = "dry-run",
+) -> Plan:
+    """Discover and plan. With a `ledger` (an apply run), preflight also proves that the run
+    can use the cluster's Kubernetes API, through a temporary access entry journaled there; a
+    dry run reads the API only if its caller already has access, and changes nothing."""
     clients = clients or aws.target_clients(request.account_id, request.region)
     inventory = discover(clients, request.cluster)
+    cluster = inventory.cluster
+    if cluster.authentication_mode != "CONFIG_MAP" and cluster.endpoint_public_access:
+        ctx = Context(clients=clients, inventory=inventory, migration_id=migration_id)
+        if ledger is None:
+            facts = kube.read_facts(ctx, may_create=False)
+        else:
+            earlier = ledger.read_note(migration_id, "access")
+
+            def record(status: str, principal: str) -> None:
+                ledger.note(migration_id, "access", {"status": status, "principal": principal})
+
+            facts = kube.read_facts(
+                ctx, may_create=True, record=record,
+                ours_before=earlier is not None and earlier.get("status") == "intent",
+            )  # fmt: skip
+        inventory = inventory.model_copy(update={"kubernetes": facts})
     logger.info(
         "estate discovered",
         extra={
@@ -64,13 +89,18 @@ def summarise(
 def run(
     event: PreflightInput, clients: aws.Clients | None = None, ledger: Ledger | None = None
 ) -> PlanSummary:
-    result = make_plan(event.request, clients)
-    summary = summarise(result, event.request, event.migration_id)
-    if event.request.mode == "apply" and not result.blocked:
-        # The approved plan is what the stages apply; the lock keeps a second run away.
+    if event.request.mode == "apply":
         from v6migrate.apply import default_ledger
 
         ledger = ledger or default_ledger()
+    result = make_plan(
+        event.request, clients, ledger if event.request.mode == "apply" else None,
+        event.migration_id,
+    )  # fmt: skip
+    summary = summarise(result, event.request, event.migration_id)
+    if event.request.mode == "apply" and not result.blocked:
+        # The approved plan is what the stages apply; the lock keeps a second run away.
+        assert ledger is not None
         ledger.acquire(result.account_id, result.region, result.cluster, event.migration_id)
         try:
             ledger.save_plan(event.migration_id, result)

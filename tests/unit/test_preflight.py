@@ -1,0 +1,111 @@
+"""Preflight stops a run that could not finish before its first change (issue 8): access to the
+cluster's API, its endpoint, the CNI's version and configuration as the cluster has them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local.seed import ESTATES, seed
+from v6migrate import kube, preflight
+from v6migrate.aws import Clients, target_clients
+from v6migrate.changes import Context
+from v6migrate.discover import discover
+from v6migrate.journal import Ledger
+from v6migrate.models import MigrationRequest, PlanOptions, PlanSummary
+
+SMALL = ESTATES["small"]
+
+
+def _seeded(**changes: Any) -> Clients:
+    spec = SMALL.model_copy(update=changes)
+    seed(spec)
+    return target_clients(spec.account_id, spec.region)
+
+
+def _preflight(
+    clients: Clients, ledger: Ledger, mode: str = "apply", **options: Any
+) -> PlanSummary:
+    request = MigrationRequest(
+        cluster=SMALL.cluster, account_id=SMALL.account_id, region=SMALL.region, mode=mode,
+        options=PlanOptions(**options),
+    )  # fmt: skip
+    event = preflight.PreflightInput(request=request, migration_id="m-1")
+    return preflight.run(event, clients, ledger)
+
+
+def _codes(findings: tuple[Any, ...]) -> set[str]:
+    return {f.code for f in findings}
+
+
+def _no_trace(clients: Clients, ledger: Ledger) -> None:
+    """Nothing left behind: no access entry, no lock."""
+    assert clients.eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []
+    assert ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) is None
+
+
+def test_a_config_map_cluster_is_blocked_with_the_command_that_fixes_it(
+    moto: None, ledger: Ledger
+) -> None:
+    clients = _seeded(authentication_mode="CONFIG_MAP")
+    summary = _preflight(clients, ledger)
+    [blocker] = [b for b in summary.blockers if b.code == "cluster-config-map-auth"]
+    assert "authenticationMode=API_AND_CONFIG_MAP" in blocker.message
+    _no_trace(clients, ledger)
+
+
+def test_a_private_only_endpoint_is_blocked(moto: None, ledger: Ledger) -> None:
+    clients = _seeded(endpoint_public_access=False)
+    assert "cluster-endpoint-private" in _codes(_preflight(clients, ledger).blockers)
+    _no_trace(clients, ledger)
+
+
+def test_public_access_cidrs_without_the_functions_warn_in_a_dry_run_and_block_the_run(
+    moto: None, ledger: Ledger
+) -> None:
+    clients = _seeded(public_access_cidrs=("192.0.2.0/24",))
+    # A dry run changes nothing, so it cannot prove access: it says what the run will check
+    dry = _preflight(clients, ledger, mode="plan")
+    assert "cluster-endpoint-cidrs" in _codes(dry.warnings)
+    assert not dry.blocked
+    # The run proves access with one authorised read before any change, and stops
+    summary = _preflight(clients, ledger)
+    assert "kubernetes-unreachable" in _codes(summary.blockers)
+    _no_trace(clients, ledger)
+    assert ledger.read_note("m-1", "access")["status"] == "removed"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("version", "blocked"), [("v1.15.0", True), ("v1.16.3", False)])
+def test_a_self_managed_cni_below_1_16_3_is_read_from_the_cluster_and_blocked(
+    moto: None, ledger: Ledger, version: str, blocked: bool
+) -> None:
+    # DOMAIN.md, VPC CNI: before v1.16.3 aws-node exits on every node without IPv6 once
+    # ENABLE_V6_EGRESS is on. A self-managed CNI has no add-on: its version is aws-node's image.
+    clients = _seeded(cni_addon=False, cni_version=version)
+    assert "cni-version-unknown" in _codes(_preflight(clients, ledger, mode="plan").warnings)
+    summary = _preflight(clients, ledger)
+    assert ("cni-below-1.16.3" in _codes(summary.blockers)) is blocked
+    assert "cni-version-unknown" not in _codes(summary.warnings)
+    assert clients.eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []
+
+
+def _set_out_of_band(clients: Clients, value: str) -> None:
+    """An operator's `kubectl set env daemonset/aws-node ENABLE_V6_EGRESS=...`."""
+    ctx = Context(clients=clients, inventory=discover(clients, SMALL.cluster), migration_id="op")
+    with kube.access(ctx, ("kube-system",)):
+        kube.connect(ctx)._patch_env({"aws-node": {"ENABLE_V6_EGRESS": value}})
+
+
+def test_a_flag_set_outside_the_add_on_blocks_a_preserve_update(moto: None, ledger: Ledger) -> None:
+    clients = _seeded()
+    _set_out_of_band(clients, "false")
+    summary = _preflight(clients, ledger)
+    [blocker] = [b for b in summary.blockers if b.code == "cni-flag-set-out-of-band"]
+    assert "aws-node=false" in blocker.message
+    assert "OVERWRITE" in blocker.message
+    _no_trace(clients, ledger)
+    # OVERWRITE replaces it: a warning says what else it resets
+    overwrite = _preflight(clients, ledger, resolve_conflicts="OVERWRITE")
+    assert "cni-flag-set-out-of-band" in _codes(overwrite.warnings)
+    assert not overwrite.blocked
