@@ -459,3 +459,40 @@ def test_nodes_outside_every_node_group_block_until_the_operator_takes_them_on()
     for choice in ("validate", "exclude"):
         options = PlanOptions(nodes_outside_groups=choice)
         assert codes(_with_karpenter_node(), options)["nodes-outside-node-groups"] == "warning"
+
+
+def _private_default_via(target: str) -> Inventory:
+    """The private table's 0.0.0.0/0 goes to `target` instead of the NAT gateway; the cluster's
+    nodes sit in its subnets."""
+    base = inventory()
+    tables = tuple(
+        t.model_copy(update={"routes": tuple(
+            r.model_copy(update={"target": target}) if r.destination == "0.0.0.0/0" else r
+            for r in t.routes)})
+        if t.route_table_id == "rtb-private" else t
+        for t in base.route_tables
+    )  # fmt: skip
+    node = Node(instance_id="i-0node", subnet_id="subnet-0002", nodegroup="system")
+    return base.model_copy(update={"route_tables": tables, "nodes": (node,)})
+
+
+@pytest.mark.parametrize("target", ["tgw-central", "eni-0firewall", "i-0natinstance", "vpce-0gwlb"])
+def test_a_default_route_through_an_appliance_gets_no_ipv6_route_and_blocks_its_nodes(
+    target: str,
+) -> None:
+    estate = _private_default_via(target)
+    defaults = [
+        c for c in of_type(estate, AddIpv6Route)
+        if c.target == "rtb-private" and c.destination == "::/0"
+    ]  # fmt: skip
+    assert defaults == []
+    assert codes(estate)["default-route-via-appliance"] == "warning"
+    assert codes(estate)["nodes-without-ipv6-default-route"] == "blocker"
+    # Asked, ::/0 goes to the egress-only gateway, and nothing blocks
+    options = PlanOptions(appliance_tables_to_egress_only_gateway=True)
+    [route] = [
+        c for c in of_type(estate, AddIpv6Route, options)
+        if c.target == "rtb-private" and c.destination == "::/0"
+    ]  # fmt: skip
+    assert route.via == "egress-only-gateway"
+    assert "nodes-without-ipv6-default-route" not in codes(estate, options)

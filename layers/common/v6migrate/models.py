@@ -72,6 +72,13 @@ class PlanOptions(Frozen):
         description="Let the VPC's endpoint services accept IPv6 and make its interface "
         "endpoints dualstack.",
     )
+    appliance_tables_to_egress_only_gateway: bool = Field(
+        default=False,
+        description="Route tables whose 0.0.0.0/0 goes through a Transit Gateway, a NAT "
+        "instance or firewall interface, or a Gateway Load Balancer endpoint get no ::/0 unless "
+        "this is set: then ::/0 goes to the VPC's egress-only gateway, so IPv6 leaves without "
+        "that inspection or central egress.",
+    )
     nodes_outside_groups: Literal["block", "validate", "exclude"] = Field(
         default="block",
         description="Nodes of the cluster that no node group owns (Karpenter, launched by "

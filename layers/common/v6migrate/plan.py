@@ -287,7 +287,7 @@ def _vpc_changes(inventory: Inventory, options: PlanOptions) -> tuple[list[Chang
         if not subnet.assign_ipv6_on_creation:
             changes.append(EnableSubnetIpv6AutoAssign(target=subnet.subnet_id))
 
-    routes, route_findings = _default_routes(inventory)
+    routes, route_findings = _default_routes(inventory, options)
     changes.extend(routes)
     findings.extend(route_findings)
     sg_changes, sg_findings = _security_group_changes(inventory.security_groups, options)
@@ -307,15 +307,73 @@ def _default_target(table: RouteTable) -> str | None:
     return None
 
 
-def _default_routes(inventory: Inventory) -> tuple[list[Change], list[Finding]]:
+# Default-route targets that are not a gateway AWS gives IPv6 to: a Transit Gateway (central
+# egress; a Cloud WAN core network likewise), an interface or instance (a NAT instance, a firewall), a Gateway Load Balancer
+# endpoint (inspection). What IPv6 should do there is the operator's decision.
+_APPLIANCES = ("tgw-", "eni-", "i-", "vpce-", "arn:")  # arn: a Cloud WAN core network
+
+
+def _served_subnets(inventory: Inventory, table: RouteTable) -> set[str]:
+    """The subnets a table routes: its own, or for the main table every unassociated one."""
+    if not table.main:
+        return set(table.subnet_ids)
+    associated = {s for t in inventory.route_tables for s in t.subnet_ids}
+    return {s.subnet_id for s in inventory.subnets if s.subnet_id not in associated}
+
+
+def _appliance_findings(inventory: Inventory, tables: list[RouteTable]) -> list[Finding]:
+    if not tables:
+        return []
+    listed = _listed(f"{t.route_table_id} (via {_default_target(t)})" for t in tables)
+    node_subnets = {n.subnet_id for n in inventory.nodes} | {
+        s for g in inventory.nodegroups for s in g.subnet_ids
+    }
+    carrying_nodes = sorted(
+        t.route_table_id for t in tables if _served_subnets(inventory, t) & node_subnets
+    )
+    findings = [
+        _warning(
+            "default-route-via-appliance",
+            f"{len(tables)} route tables send 0.0.0.0/0 through a Transit Gateway, an instance "
+            f"or interface, or a Gateway Load Balancer endpoint ({listed}): the plan gives them "
+            "no ::/0. Route IPv6 the same way if that path carries it, or set "
+            "options.appliance_tables_to_egress_only_gateway to send ::/0 to an egress-only "
+            "gateway (IPv6 then bypasses that path).",
+        )
+    ]
+    if carrying_nodes:
+        findings.append(
+            _blocker(
+                "nodes-without-ipv6-default-route",
+                f"Nodes of the cluster sit in subnets of {_listed(carrying_nodes)}, whose "
+                "0.0.0.0/0 goes through an appliance or a Transit Gateway: without a ::/0 their "
+                "pods' IPv6 egress has no way out and validation would fail. Add a ::/0 route "
+                "there yourself, or set options.appliance_tables_to_egress_only_gateway; then "
+                "plan again.",
+            )
+        )
+    return findings
+
+
+def _default_routes(
+    inventory: Inventory, options: PlanOptions
+) -> tuple[list[Change], list[Finding]]:
     """Public tables: ::/0 to the internet gateway; private ones: to an egress-only gateway."""
     changes: list[Change] = []
     private: list[RouteTable] = []
+    appliances: list[RouteTable] = []
     for table in sorted(inventory.route_tables, key=lambda t: t.route_table_id):
         target = _default_target(table)
         if target is None or table.has_route(ANY_IPV6):
             continue
-        if target.startswith("igw-"):
+        if target.startswith("tgw-") and ANY_IPV6 in options.tgw_ipv6_destinations:
+            continue  # the attachments stage routes ::/0 through the Transit Gateway
+        if target.startswith(_APPLIANCES):
+            if options.appliance_tables_to_egress_only_gateway:
+                private.append(table)
+            else:
+                appliances.append(table)
+        elif target.startswith("igw-"):
             changes.append(
                 AddIpv6Route(
                     stage="vpc",
@@ -339,7 +397,7 @@ def _default_routes(inventory: Inventory) -> tuple[list[Change], list[Finding]]:
                 gateway_id=inventory.egress_only_gateway_id,
             )
         )
-    return changes, []
+    return changes, _appliance_findings(inventory, appliances)
 
 
 def _has_ipv6_twin(group: SecurityGroup, rule: SgRule) -> bool:
