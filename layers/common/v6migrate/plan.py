@@ -307,10 +307,10 @@ def _default_target(table: RouteTable) -> str | None:
     return None
 
 
-# Default-route targets that are not a gateway AWS gives IPv6 to: a Transit Gateway (central
-# egress; a Cloud WAN core network likewise), an interface or instance (a NAT instance, a firewall), a Gateway Load Balancer
-# endpoint (inspection). What IPv6 should do there is the operator's decision.
-_APPLIANCES = ("tgw-", "eni-", "i-", "vpce-", "arn:")  # arn: a Cloud WAN core network
+# Default-route targets that are not a gateway AWS gives IPv6 to: a Transit Gateway or a Cloud
+# WAN core network (central egress), an interface or instance (a NAT instance, a firewall), a
+# Gateway Load Balancer endpoint (inspection). What IPv6 does there is the operator's decision.
+_APPLIANCES = ("tgw-", "eni-", "i-", "vpce-", "arn:")
 
 
 def _served_subnets(inventory: Inventory, table: RouteTable) -> set[str]:
