@@ -31,6 +31,10 @@ class NodegroupSpec(BaseModel):
     kind: Literal["managed", "self-managed"] = "managed"
     launch_template: bool = True
     nodes: int = Field(default=2, ge=0, le=20)
+    # A launch template with its own AMI (ImageId) or, False, EKS's optimized AMI at
+    # `release_version` (None: the latest release, as CreateNodegroup picks by default).
+    custom_ami: bool = True
+    release_version: str | None = None
 
 
 class EstateSpec(BaseModel):
@@ -376,13 +380,11 @@ def _cluster(session: boto3.Session, spec: EstateSpec, private: list[str], node_
         subnets = [private[(index + k) % len(private)] for k in range(min(3, len(private)))]
         template = None
         if group.launch_template or group.kind == "self-managed":
+            data: Any = {"InstanceType": "m6g.large", "SecurityGroupIds": [node_sg]}
+            if group.custom_ami or group.kind == "self-managed":
+                data["ImageId"] = "ami-0eks0node0image0sim"
             template = ec2.create_launch_template(
-                LaunchTemplateName=f"{spec.cluster}-{group.name}",
-                LaunchTemplateData={
-                    "ImageId": "ami-0eks0node0image0sim",
-                    "InstanceType": "m6g.large",
-                    "SecurityGroupIds": [node_sg],
-                },
+                LaunchTemplateName=f"{spec.cluster}-{group.name}", LaunchTemplateData=data
             )["LaunchTemplate"]["LaunchTemplateId"]
         if group.kind == "self-managed":
             assert template is not None
@@ -417,4 +419,6 @@ def _cluster(session: boto3.Session, spec: EstateSpec, private: list[str], node_
             kwargs["launchTemplate"] = {"id": template, "version": "1"}
         else:
             kwargs["instanceTypes"] = ["m6g.large"]
+        if group.release_version:
+            kwargs["releaseVersion"] = group.release_version
         eks.create_nodegroup(**kwargs)

@@ -38,6 +38,7 @@ def install() -> None:
             return
         ec2.ipv6_on_network_interface_creation()
         ec2.peering_ipv6_and_filters()
+        ec2.launch_template_source_version()
         ec2_ipv6.association_transitions()
         ec2_ipv6.subnet_block_validation()
         ec2_ipv6.auto_assign_needs_a_block()

@@ -110,3 +110,65 @@ def peering_ipv6_and_filters() -> None:
         return result
 
     VPCPeeringConnections.describe_vpc_peering_connections = describe_vpc_peering_connections  # type: ignore[method-assign]
+
+
+def launch_template_source_version() -> None:
+    """CreateLaunchTemplateVersion with `SourceVersion` inherits the source version's data.
+
+    EC2 API reference, CreateLaunchTemplateVersion: "the new version inherits the same launch
+    parameters as the source version, except for parameters that you specify in
+    LaunchTemplateData"; an unknown source version is `InvalidLaunchTemplateId.VersionNotFound`.
+    moto ignores `SourceVersion`: the new version holds only the given data (no image, no
+    instance type, no user data).
+    """
+    from moto.core.responses import ActionResult
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.responses.launch_templates import LaunchTemplates
+
+    original = LaunchTemplates.create_launch_template_version
+    if getattr(original, "_v6migrate", False):
+        return
+
+    def create_launch_template_version(self: Any) -> ActionResult:
+        source = self._get_param("SourceVersion")
+        if source is None:
+            return original(self)
+        name, template_id = (
+            self._get_param("LaunchTemplateName"),
+            self._get_param("LaunchTemplateId"),
+        )
+        template = (
+            self.ec2_backend.get_launch_template(template_id)
+            if template_id
+            else self.ec2_backend.get_launch_template_by_name(name)
+        )
+        number = (
+            template.default_version_number if str(source) == "$Default"
+            else template.latest_version_number if str(source) == "$Latest"
+            else int(source)
+        )  # fmt: skip
+        found = next((v for v in template.versions if v.number == number), None)
+        if found is None:
+            raise EC2ClientError(
+                "InvalidLaunchTemplateId.VersionNotFound",
+                f"Could not find launch template version {source} of {template.id}.",
+            )
+        data = {**dict(found.data or {}), **dict(self._get_param("LaunchTemplateData", {}))}
+        version = template.create_version(data, self._get_param("VersionDescription"))
+        return ActionResult(
+            {
+                "LaunchTemplateVersion": {
+                    "CreateTime": version.create_time,
+                    "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+                    "DefaultVersion": template.is_default(version),
+                    "LaunchTemplateData": version.data,
+                    "LaunchTemplateId": template.id,
+                    "LaunchTemplateName": template.name,
+                    "VersionDescription": version.description,
+                    "VersionNumber": version.number,
+                }
+            }
+        )
+
+    create_launch_template_version._v6migrate = True  # type: ignore[attr-defined]
+    LaunchTemplates.create_launch_template_version = create_launch_template_version  # type: ignore[method-assign]

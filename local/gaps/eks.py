@@ -85,6 +85,7 @@ def cluster_vpc_and_security_group() -> None:
 
 
 AUTHENTICATION_MODES = ("CONFIG_MAP", "API_AND_CONFIG_MAP", "API")
+DEFAULT_VERSION = "1.31"  # EKS API reference, CreateCluster.version: EKS's default (moto: 1.19)
 
 
 def authentication_mode(backend: EKSBackend, cluster: str) -> str:
@@ -113,6 +114,8 @@ def cluster_access_config_and_endpoint() -> None:
             raise _invalid(f"Unsupported authentication mode: {mode}")
         result = create(self)
         cluster = self.eks_backend.clusters[self._get_param("name")]
+        if not self._get_param("version"):
+            cluster.version = DEFAULT_VERSION  # "the default version available in Amazon EKS"
         cluster.__dict__["access_config"] = {
             "authenticationMode": mode,
             "bootstrapClusterCreatorAdminPermissions": access.get(
@@ -376,7 +379,62 @@ def addons() -> None:
 
 # --------------------------------------------------------------------------- node groups
 
-EKS_NODE_IMAGE = "ami-0eks0node0image0sim"
+
+# Amazon EKS optimized AMI releases per Kubernetes version, oldest first (the form of the EKS
+# AMI release notes: <kubernetes>.<patch>-<date>). A managed group without a custom AMI runs one;
+# CreateNodegroup and UpdateNodegroupVersion without `releaseVersion` take the latest (EKS API
+# reference, UpdateNodegroupVersion: "By default, the latest available AMI version for the node
+# group's Kubernetes version is used"), and a group never goes back to an older one.
+AMI_RELEASES = {
+    version: (f"{version}.2-20260915", f"{version}.4-20261112")
+    for version in ("1.29", "1.30", "1.31", "1.32")
+}
+
+
+def release_image(release: str) -> str:
+    """The AMI of an EKS optimized release (stable per release, like the SSM parameter)."""
+    import hashlib
+
+    return "ami-0" + hashlib.sha256(release.encode()).hexdigest()[:16]
+
+
+def _release(version: str, wanted: str | None, current: str | None = None) -> str:
+    releases = AMI_RELEASES.get(version, ())
+    if not releases:
+        raise _invalid(f"Kubernetes version {version} is not supported by managed node groups")
+    release = wanted or releases[-1]
+    if release not in releases:
+        raise _invalid(f"Requested release version {release} is not valid for version {version}")
+    if current in releases and releases.index(release) < releases.index(current):
+        raise _invalid(f"You cannot roll back a node group to an earlier AMI version ({release})")
+    return release
+
+
+def _template_data(backend: EKSBackend, template_id: str, version: str) -> dict[str, Any]:
+    found = _ec2(backend).describe_launch_templates(template_ids=[template_id])[0]
+    number = found.default_version_number if version == "$Default" else int(version)
+    return dict(next(v for v in found.versions if v.number == number).data or {})
+
+
+def eks_launch_template(
+    backend: EKSBackend, nodegroup: Any, release: str, base: dict[str, Any]
+) -> dict[str, str]:
+    """The launch template EKS runs the group's instances from: a copy of the user's data (or
+    its own defaults) with the release's AMI. EKS user guide, launch templates: without an
+    AMI in it, EKS adds the optimized AMI to a copy of the group's launch template."""
+    ec2 = _ec2(backend)
+    data = {**base, "ImageId": release_image(release)}
+    own_id = nodegroup.__dict__.get("_v6_own_template")
+    if own_id is None:
+        own = ec2.create_launch_template(
+            name=f"eks-{nodegroup.uuid}", description="EKS managed node group launch template",
+            template_data=data, tag_spec={},
+        )  # fmt: skip
+        nodegroup.__dict__["_v6_own_template"] = own.id
+        return {"LaunchTemplateId": own.id, "Version": "1"}
+    own = ec2.describe_launch_templates(template_ids=[own_id])[0]
+    version = own.create_version(data, f"release {release}")
+    return {"LaunchTemplateId": own_id, "Version": str(version.number)}
 
 
 def nodegroup_autoscaling_group() -> None:
@@ -391,25 +449,39 @@ def nodegroup_autoscaling_group() -> None:
         return
 
     def create_nodegroup(self: EKSBackend, *args: Any, **kwargs: Any) -> Any:
-        nodegroup = original(self, *args, **kwargs)
         ec2 = _ec2(self)
-        template = nodegroup.launch_template
-        if template and template.get("id"):
+        cluster = self.clusters[kwargs["cluster_name"]]
+        kwargs["version"] = kwargs.get("version") or cluster.version
+        template: dict[str, str] = kwargs.get("launch_template") or {}
+        user_data: dict[str, Any] = {}
+        if template.get("id"):
             version = str(template.get("version") or "$Default")
             if version == "$Default":
                 found = ec2.describe_launch_templates(template_ids=[template["id"]])[0]
                 version = str(found.default_version_number)
+            user_data = _template_data(self, template["id"], version)
+        custom_ami = user_data.get("ImageId")
+        if custom_ami:
+            # EKS API reference, Nodegroup.releaseVersion: with a custom AMI, the AMI's id;
+            # asking for a release as well fails.
+            if kwargs.get("release_version"):
+                raise _invalid("You cannot specify releaseVersion with a custom AMI")
+            kwargs["release_version"] = custom_ami
+        else:
+            kwargs["release_version"] = _release(kwargs["version"], kwargs.get("release_version"))
+        nodegroup = original(self, *args, **kwargs)
+        template = nodegroup.launch_template or {}
+        if custom_ami:
             template["version"] = version
             asg_template = {"LaunchTemplateId": template["id"], "Version": version}
         else:
-            instance_type = (nodegroup.instance_types or ["t3.medium"])[0]
-            own = ec2.create_launch_template(
-                name=f"eks-{nodegroup.uuid}",
-                description="EKS managed node group launch template",
-                template_data={"ImageId": EKS_NODE_IMAGE, "InstanceType": instance_type},
-                tag_spec={},
+            if template and template.get("id"):
+                template["version"] = version
+            else:
+                user_data = {"InstanceType": (nodegroup.instance_types or ["t3.medium"])[0]}
+            asg_template = eks_launch_template(
+                self, nodegroup, nodegroup.release_version, user_data
             )
-            asg_template = {"LaunchTemplateId": own.id, "Version": "1"}
         name = f"eks-{nodegroup.nodegroup_name}-{nodegroup.uuid}"
         scaling = nodegroup.scaling_config or {}
         desired = int(scaling.get("desiredSize", 2))

@@ -38,7 +38,16 @@ from moto.eks.exceptions import InvalidRequestException, ResourceNotFoundExcepti
 from moto.eks.models import EKSBackend
 from moto.eks.responses import EKSResponse
 
-from local.gaps.eks import _addons, _body, _ec2, _invalid, validate_configuration
+from local.gaps.eks import (
+    _addons,
+    _body,
+    _ec2,
+    _invalid,
+    _release,
+    _template_data,
+    eks_launch_template,
+    validate_configuration,
+)
 from local.gaps.timing import CLOCK
 
 FAIL_TAG = "v6migrate.local/fail"
@@ -214,16 +223,21 @@ def update_nodegroup_version(
     nodegroup_name: str,
     launch_template: dict[str, Any] | None,
     token: str | None,
+    release_version: str | None = None,
+    version: str | None = None,
 ) -> Update:
+    """EKS API reference, UpdateNodegroupVersion: a new launch template version, or a new AMI
+    release; without `releaseVersion` a group that runs an EKS optimized AMI moves to the
+    latest release of its Kubernetes version (`version` given: the cluster's); a launch
+    template with a custom AMI takes neither `releaseVersion` nor `version`."""
     same = _by_token(self, token)
     if same is not None:
         return same
     nodegroup = _nodegroup(self, cluster_name, nodegroup_name)
     if _in_progress(self, cluster_name, nodegroup=nodegroup_name):
         raise _busy(f"Nodegroup {nodegroup_name}")
-    params: list[dict[str, str]] = []
+    current = nodegroup.launch_template or {}
     if launch_template:
-        current = nodegroup.launch_template or {}
         if not current.get("id"):
             raise _invalid(
                 "You cannot specify a launch template for a node group that was not created "
@@ -231,22 +245,37 @@ def update_nodegroup_version(
             )
         if launch_template.get("id", current["id"]) != current["id"]:
             raise _invalid("The launch template must be the one the node group was created with")
-        version = str(launch_template.get("version") or current.get("version"))
+        template_version = str(launch_template.get("version") or current.get("version"))
         found = _ec2(self).describe_launch_templates(template_ids=[current["id"]])[0]
-        if int(version) not in {v.number for v in found.versions}:
-            raise _invalid(f"Launch template version {version} does not exist")
-        current["version"] = version
+        if int(template_version) not in {v.number for v in found.versions}:
+            raise _invalid(f"Launch template version {template_version} does not exist")
+    else:
+        template_version = str(current.get("version") or "")
+    user_data = _template_data(self, current["id"], template_version) if current.get("id") else {}
+    asg = _asg_of(self, nodegroup)
+    if user_data.get("ImageId"):
+        if release_version or version:
+            raise _invalid(
+                "You cannot specify releaseVersion or version for a node group whose launch "
+                "template has a custom AMI"
+            )
+        nodegroup.release_version = user_data["ImageId"]
+        running = {"LaunchTemplateId": current["id"], "Version": template_version}
+    else:
+        kubernetes = version or nodegroup.version
+        release = _release(kubernetes, release_version, nodegroup.release_version)
+        nodegroup.version, nodegroup.release_version = kubernetes, release
+        base = user_data or {"InstanceType": (nodegroup.instance_types or ["t3.medium"])[0]}
+        running = eks_launch_template(self, nodegroup, release, base)
+    asg._set_launch_configuration(None, running, None)
+    params = [{"type": "ReleaseVersion", "value": nodegroup.release_version}]
+    if launch_template:
+        current["version"] = template_version
         params = [
             {"type": "LaunchTemplateName", "value": found.name},
-            {"type": "LaunchTemplateVersion", "value": version},
+            {"type": "LaunchTemplateVersion", "value": template_version},
+            *params,
         ]
-        asg = _asg_of(self, nodegroup)
-        asg._set_launch_configuration(
-            None, {"LaunchTemplateId": current["id"], "Version": version}, None
-        )
-    else:
-        asg = _asg_of(self, nodegroup)
-        params = [{"type": "ReleaseVersion", "value": nodegroup.release_version}]
     roll = Roll(
         group=asg,
         old=[s.instance.id for s in asg.instance_states],
@@ -465,6 +494,8 @@ def eks_updates() -> None:
             self._get_param("nodegroupName"),
             body.get("launchTemplate"),
             body.get("clientRequestToken"),
+            body.get("releaseVersion"),
+            body.get("version"),
         )
         return ActionResult({"update": update.view()})
 

@@ -586,3 +586,40 @@ def test_icmp_nacl_entries_get_icmpv6_twins_that_ec2_accepts(
     )  # fmt: skip
     assert twins == [(301, "58", 1, -1), (302, "58", 2, 0)]
     assert _remaining(target, request_, "vpc") == []
+
+
+def test_rolled_node_groups_keep_their_ami_release(moto: None, ledger: Ledger) -> None:
+    # EKS API reference, UpdateNodegroupVersion / CreateNodegroup: without releaseVersion a group
+    # on an EKS optimized AMI moves to the latest release, and can never go back: a side effect
+    # the plan never said, and no rollback can undo.
+    from local.gaps.eks import AMI_RELEASES, release_image
+    from local.seed import NodegroupSpec, seed
+    from tests.unit.estates import migrate
+    from v6migrate.aws import target_clients
+
+    old, _ = AMI_RELEASES[SMALL.kubernetes_version]
+    spec = SMALL.model_copy(update={"nodegroups": (
+        NodegroupSpec(name="pinned", custom_ami=False, release_version=old, nodes=1),
+        NodegroupSpec(name="classic", launch_template=False, release_version=old, nodes=1),
+    )})  # fmt: skip
+    seed(spec)
+    target = target_clients(spec.account_id, spec.region)
+    request = MigrationRequest(
+        cluster=spec.cluster, account_id=spec.account_id, region=spec.region, mode="apply"
+    )
+    preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
+    migrate(request, target, ledger)
+    inventory = discover(target, spec.cluster)
+    assert {n.nodegroup for n in inventory.nodes} == {"pinned", "classic-v6"}
+    assert all(n.ipv6_addresses for n in inventory.nodes)
+    for name in ("pinned", "classic-v6"):
+        group = target.eks.describe_nodegroup(clusterName=spec.cluster, nodegroupName=name)
+        assert group["nodegroup"]["releaseVersion"] == old, name
+    images = {
+        i["ImageId"]
+        for r in target.ec2.describe_instances(
+            InstanceIds=[n.instance_id for n in inventory.nodes]
+        )["Reservations"]
+        for i in r["Instances"]
+    }
+    assert images == {release_image(old)}

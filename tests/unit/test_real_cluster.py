@@ -193,3 +193,73 @@ def test_an_endpoint_the_functions_cannot_reach_gives_no_answer(
     ctx = Context(clients=clients, inventory=discover(clients, spec.cluster), migration_id="m-1")
     with kube.access(ctx, ()), pytest.raises(kube.KubeUnreachable):
         kube.connect(ctx).nodes()
+
+
+def test_a_launch_template_version_from_a_source_inherits_its_data(
+    small_estate: dict[str, Any], target: Clients
+) -> None:
+    # Reference: EC2 API reference, CreateLaunchTemplateVersion: the new version inherits the
+    # source version's parameters except those given in LaunchTemplateData.
+    made = target.ec2.create_launch_template(
+        LaunchTemplateName="nodes",
+        LaunchTemplateData={"ImageId": "ami-0aaa", "InstanceType": "m6g.large",
+                            "UserData": "IyEvYmluL2Jhc2g="},
+    )["LaunchTemplate"]  # fmt: skip
+    version = target.ec2.create_launch_template_version(
+        LaunchTemplateId=made["LaunchTemplateId"], SourceVersion="1",
+        LaunchTemplateData={"InstanceType": "m7g.large"},
+    )["LaunchTemplateVersion"]  # fmt: skip
+    assert version["LaunchTemplateData"] == {
+        "ImageId": "ami-0aaa", "InstanceType": "m7g.large", "UserData": "IyEvYmluL2Jhc2g=",
+    }  # fmt: skip
+    with pytest.raises(ClientError) as missing:
+        target.ec2.create_launch_template_version(
+            LaunchTemplateId=made["LaunchTemplateId"], SourceVersion="9", LaunchTemplateData={}
+        )
+    assert missing.value.response["Error"]["Code"] == "InvalidLaunchTemplateId.VersionNotFound"
+
+
+def test_a_version_update_without_a_release_moves_to_the_latest_ami_and_never_back(
+    moto: None,
+) -> None:
+    # Reference: EKS API reference, UpdateNodegroupVersion: "By default, the latest available AMI
+    # version for the node group's Kubernetes version is used"; "You cannot roll back a node
+    # group to an earlier Kubernetes version or AMI version"; with a custom AMI in the launch
+    # template, releaseVersion must not be given.
+    from local.gaps.eks import AMI_RELEASES
+    from local.gaps.timing import CLOCK
+    from local.seed import NodegroupSpec, seed
+    from v6migrate.aws import target_clients
+
+    old, latest = AMI_RELEASES[SMALL.kubernetes_version]
+    spec = SMALL.model_copy(update={"nodegroups": (
+        NodegroupSpec(name="pinned", custom_ami=False, release_version=old, nodes=1),
+        NodegroupSpec(name="custom", nodes=1),
+    )})  # fmt: skip
+    seed(spec)
+    eks = target_clients(spec.account_id, spec.region).eks
+    group = eks.describe_nodegroup(clusterName=spec.cluster, nodegroupName="pinned")["nodegroup"]
+    assert group["releaseVersion"] == old
+    update = eks.update_nodegroup_version(clusterName=spec.cluster, nodegroupName="pinned")
+    CLOCK.skip(3600)
+    assert (
+        eks.describe_update(
+            name=spec.cluster, nodegroupName="pinned", updateId=update["update"]["id"]
+        )["update"]["status"]
+        == "Successful"
+    )
+    group = eks.describe_nodegroup(clusterName=spec.cluster, nodegroupName="pinned")["nodegroup"]
+    assert group["releaseVersion"] == latest
+    with pytest.raises(ClientError) as back:
+        eks.update_nodegroup_version(
+            clusterName=spec.cluster, nodegroupName="pinned", releaseVersion=old
+        )
+    assert back.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert "roll back" in back.value.response["Error"]["Message"]
+    custom = eks.describe_nodegroup(clusterName=spec.cluster, nodegroupName="custom")["nodegroup"]
+    assert custom["releaseVersion"] == "ami-0eks0node0image0sim"
+    with pytest.raises(ClientError) as refused:
+        eks.update_nodegroup_version(
+            clusterName=spec.cluster, nodegroupName="custom", releaseVersion=latest
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"

@@ -169,25 +169,30 @@ def _nodegroup(ctx: Context, name: str) -> dict[str, Any]:
 
 def _new_template_version(
     ctx: Context, change: RollNodegroup, group: dict[str, Any], purpose: str = "apply"
-) -> str:
-    """A new version of the group's launch template (a new version forces replacement).
+) -> tuple[str, dict[str, Any]]:
+    """A new version of the group's launch template (a new version forces replacement), and
+    the data it carries.
 
-    Its data is the current version's; if the template pins network interfaces, the primary
-    one asks for an IPv6 address, since the subnet's auto-assign does not apply then.
+    Its data is the current version's (`SourceVersion`: EC2 copies it); if the template pins
+    network interfaces, the primary one asks for an IPv6 address, since the subnet's
+    auto-assign does not apply then.
     """
     template = group["launchTemplate"]
     ec2 = ctx.clients.ec2
     marker = f"v6migrate {ctx.migration_id}: " + (
         "nodes with IPv6" if purpose == "apply" else "nodes cycled back"
     )
-    versions = call(
-        ec2.describe_launch_template_versions,
-        "ec2:DescribeLaunchTemplateVersions",
-        LaunchTemplateId=template["id"],
-    )["LaunchTemplateVersions"]
+    pages = ec2.get_paginator("describe_launch_template_versions").paginate(
+        LaunchTemplateId=template["id"]
+    )
+    try:
+        versions = [v for page in pages for v in page["LaunchTemplateVersions"]]
+    except ClientError as error:
+        raise translate(error, "ec2:DescribeLaunchTemplateVersions") from error
     for version in versions:
         if version.get("VersionDescription") == marker:
-            return str(version["VersionNumber"])  # made by an earlier try of this step
+            # made by an earlier try of this step
+            return str(version["VersionNumber"]), dict(version.get("LaunchTemplateData") or {})
     source = next(v for v in versions if str(v["VersionNumber"]) == str(template["version"]))
     data: dict[str, Any] = {}
     interfaces = source.get("LaunchTemplateData", {}).get("NetworkInterfaces") or []
@@ -207,19 +212,32 @@ def _new_template_version(
         LaunchTemplateData=data,
         ClientToken=token(ctx, change.change_id, f"template-{purpose}"),
     )
-    return str(created["LaunchTemplateVersion"]["VersionNumber"])
+    made = created["LaunchTemplateVersion"]
+    return str(made["VersionNumber"]), dict(made.get("LaunchTemplateData") or {})
+
+
+def keep_release(group: dict[str, Any], template_data: dict[str, Any] | None) -> dict[str, Any]:
+    """`releaseVersion` for UpdateNodegroupVersion / CreateNodegroup, so that the nodes keep the
+    AMI they run: without it EKS moves a group that runs an EKS optimized AMI to the latest
+    release, and a group never goes back (EKS API reference, UpdateNodegroupVersion). A launch
+    template with its own AMI (`ImageId`) keeps that AMI and must not be given one."""
+    if (template_data or {}).get("ImageId") or not group.get("releaseVersion"):
+        return {}
+    return {"releaseVersion": group["releaseVersion"]}
 
 
 def _replacement_spec(group: dict[str, Any], name: str) -> dict[str, Any]:
-    """CreateNodegroup arguments that copy `group` under a new name."""
+    """CreateNodegroup arguments that copy `group` under a new name, on the same Kubernetes
+    version and AMI release (groups without a launch template run EKS optimized AMIs)."""
     copied = {
         key: group[key]
         for key in (
             "scalingConfig", "instanceTypes", "amiType", "nodeRole", "labels", "taints",
-            "capacityType", "diskSize", "subnets", "remoteAccess", "updateConfig",
+            "capacityType", "diskSize", "subnets", "remoteAccess", "updateConfig", "version",
         )
         if group.get(key)
     }  # fmt: skip
+    copied.update(keep_release(group, None))
     tags = {k: v for k, v in (group.get("tags") or {}).items() if not k.startswith("aws:")}
     return {
         **copied,
@@ -275,7 +293,7 @@ class NodeRoll:
             return {"refresh_id": live[0]["InstanceRefreshId"], "group": asg}
         group = _nodegroup(ctx, change.target)
         if change.strategy == "launch-template-version":
-            version = _new_template_version(ctx, change, group)
+            version, data = _new_template_version(ctx, change, group)
             update = call(
                 eks.update_nodegroup_version,
                 "eks:UpdateNodegroupVersion",
@@ -283,6 +301,7 @@ class NodeRoll:
                 nodegroupName=change.target,
                 launchTemplate={"id": group["launchTemplate"]["id"], "version": version},
                 clientRequestToken=token(ctx, change.change_id),
+                **keep_release(group, data),
             )["update"]
             return {"update_id": update["id"], "launch_template_version": version}
         name = replacement_name(change.target)
@@ -357,10 +376,11 @@ class NodeRoll:
             started = self.start(change, ctx)  # a refresh replaces every instance again
             return False, started
         nodegroup = result.get("replacement", change.target)
-        kwargs: dict[str, Any] = {}
+        group = _nodegroup(ctx, nodegroup)
+        kwargs: dict[str, Any] = keep_release(group, None)
         if change.strategy == "launch-template-version":
-            group = _nodegroup(ctx, nodegroup)
-            version = _new_template_version(ctx, change, group, purpose="recycle")
+            version, data = _new_template_version(ctx, change, group, purpose="recycle")
+            kwargs = keep_release(group, data)
             kwargs["launchTemplate"] = {"id": group["launchTemplate"]["id"], "version": version}
         update = call(
             ctx.clients.eks.update_nodegroup_version,
