@@ -35,6 +35,9 @@ class NodegroupSpec(BaseModel):
     # `release_version` (None: the latest release, as CreateNodegroup picks by default).
     custom_ami: bool = True
     release_version: str | None = None
+    # Self-managed: a termination lifecycle hook, as aws-node-termination-handler's queue mode
+    # uses to drain each node before Auto Scaling terminates it.
+    termination_hook: bool = True
 
 
 class EstateSpec(BaseModel):
@@ -403,6 +406,14 @@ def _cluster(session: boto3.Session, spec: EstateSpec, private: list[str], node_
                     }
                 ],
             )
+            if group.termination_hook:
+                autoscaling.put_lifecycle_hook(
+                    LifecycleHookName="node-termination-handler",
+                    AutoScalingGroupName=f"{spec.cluster}-{group.name}",
+                    LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+                    HeartbeatTimeout=300,
+                    DefaultResult="CONTINUE",
+                )
             continue
         kwargs: dict[str, Any] = {
             "clusterName": spec.cluster,

@@ -460,7 +460,13 @@ def _progress_on_describe() -> None:
         def describe(self: EKSBackend, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
             for update in list(_updates(self).values()):
                 update.view()
-            return _original(self, *args, **kwargs)
+            found = _original(self, *args, **kwargs)
+            if hasattr(found, "nodegroup_name"):
+                # EKS API reference, Nodegroup.status: UPDATING while an update of it runs.
+                busy = _in_progress(self, found.cluster_name, nodegroup=found.nodegroup_name)
+                if busy is not None or found.status == "UPDATING":
+                    found.status = "UPDATING" if busy is not None else "ACTIVE"
+            return found
 
         describe._v6migrate_tick = True  # type: ignore[attr-defined]
         setattr(EKSBackend, name, describe)
@@ -517,16 +523,38 @@ def eks_updates() -> None:
 # --------------------------------------------------------------------------- instance refresh
 
 
+# Auto Scaling user guide, instance refresh: with ScaleInProtectedInstances=Wait (the default)
+# a refresh that reaches instances protected from scale in waits for the protection to go, and
+# fails after an hour.
+PROTECTED_WAIT_SECONDS = 3600.0
+
+
 @dataclass
 class Refresh:
     refresh_id: str
     group_name: str
     preferences: dict[str, Any]
     roll: Roll
+    protected: list[str] = field(default_factory=list)  # waited for (preference Wait)
+
+    def _waiting(self, now: float) -> str | None:
+        """The status while protected instances hold the refresh, or None once they do not."""
+        still = [
+            s.instance.id for s in self.roll.group.instance_states
+            if s.instance.id in self.protected and s.protected_from_scale_in
+        ]  # fmt: skip
+        if not still or self.roll.ended is None:
+            return None
+        if now - self.roll.ended < PROTECTED_WAIT_SECONDS:
+            return "InProgress"
+        return "Failed"
 
     def view(self) -> dict[str, Any]:
         with _lock:
-            status = self.roll.advance(CLOCK.now())
+            now = CLOCK.now()
+            status = self.roll.advance(now)
+            if status == "Successful" and self.protected:
+                status = self._waiting(now) or self._release_protected(now)
         total = len(self.roll.old)
         view: dict[str, Any] = {
             "InstanceRefreshId": self.refresh_id,
@@ -539,12 +567,27 @@ class Refresh:
         }
         if self.roll.ended is not None:
             view["EndTime"] = _wall(self.roll.ended)
-        if status == "Failed":
+        if status == "Failed" and self.protected and self.roll.status == "Successful":
+            view["StatusReason"] = (
+                f"Instance refresh failed: instances in {self.group_name} are protected from "
+                "scale in and ScaleInProtectedInstances is Wait"
+            )
+        elif status == "Failed":
             view["StatusReason"] = (
                 f"Instance refresh failed: replacement instances in {self.group_name} did not "
                 "pass their health checks"
             )
+        elif status == "InProgress" and self.roll.status == "Successful":
+            view["StatusReason"] = "Waiting for instances protected from scale in"
         return view
+
+    def _release_protected(self, now: float) -> str:
+        """Protection removed while waiting: the held instances are replaced now."""
+        for instance_id in list(self.protected):
+            if any(s.instance.id == instance_id for s in self.roll.group.instance_states):
+                self.roll._step(instance_id)
+        self.protected.clear()
+        return "Successful"
 
 
 def _refreshes(backend: Any) -> dict[str, list[Refresh]]:
@@ -580,8 +623,16 @@ def instance_refresh() -> None:
         skip = str(preferences.get("SkipMatching", "false")).lower() == "true"
         if not 0 <= healthy <= 100:
             raise ValidationError("MinHealthyPercentage must be between 0 and 100")
+        protection = str(preferences.get("ScaleInProtectedInstances") or "Wait")
+        if protection not in ("Refresh", "Ignore", "Wait"):
+            raise ValidationError("ScaleInProtectedInstances must be Refresh, Ignore or Wait")
         tags = {t["Key"]: t["Value"] for t in group.tags}
-        old = [] if skip else [s.instance.id for s in group.instance_states]
+        everyone = [] if skip else [s for s in group.instance_states]
+        held = [s.instance.id for s in everyone if s.protected_from_scale_in]
+        old = [
+            s.instance.id for s in everyone
+            if protection == "Refresh" or not s.protected_from_scale_in
+        ]  # fmt: skip
         roll = Roll(
             group=group,
             old=old,
@@ -592,9 +643,11 @@ def instance_refresh() -> None:
         refresh = Refresh(
             str(uuid.uuid4()),
             name,
-            {"MinHealthyPercentage": healthy, "SkipMatching": skip},
+            {"MinHealthyPercentage": healthy, "SkipMatching": skip,
+             "ScaleInProtectedInstances": protection},
             roll,
-        )
+            protected=held if protection == "Wait" else [],
+        )  # fmt: skip
         history.append(refresh)
         return ActionResult({"InstanceRefreshId": refresh.refresh_id})
 

@@ -173,7 +173,12 @@ def inventory(**changes: Any) -> Inventory:
         nodegroups=(
             Nodegroup(name="system", kind="managed", launch_template_id="lt-1"),
             Nodegroup(name="batch", kind="managed"),
-            Nodegroup(name="legacy", kind="self-managed", autoscaling_groups=("legacy",)),
+            Nodegroup(
+                name="legacy",
+                kind="self-managed",
+                autoscaling_groups=("legacy",),
+                termination_hook=True,
+            ),
         ),
         nodes=(
             Node(instance_id="i-1", subnet_id="subnet-0002", nodegroup="system"),

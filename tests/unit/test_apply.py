@@ -623,3 +623,54 @@ def test_rolled_node_groups_keep_their_ami_release(moto: None, ledger: Ledger) -
         for i in r["Instances"]
     }
     assert images == {release_image(old)}
+
+
+def test_a_self_managed_group_with_a_protected_node_is_refreshed_whole(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    # Given a self-managed node protected from scale in (Auto Scaling's default preference,
+    # Wait, would hold the refresh and fail it after an hour)
+    from tests.unit.estates import migrate
+
+    groups = target.autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
+    name = next(g for g in groups if g["AutoScalingGroupName"].endswith("legacy-asg"))[
+        "AutoScalingGroupName"
+    ]
+    protected = next(g for g in groups if g["AutoScalingGroupName"] == name)["Instances"][0]
+    target.autoscaling.set_instance_protection(
+        AutoScalingGroupName=name, InstanceIds=[protected["InstanceId"]], ProtectedFromScaleIn=True
+    )
+    # When the migration runs, every node ends with IPv6, the protected one replaced too
+    migrate(request_, target, ledger)
+    nodes = discover(target, request_.cluster).nodes
+    assert protected["InstanceId"] not in {n.instance_id for n in nodes}
+    assert all(n.ipv6_addresses for n in nodes)
+
+
+def test_a_replaced_groups_old_nodes_go_one_at_a_time(moto: None, ledger: Ledger) -> None:
+    # Scaling a managed group in forces termination after about 5 minutes, PodDisruptionBudgets
+    # or not: the old group is stepped down one node per update, each waited for.
+    from local.seed import NodegroupSpec, seed
+    from tests.unit.estates import migrate
+    from v6migrate.aws import target_clients
+
+    spec = SMALL.model_copy(
+        update={"nodegroups": (NodegroupSpec(name="classic", launch_template=False, nodes=3),)}
+    )
+    seed(spec)
+    target = target_clients(spec.account_id, spec.region)
+    sizes: list[int] = []
+
+    def watch(params: dict[str, Any], **_: Any) -> None:
+        if params.get("nodegroupName") == "classic":
+            sizes.append(params["scalingConfig"]["desiredSize"])
+
+    target.eks.meta.events.register("provide-client-params.eks.UpdateNodegroupConfig", watch)
+    request = MigrationRequest(
+        cluster=spec.cluster, account_id=spec.account_id, region=spec.region, mode="apply"
+    )
+    preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
+    migrate(request, target, ledger)
+    assert sizes == [2, 1, 0]
+    old = target.eks.describe_nodegroup(clusterName=spec.cluster, nodegroupName="classic")
+    assert old["nodegroup"]["scalingConfig"]["desiredSize"] == 0

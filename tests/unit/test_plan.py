@@ -496,3 +496,33 @@ def test_a_default_route_through_an_appliance_gets_no_ipv6_route_and_blocks_its_
     ]  # fmt: skip
     assert route.via == "egress-only-gateway"
     assert "nodes-without-ipv6-default-route" not in codes(estate, options)
+
+
+def _legacy(**changes: object) -> Inventory:
+    base = inventory()
+    groups = tuple(
+        g.model_copy(update=changes) if g.name == "legacy" else g for g in base.nodegroups
+    )
+    return base.model_copy(update={"nodegroups": groups})
+
+
+def test_a_refresh_that_cannot_drain_is_blocked_unless_accepted() -> None:
+    # Auto Scaling terminates refreshed instances without draining Kubernetes nodes unless a
+    # termination lifecycle hook lets a handler drain them (DOMAIN.md, facts found by review).
+    estate = _legacy(termination_hook=False)
+    assert codes(estate)["refresh-without-drain"] == "blocker"
+    assert codes(estate, PlanOptions(refresh_without_drain=True))["refresh-without-drain"] == (
+        "warning"
+    )
+    assert "refresh-without-drain" not in codes(inventory())
+
+
+def test_a_managed_group_that_is_updating_blocks() -> None:
+    base = inventory()
+    groups = tuple(
+        g.model_copy(update={"status": "UPDATING"}) if g.name == "system" else g
+        for g in base.nodegroups
+    )
+    assert codes(base.model_copy(update={"nodegroups": groups}))["nodegroup-not-active"] == (
+        "blocker"
+    )

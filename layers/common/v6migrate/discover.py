@@ -321,6 +321,18 @@ def _cloudwan(clients: Clients, vpc: Vpc, region: str) -> tuple[CloudWanAttachme
 # --------------------------------------------------------------------------- nodes
 
 
+def _drains_on_termination(clients: Clients, group: str) -> bool:
+    """Whether the Auto Scaling group holds terminating instances for a handler to drain."""
+    try:
+        hooks = clients.autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=group)
+    except ClientError as error:
+        raise translate(error, "autoscaling:DescribeLifecycleHooks") from error
+    return any(
+        h.get("LifecycleTransition") == "autoscaling:EC2_INSTANCE_TERMINATING"
+        for h in hooks.get("LifecycleHooks", [])
+    )
+
+
 def _nodegroups(clients: Clients, cluster: str) -> list[Nodegroup]:
     groups: list[Nodegroup] = []
     for name in pages(clients.eks, "list_nodegroups", "nodegroups", clusterName=cluster):
@@ -340,6 +352,7 @@ def _nodegroups(clients: Clients, cluster: str) -> list[Nodegroup]:
                     a["name"] for a in group.get("resources", {}).get("autoScalingGroups", [])
                 ),
                 subnet_ids=tuple(group.get("subnets", [])),
+                status=group.get("status", "ACTIVE"),
             )
         )
     managed_asgs = {asg for g in groups for asg in g.autoscaling_groups}
@@ -362,6 +375,7 @@ def _nodegroups(clients: Clients, cluster: str) -> list[Nodegroup]:
                 launch_template_version=template.get("Version"),
                 autoscaling_groups=(name,),
                 subnet_ids=tuple(s for s in str(asg.get("VPCZoneIdentifier", "")).split(",") if s),
+                termination_hook=_drains_on_termination(clients, name),
             )
         )
     return sorted(groups, key=lambda g: g.name)

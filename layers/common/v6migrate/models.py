@@ -79,6 +79,12 @@ class PlanOptions(Frozen):
         "this is set: then ::/0 goes to the VPC's egress-only gateway, so IPv6 leaves without "
         "that inspection or central egress.",
     )
+    refresh_without_drain: bool = Field(
+        default=False,
+        description="Let instance refreshes replace self-managed nodes whose group has no "
+        "termination lifecycle hook: Auto Scaling then terminates them without draining their "
+        "pods (Auto Scaling user guide, instance refresh).",
+    )
     nodes_outside_groups: Literal["block", "validate", "exclude"] = Field(
         default="block",
         description="Nodes of the cluster that no node group owns (Karpenter, launched by "
@@ -304,6 +310,10 @@ class Nodegroup(Frozen):
     launch_template_version: str | None = None
     autoscaling_groups: tuple[str, ...] = ()
     subnet_ids: tuple[str, ...] = ()
+    status: str = "ACTIVE"  # a managed group's DescribeNodegroup status
+    # Self-managed: a lifecycle hook on autoscaling:EC2_INSTANCE_TERMINATING, through which a
+    # termination handler drains each node before Auto Scaling terminates it.
+    termination_hook: bool = False
 
 
 class Cni(Frozen):

@@ -778,10 +778,22 @@ def _cni_changes(inventory: Inventory, options: PlanOptions) -> list[Change]:
 def _node_changes(inventory: Inventory, options: PlanOptions) -> tuple[list[Change], list[Finding]]:
     changes: list[Change] = []
     findings: list[Finding] = []
+    undrained: list[str] = []
     for group in sorted(inventory.nodegroups, key=lambda g: g.name):
         nodes = [n for n in inventory.nodes if n.nodegroup == group.name]
         if all(n.ipv6_addresses for n in nodes):
             continue  # nothing to roll: every node (if any) has IPv6 already
+        if group.kind == "managed" and group.status in ("CREATING", "UPDATING", "DELETING"):
+            findings.append(
+                _blocker(
+                    "nodegroup-not-active",
+                    f"Managed node group {group.name} is {group.status}: EKS refuses a second "
+                    "update while one runs. Wait until it is ACTIVE, then plan again.",
+                    group.name,
+                )
+            )
+        if group.kind == "self-managed" and not group.termination_hook:
+            undrained.append(group.name)
         if group.kind == "self-managed":
             changes.append(
                 RollNodegroup(
@@ -815,6 +827,22 @@ def _node_changes(inventory: Inventory, options: PlanOptions) -> tuple[list[Chan
                 )
             )
     findings.extend(_ungrouped_node_findings(inventory, options))
+    if undrained:
+        what = (
+            f"Self-managed node groups {_listed(undrained)} have no termination lifecycle hook: "
+            "an instance refresh terminates their nodes without draining them, so their pods "
+            "stop at once"
+        )
+        findings.append(
+            _warning("refresh-without-drain", f"{what}; options.refresh_without_drain allows it.")
+            if options.refresh_without_drain
+            else _blocker(
+                "refresh-without-drain",
+                f"{what}. Add an autoscaling:EC2_INSTANCE_TERMINATING hook with a handler that "
+                "drains (aws-node-termination-handler in queue mode), or set "
+                "options.refresh_without_drain to accept it; then plan again.",
+            )
+        )
     return changes, findings
 
 

@@ -279,6 +279,9 @@ class NodeRoll:
                     Preferences={
                         "MinHealthyPercentage": change.min_healthy_percentage,
                         "SkipMatching": False,
+                        # Every node must get IPv6: protected instances are replaced too, not
+                        # waited for (the default, Wait, fails the refresh after an hour).
+                        "ScaleInProtectedInstances": "Refresh",
                     },
                 )
                 return {"refresh_id": started["InstanceRefreshId"], "group": asg}
@@ -324,6 +327,8 @@ class NodeRoll:
             return done, result
         if "update_id" in result:
             done, _ = _eks_update(ctx, result["update_id"], what, nodegroup=change.target)
+            if done and result.get("phase") == "drain":
+                return self._step_down(change, result, ctx)
             return done, result
         replacement = _nodegroup(ctx, result["replacement"])
         status = replacement["status"]
@@ -335,18 +340,31 @@ class NodeRoll:
             raise ChangeFailed(f"{what}: replacement {result['replacement']} is {status}: {issues}")
         if status != "ACTIVE":
             return False, result
+        return self._step_down(change, {**result, "phase": "drain"}, ctx)
+
+    def _step_down(
+        self, change: RollNodegroup, result: dict[str, Any], ctx: Context
+    ) -> tuple[bool, dict[str, Any]]:
+        """Take the old group down one node per update, each waited for: scaling a managed
+        group in drains best-effort and forces termination after about 5 minutes, whatever the
+        PodDisruptionBudgets say (DOMAIN.md, facts found by review), so one node at a time
+        keeps the disruption to one node's pods, which the replacement group already has room
+        for. Done when the old group is at zero."""
         old = _nodegroup(ctx, change.target)
         scaling = dict(old.get("scalingConfig") or {})
+        desired = int(scaling.get("desiredSize", 0))
+        if desired <= 0:
+            return True, result
         update = call(
             ctx.clients.eks.update_nodegroup_config,
             "eks:UpdateNodegroupConfig",
             clusterName=ctx.inventory.cluster.name,
             nodegroupName=change.target,
             scalingConfig={"minSize": 0, "maxSize": max(1, int(scaling.get("maxSize", 1))),
-                           "desiredSize": 0},
-            clientRequestToken=token(ctx, change.change_id, "drain"),
+                           "desiredSize": desired - 1},
+            clientRequestToken=token(ctx, change.change_id, f"drain-{desired - 1}"),
         )["update"]  # fmt: skip
-        return False, {**result, "phase": "drain", "update_id": update["id"]}
+        return False, {**result, "update_id": update["id"]}
 
     def revert(
         self, change: RollNodegroup, before: dict[str, Any], result: dict[str, Any],
