@@ -267,9 +267,7 @@ class SimulatedClusters:
         arn = self.identify(url, cluster)
         if not arn:
             raise Refused(401, "Unauthorized: STS named no caller")
-        from v6migrate.kube import role_arn
-
-        return role_arn(arn)
+        return iam_principal(arn)
 
     @staticmethod
     def _authorise(
@@ -530,6 +528,23 @@ def _run(
         lines += ['Device "v6if0" does not exist.', "egress-failed: Network unreachable"]
     pod["status"] = {"phase": "Succeeded", "hostIP": node["instance"].private_ip}
     return {"pod": pod, "log": "\n".join(lines) + "\n"}
+
+
+def iam_principal(caller_arn: str) -> str:
+    """The IAM principal an STS caller ARN stands for, as EKS's authenticator maps it: an
+    assumed-role session is its role, with the role's path (looked up in IAM; EKS user guide,
+    access entries: a role ARN may include a path); a user is itself."""
+    from moto.iam.models import iam_backends
+
+    parts = caller_arn.split(":")
+    if len(parts) != 6 or not parts[5].startswith("assumed-role/"):
+        return caller_arn
+    account, name = parts[4], parts[5].split("/")[1]
+    for backend in iam_backends[account].values():
+        for role in backend.roles.values():
+            if role.name == name:
+                return str(role.arn)
+    raise Refused(401, f"Unauthorized: no IAM role {name} in {account}")
 
 
 def sts_caller(url: str, cluster: str) -> str | None:

@@ -67,11 +67,13 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
-def _role(iam: Any, name: str, trust: dict[str, Any], statements: list[dict[str, Any]]) -> str:
+def _role(
+    iam: Any, name: str, trust: dict[str, Any], statements: list[dict[str, Any]], path: str = "/"
+) -> str:
     try:
-        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
-            "Arn"
-        ]
+        arn = iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps(trust))[
+            "Role"
+        ]["Arn"]
     except iam.exceptions.EntityAlreadyExistsException:
         arn = iam.get_role(RoleName=name)["Role"]["Arn"]
     if statements:
@@ -163,6 +165,7 @@ def deploy(
             name,
             _trust("lambda.amazonaws.com"),
             resolver.resolve(_statements(properties.get("Policies", []))),
+            path=str(properties.get("RolePath", "/")),
         )
         try:
             arn = lambda_client.create_function(
@@ -187,6 +190,7 @@ def deploy(
                 environment={k: str(v) for k, v in environment.items()},
                 memory_mb=int(properties.get("MemorySize", 128)),
                 timeout_s=int(properties.get("Timeout", 3)),
+                role_arn=role,
             )
         )
         resolver.refs[logical] = name

@@ -61,6 +61,20 @@ def _principal(response: EKSResponse) -> str:
     return match.group(1) if match else ""
 
 
+def _iam_principal_exists(arn: str) -> bool:
+    """EKS user guide, creating access entries: an entry names one existing IAM principal,
+    exactly (a role's ARN with its path)."""
+    from moto.iam.models import iam_backends
+
+    account = arn.split(":")[4]
+    for backend in iam_backends[account].values():
+        if any(r.arn == arn for r in backend.roles.values()):
+            return True
+        if any(u.arn == arn for u in backend.users.values()):
+            return True
+    return False
+
+
 def access_entries() -> None:
     if hasattr(EKSResponse, "create_access_entry"):
         return
@@ -81,7 +95,9 @@ def access_entries() -> None:
                 message="The cluster's authentication mode must be set to one of "
                 "[API, API_AND_CONFIG_MAP] to perform this operation."
             )
-        if not re.match(r"^arn:aws[\w-]*:iam::\d{12}:(role|user)/", principal):
+        if not re.match(r"^arn:aws[\w-]*:iam::\d{12}:(role|user)/", principal) or not (
+            _iam_principal_exists(principal)
+        ):
             raise _invalid(f"The principalArn {principal} is not a valid IAM principal ARN")
         if principal in store:
             raise ResourceInUseException(

@@ -158,3 +158,24 @@ def test_a_self_managed_cni_flag_is_removed_by_compensation(stack: Stack) -> Non
     assert "ENABLE_V6_EGRESS" not in env["aws-node"]
     assert "ENABLE_V6_EGRESS" not in env["aws-vpc-cni-init"]
     assert clients.eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []
+
+
+def test_a_cluster_in_the_tooling_account_migrates_under_the_functions_own_roles(
+    stack: Stack,
+) -> None:
+    # Lambda developer guide, execution role: a function calls AWS as a session of its
+    # execution role (GetCallerIdentity: assumed-role/<role>/<function>). With no role to
+    # assume, the access entry names that role, path included (EKS user guide, access entries).
+    tooling = stack.session.client("sts").get_caller_identity()["Account"]
+    spec = SMALL.model_copy(update={"account_id": tooling})
+    seed(spec, stack.session)
+    request = {**APPLY, "account_id": tooling}
+    description = stack.run(request, name="same-account")
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    note = _ledger_note(stack, "same-account", "access")
+    assert note is not None
+    assert note["principal"] == (
+        f"arn:aws:iam::{tooling}:role/v6migrate/{stack.deployment.stack_name}-ValidateFunction"
+    )
+    eks = stack.session.client("eks", region_name=SMALL.region)
+    assert eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []

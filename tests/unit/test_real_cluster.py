@@ -325,3 +325,38 @@ def test_a_node_group_is_updating_while_its_update_runs(
     CLOCK.skip(3600)
     group = target.eks.describe_nodegroup(clusterName=SMALL.cluster, nodegroupName="system")
     assert group["nodegroup"]["status"] == "ACTIVE"
+
+
+def test_an_access_entry_names_an_existing_principal_and_a_role_keeps_its_path(
+    moto: None,
+) -> None:
+    # Reference: EKS user guide, creating access entries: one existing IAM principal; a role's
+    # ARN may include its path, and the STS session ARN of that role drops it.
+    import boto3
+
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="ops", Path="/platform/team/", AssumeRolePolicyDocument="{}")[
+        "Role"
+    ]["Arn"]
+    account = role.split(":")[4]
+    session = boto3.client("sts").assume_role(RoleArn=role, RoleSessionName="me")
+    caller = session["AssumedRoleUser"]["Arn"]
+    assert caller == f"arn:aws:sts::{account}:assumed-role/ops/me"
+    # The workflow's view: the role behind the session, with its path
+    assert kube.role_arn(caller, iam) == role
+    # EKS's view: a path-less ARN names no principal
+    eks = boto3.client("eks", region_name=SMALL.region)
+    cluster = "tooling"
+    ec2 = boto3.client("ec2", region_name=SMALL.region)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    eks.create_cluster(
+        name=cluster, roleArn=role, resourcesVpcConfig={"subnetIds": [subnet]},
+        accessConfig={"authenticationMode": "API"},
+    )  # fmt: skip
+    with pytest.raises(ClientError) as refused:
+        eks.create_access_entry(
+            clusterName=cluster, principalArn=f"arn:aws:iam::{account}:role/ops"
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+    eks.create_access_entry(clusterName=cluster, principalArn=role)

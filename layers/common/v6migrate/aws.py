@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_eks import EKSClient
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_networkmanager import NetworkManagerClient
     from mypy_boto3_sts import STSClient
 
@@ -69,14 +70,24 @@ class Clients:
     networkmanager: NetworkManagerClient
     elbv2: ElasticLoadBalancingv2Client
     sts: STSClient
+    iam: IAMClient
+    partition: str = "aws"  # from the caller's ARN: aws, aws-cn, aws-us-gov
 
 
-def _caller_account(session: boto3.Session) -> str:
+def partition_of(arn: str) -> str:
+    """The partition an ARN names (`arn:<partition>:...`)."""
+    parts = arn.split(":")
+    return parts[1] if len(parts) > 2 and parts[0] == "arn" else "aws"
+
+
+def _caller(session: boto3.Session) -> tuple[str, str]:
+    """The caller's account and partition."""
     sts = session.client("sts", config=retries())
     try:
-        return str(sts.get_caller_identity()["Account"])
+        found = sts.get_caller_identity()
     except ClientError as error:
         raise translate(error, "sts:GetCallerIdentity") from error
+    return str(found["Account"]), partition_of(str(found["Arn"]))
 
 
 def session_for(
@@ -91,14 +102,29 @@ def session_for(
 
     Returns the session and the account id it acts in.
     """
+    session, account, _ = _target_session(
+        account_id, region, role_name=role_name, external_id=external_id, base=base
+    )
+    return session, account
+
+
+def _target_session(
+    account_id: str | None,
+    region: str,
+    *,
+    role_name: str | None = None,
+    external_id: str | None = None,
+    base: boto3.Session | None = None,
+) -> tuple[boto3.Session, str, str]:
+    """`session_for`, and the partition (the caller's: an assumed role is in the same one)."""
     base = base or boto3.Session(region_name=region)
-    current = _caller_account(base)
+    current, partition = _caller(base)
     if account_id is None or account_id == current:
-        return base, current
+        return base, current, partition
     config = settings()
     role = role_name or config.target_role_name
     kwargs: dict[str, Any] = {
-        "RoleArn": f"arn:aws:iam::{account_id}:role/{role}",
+        "RoleArn": f"arn:{partition}:iam::{account_id}:role/{role}",
         "RoleSessionName": "v6migrate",
     }
     external = external_id or config.external_id
@@ -115,13 +141,18 @@ def session_for(
         aws_session_token=credentials["SessionToken"],
         region_name=region,
     )
-    return session, account_id
+    return session, account_id, partition
 
 
-def clients_for(session: boto3.Session, account_id: str, region: str) -> Clients:
+def clients_for(
+    session: boto3.Session, account_id: str, region: str, partition: str | None = None
+) -> Clients:
+    if partition is None:
+        partition = _caller(session)[1]
     return Clients(
         account_id=account_id,
         region=region,
+        partition=partition,
         ec2=session.client("ec2", region_name=region, config=retries()),
         eks=session.client("eks", region_name=region, config=retries()),
         autoscaling=session.client("autoscaling", region_name=region, config=retries()),
@@ -130,9 +161,10 @@ def clients_for(session: boto3.Session, account_id: str, region: str) -> Clients
         ),
         elbv2=session.client("elbv2", region_name=region, config=retries()),
         sts=session.client("sts", region_name=region, config=retries()),
+        iam=session.client("iam", config=retries()),
     )
 
 
 def target_clients(account_id: str | None, region: str) -> Clients:
-    session, account = session_for(account_id, region)
-    return clients_for(session, account, region)
+    session, account, partition = _target_session(account_id, region)
+    return clients_for(session, account, region, partition)

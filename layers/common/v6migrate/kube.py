@@ -36,8 +36,8 @@ TOKEN_SECONDS = 60
 AWS_NODE = "aws-node"
 CONTAINERS = ("aws-node", "aws-vpc-cni-init")
 V6_EGRESS = "ENABLE_V6_EGRESS"
-VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
-EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
+VIEW_POLICY = "AmazonEKSAdminViewPolicy"
+EDIT_POLICY = "AmazonEKSEditPolicy"
 
 
 # How requests reach the API server: urllib (https only, checked in `Kube.request`).
@@ -62,13 +62,34 @@ def eks_token(sts: Any, cluster: str) -> str:
     return TOKEN_PREFIX + encoded
 
 
-def role_arn(caller_arn: str) -> str:
-    """The IAM role behind an assumed-role session ARN (what an access entry names)."""
+def role_arn(caller_arn: str, iam: Any = None) -> str:
+    """The IAM principal behind the caller (what an access entry names, path included).
+
+    A Lambda function or an assumed target role calls as an STS session,
+    `arn:<partition>:sts::<account>:assumed-role/<role>/<session>`; the session ARN drops the
+    role's path, which the role's own ARN keeps (`arn:...:role/<path>/<role>`), and an access
+    entry for a role must name that (EKS user guide, creating access entries). With `iam`, the
+    role is read (GetRole) for its ARN; without it, a path-less ARN is assumed.
+    """
     parts = caller_arn.split(":")
     if len(parts) == 6 and parts[5].startswith("assumed-role/"):
         role = parts[5].split("/")[1]
+        if iam is not None:
+            found = call(iam.get_role, "iam:GetRole", RoleName=role)["Role"]["Arn"]
+            return str(found)
         return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
     return caller_arn
+
+
+def principal(ctx: Context) -> str:
+    """The access-entry principal of the clients' caller."""
+    caller = call(ctx.clients.sts.get_caller_identity, "sts:GetCallerIdentity")["Arn"]
+    return role_arn(str(caller), ctx.clients.iam)
+
+
+def policy_arn(ctx: Context, name: str) -> str:
+    """An EKS access policy's ARN in the caller's partition."""
+    return f"arn:{ctx.clients.partition}:eks::aws:cluster-access-policy/{name}"
 
 
 class KubeError(ChangeFailed):
@@ -257,30 +278,29 @@ def access(
     finds is its own (`ours_before`). An entry that existed before the run is kept.
     """
     eks, cluster = ctx.clients.eks, ctx.inventory.cluster.name
-    caller = call(ctx.clients.sts.get_caller_identity, "sts:GetCallerIdentity")["Arn"]
-    principal = role_arn(caller)
+    who = principal(ctx)
     existing = call(eks.list_access_entries, "eks:ListAccessEntries", clusterName=cluster).get(
         "accessEntries", []
     )
     # Ours: absent now, or made by an earlier try of this step (journaled, `ours_before`).
-    ours = principal not in existing or ours_before
+    ours = who not in existing or ours_before
     if ours:
         if record:
-            record("intent", principal)
+            record("intent", who)
         call(
             eks.create_access_entry,
             "eks:CreateAccessEntry",
             ok=("ResourceInUseException",),
             clusterName=cluster,
-            principalArn=principal,
+            principalArn=who,
             tags={"v6migrate:migration": ctx.migration_id},
         )
         call(
             eks.associate_access_policy,
             "eks:AssociateAccessPolicy",
             clusterName=cluster,
-            principalArn=principal,
-            policyArn=VIEW_POLICY,
+            principalArn=who,
+            policyArn=policy_arn(ctx, VIEW_POLICY),
             accessScope={"type": "cluster"},
         )
         if namespaces:
@@ -288,17 +308,17 @@ def access(
                 eks.associate_access_policy,
                 "eks:AssociateAccessPolicy",
                 clusterName=cluster,
-                principalArn=principal,
-                policyArn=EDIT_POLICY,
+                principalArn=who,
+                policyArn=policy_arn(ctx, EDIT_POLICY),
                 accessScope={"type": "namespace", "namespaces": list(namespaces)},
             )
     try:
-        yield principal
+        yield who
     finally:
         if ours:
-            remove_access(ctx, principal)
+            remove_access(ctx, who)
             if record:
-                record("removed", principal)
+                record("removed", who)
 
 
 def read_facts(
@@ -312,12 +332,11 @@ def read_facts(
     entry takes seconds to be honoured, so KubeUnauthorized reaches the state machine's Retry.
     """
     if not may_create:
-        caller = call(ctx.clients.sts.get_caller_identity, "sts:GetCallerIdentity")["Arn"]
         existing = call(
             ctx.clients.eks.list_access_entries, "eks:ListAccessEntries",
             clusterName=ctx.inventory.cluster.name,
         ).get("accessEntries", [])  # fmt: skip
-        if role_arn(caller) not in existing:
+        if principal(ctx) not in existing:
             return None
     try:
         with access(ctx, (), record=record, ours_before=ours_before):
