@@ -295,7 +295,8 @@ class SimulatedClusters:
         body: bytes,
     ) -> tuple[int, Any]:  # fmt: skip
         if rest == "/api/v1/nodes" and method == "GET":
-            return 200, {"kind": "NodeList", "items": [n["node"] for n in _nodes(backend, cluster)]}
+            items = [n["node"] for n in _nodes(backend, cluster)]
+            return 200, {"kind": "NodeList", "items": items + _fargate_nodes(backend, cluster)}
         if rest == "/apis/apps/v1/namespaces/kube-system/daemonsets/aws-node":
             if method == "PATCH":
                 self._patch_aws_node(backend, cluster, state, json.loads(body or b"{}"))
@@ -474,6 +475,31 @@ def _node_object(
         "spec": {"providerID": f"aws:///{instance.placement.zone}/{instance.id}"},
         "status": {"addresses": addresses},
     }
+
+
+def _fargate_nodes(backend: EKSBackend, cluster: str) -> list[dict[str, Any]]:
+    """Each Fargate pod runs on a node of its own, which Kubernetes lists like any other (EKS
+    user guide, Fargate: `fargate-ip-...` nodes, label eks.amazonaws.com/compute-type=fargate,
+    no EC2 instance). One running pod per profile here. DaemonSets, aws-node included, do not
+    run on them."""
+    found = []
+    profiles = backend.clusters[cluster].fargate_profiles
+    for index, (name, profile) in enumerate(sorted(profiles.items())):
+        ip = f"10.255.{index}.{10 + index}"
+        node = f"fargate-ip-{ip.replace('.', '-')}.{backend.region_name}.compute.internal"
+        subnet = (profile.subnets or [""])[0]
+        zone = _ec2(backend).get_subnet(subnet).availability_zone if subnet else ""
+        found.append({
+            "metadata": {"name": node, "labels": {
+                "eks.amazonaws.com/compute-type": "fargate",
+                "eks.amazonaws.com/fargate-profile": name,
+                "kubernetes.io/hostname": node}},
+            "spec": {"providerID": f"aws:///{zone}/{profile.uuid}/{node}"},
+            "status": {"addresses": [{"type": "InternalIP", "address": ip},
+                                     {"type": "InternalDNS", "address": node},
+                                     {"type": "Hostname", "address": node}]},
+        })  # fmt: skip
+    return found
 
 
 def _ip_family(backend: EKSBackend, cluster: str) -> str:

@@ -27,6 +27,11 @@ from v6migrate.models import Inventory, MigrationRequest
 from v6migrate.render import network_table
 
 SCENARIOS = ("apply", "fail-attachments", "fail-nodes", "fail-validation", "plan")
+DEMO_ESTATES = ("small", "realistic")
+# What the operator decides when the realistic estate's dry run blocks: its Karpenter node is
+# left out of validation (the run cannot give it IPv6). In `fail-validation` they promise to
+# replace it during the run instead, and do not: validation holds them to it.
+DECISIONS = {"realistic": {"nodes_outside_groups": "exclude"}}
 
 
 def _inject(
@@ -54,6 +59,23 @@ def _inject(
         )
 
 
+def _foreign(clients: Any, ids: dict[str, Any]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Interfaces the run does not own (requester-managed ones, and every interface of an
+    instance outside the cluster's node groups), with their IPv6 addresses."""
+    ours = {n.instance_id for n in discover(clients, ids["cluster"]).nodes if n.nodegroup}
+    found = []
+    for page in clients.ec2.get_paginator("describe_network_interfaces").paginate(
+        Filters=[{"Name": "vpc-id", "Values": [ids["vpc_id"]]}]
+    ):
+        for eni in page["NetworkInterfaces"]:
+            instance = eni.get("Attachment", {}).get("InstanceId")
+            if instance in ours:
+                continue
+            addresses = tuple(sorted(a["Ipv6Address"] for a in eni.get("Ipv6Addresses", [])))
+            found.append((eni["NetworkInterfaceId"], eni.get("Description", ""), addresses))
+    return sorted(found)
+
+
 def _validation(description: dict[str, Any], echo: Callable[[str], None]) -> None:
     state = json.loads(description.get("output") or "{}")
     report = (state.get("validation") or {}).get("report")
@@ -79,11 +101,14 @@ def _events(session: Any, deployment: Deployment, echo: Callable[[str], None]) -
             echo(f"   {event['detail-type']:<22} stage={detail.get('stage')}{extra}")
 
 
-def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str = "apply") -> int:
+def run_demo(
+    echo: Callable[[str], None], output: str = "table", scenario: str = "apply",
+    estate: str = "small",
+) -> int:  # fmt: skip
     started = time.monotonic()
     # The functions' JSON logs and metrics would drown the story: keep them for `local serve`.
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    spec = ESTATES["small"]
+    spec = ESTATES[estate]
     echo("1. Starting the embedded AWS (moto server, Step Functions execution on)")
     with EmbeddedAws() as embedded:
         session = embedded.session()
@@ -92,7 +117,7 @@ def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str =
         deployment = deploy(session, parameters=local_parameters("WARNING"))
         machine = deployment.state_machines["MigrationStateMachine"]
         echo(f"   state machine {machine}")
-        echo(f"3. Seeding the small estate in account {spec.account_id} ({spec.region})")
+        echo(f"3. Seeding the {estate} estate in account {spec.account_id} ({spec.region})")
         ids = seed(spec, session)
         echo(
             f"   cluster {ids['cluster']} (IPv4), {ids['vpc_id']}, "
@@ -105,10 +130,11 @@ def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str =
             target_session(spec.region, spec.account_id, session), spec.account_id, spec.region
         )
 
-        def estate() -> Inventory:
+        def current() -> Inventory:
             return discover(clients, spec.cluster)
 
-        before = estate()
+        before = current()
+        foreign_before = _foreign(clients, ids)
         sfn = session.client("stepfunctions")
         request = MigrationRequest(
             cluster=spec.cluster, account_id=spec.account_id, region=spec.region, mode="plan"
@@ -116,6 +142,19 @@ def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str =
         echo("4. The dry run: StartExecution with mode=plan")
         description = follow(sfn, start_execution(sfn, machine, request))
         code = outcome(description, "plan", output)
+        decided = dict(DECISIONS.get(estate, {}))
+        if estate != "small" and scenario == "fail-validation":
+            decided["nodes_outside_groups"] = "validate"
+        if decided and scenario != "plan":
+            chosen = ", ".join(f"options.{k}={v}" for k, v in decided.items())
+            echo(
+                f"4b. The dry run again, with what the blockers ask the operator: {chosen}"
+            )
+            request = request.model_copy(
+                update={"options": request.options.model_copy(update=decided)}
+            )
+            description = follow(sfn, start_execution(sfn, machine, request))
+            code = outcome(description, "plan", output)
         if scenario != "plan" and code == 0:
             applying = request.model_copy(update={"mode": "apply"})
             if scenario == "fail-attachments":
@@ -130,8 +169,9 @@ def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str =
                     "5. Apply: StartExecution with mode=apply: vpc, attachments, cni, nodes, "
                     "then validation from the AWS APIs and inside the cluster"
                 )
-                _inject(scenario, session, spec, clients, echo)
-                if scenario == "fail-validation":
+                if estate == "small":
+                    _inject(scenario, session, spec, clients, echo)
+                if scenario == "fail-validation" and estate == "small":
                     # Preflight would block on the stray node; the operator says they will
                     # replace it during the run, and validation holds them to it.
                     options = applying.options.model_copy(
@@ -143,7 +183,7 @@ def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str =
             faults.disarm()
             code = outcome(description, "apply", output)
             _validation(description, echo)
-            after = estate()
+            after = current()
             echo("6. The estate, before and after (* = changed)")
             echo(network_table(before, after))
             if scenario.startswith("fail-"):
@@ -156,6 +196,17 @@ def run_demo(echo: Callable[[str], None], output: str = "table", scenario: str =
                     f"   {len(changed)} row(s) differ after compensation: the VPC's /56 and its "
                     "local routes, kept on purpose (a released Amazon /56 never comes back)."
                 )
+            if estate != "small":
+                foreign_after = _foreign(clients, ids)
+                untouched = foreign_after == foreign_before
+                echo(
+                    "   other teams' and AWS services' interfaces and instances: "
+                    + ("untouched" if untouched else "CHANGED")
+                )
+                for line in sorted(set(foreign_before) ^ set(foreign_after)):
+                    echo(f"     {'-' if line in foreign_before else '+'} {line}")
+                if not untouched:
+                    code = 1
         echo("7. Events on the v6migrate bus")
         _events(session, deployment, echo)
     echo(f"Demo finished in {time.monotonic() - started:.1f}s.")

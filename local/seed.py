@@ -7,6 +7,7 @@ assuming the target role from the workflow's account, as on AWS.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ipaddress
 import json
@@ -38,6 +39,10 @@ class NodegroupSpec(BaseModel):
     # Self-managed: a termination lifecycle hook, as aws-node-termination-handler's queue mode
     # uses to drain each node before Auto Scaling terminates it.
     termination_hook: bool = True
+    # Launch template versions made (each from the one before, with user data), and the one
+    # the group runs (None: the latest), as a template that has lived a while has.
+    template_versions: int = Field(default=1, ge=1, le=5)
+    template_version: int | None = None
 
 
 class EstateSpec(BaseModel):
@@ -68,6 +73,10 @@ class EstateSpec(BaseModel):
     cni_configuration: dict[str, Any] = Field(
         default_factory=lambda: {"env": {"WARM_IP_TARGET": "5", "MINIMUM_IP_TARGET": "10"}}
     )
+    # The pitfalls a real estate has and a fresh one lacks (issue 8): an ICMP NACL entry, another
+    # cluster's nodes in the same VPC, a Karpenter node, a Fargate profile, an inspection subnet
+    # whose default route goes to a firewall's interface.
+    pitfalls: bool = False
     nodegroups: tuple[NodegroupSpec, ...] = (
         NodegroupSpec(name="system", nodes=2),
         NodegroupSpec(name="batch", launch_template=False, nodes=1),
@@ -77,6 +86,25 @@ class EstateSpec(BaseModel):
 
 ESTATES: dict[str, EstateSpec] = {
     "small": EstateSpec(),
+    "realistic": EstateSpec(
+        cluster="payments-prod",
+        vpc_cidr="10.30.0.0/16",
+        pitfalls=True,
+        nodegroups=(
+            NodegroupSpec(
+                name="system",
+                nodes=2,
+                custom_ami=False,
+                release_version="1.31.2-20260915",
+                template_versions=3,
+                template_version=2,
+            ),
+            NodegroupSpec(
+                name="batch", launch_template=False, nodes=1, release_version="1.31.2-20260915"
+            ),
+            NodegroupSpec(name="legacy-asg", kind="self-managed", nodes=1),
+        ),
+    ),
     "large": EstateSpec(
         cluster="platform-large",
         vpc_cidr="10.64.0.0/16",
@@ -322,7 +350,75 @@ def seed(spec: EstateSpec, base: boto3.Session | None = None) -> dict[str, Any]:
     if spec.edges:
         result.update(_edges(session, spec, vpc_id, public, private))
     _cluster(session, spec, private, node_sg)
+    if spec.pitfalls:
+        result.update(_pitfalls(session, spec, vpc_id, private, node_sg, next(blocks)))
     return result
+
+
+def _pitfalls(
+    session: boto3.Session, spec: EstateSpec, vpc_id: str, private: list[str], node_sg: str,
+    spare: ipaddress.IPv4Network,
+) -> dict[str, Any]:  # fmt: skip
+    """What a lived-in estate holds beside the cluster, each the way its owner made it."""
+    ec2, eks = session.client("ec2"), session.client("eks")
+    found: dict[str, Any] = {}
+    # Path MTU discovery: every ICMP unreachable message allowed in the custom NACL
+    acls = ec2.describe_network_acls(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "default", "Values": ["false"]}]
+    )["NetworkAcls"]
+    for acl in acls:
+        ec2.create_network_acl_entry(
+            NetworkAclId=acl["NetworkAclId"], RuleNumber=80, Protocol="1", RuleAction="allow",
+            Egress=False, CidrBlock="0.0.0.0/0", IcmpTypeCode={"Type": 3, "Code": -1},
+        )  # fmt: skip
+    # Another team's cluster in the same VPC, with a managed node group of its own
+    other = f"{spec.cluster}-shared"[:40]
+    eks.create_cluster(
+        name=other, version=spec.kubernetes_version,
+        roleArn=f"arn:aws:iam::{spec.account_id}:role/eks-cluster",
+        resourcesVpcConfig={"subnetIds": private[:2]},
+        accessConfig={"authenticationMode": "API"},
+    )  # fmt: skip
+    eks.create_nodegroup(
+        clusterName=other, nodegroupName="web", subnets=private[:2],
+        nodeRole=f"arn:aws:iam::{spec.account_id}:role/eks-node", instanceTypes=["m6g.large"],
+        scalingConfig={"minSize": 0, "maxSize": 2, "desiredSize": 1},
+    )  # fmt: skip
+    found["other_cluster"] = other
+    # A node Karpenter launched (Karpenter v1's tags), in no node group
+    karpenter = ec2.run_instances(
+        ImageId="ami-0eks0node0image0sim", InstanceType="m6g.xlarge", MinCount=1, MaxCount=1,
+        SubnetId=private[1], SecurityGroupIds=[node_sg],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [
+            {"Key": f"kubernetes.io/cluster/{spec.cluster}", "Value": "owned"},
+            {"Key": "eks:eks-cluster-name", "Value": spec.cluster},
+            {"Key": "karpenter.sh/nodepool", "Value": "default"},
+            {"Key": "karpenter.k8s.aws/ec2nodeclass", "Value": "default"}]}],
+    )["Instances"][0]["InstanceId"]  # fmt: skip
+    found["karpenter_node"] = karpenter
+    # Batch jobs on Fargate
+    eks.create_fargate_profile(
+        fargateProfileName="jobs", clusterName=spec.cluster,
+        podExecutionRoleArn=f"arn:aws:iam::{spec.account_id}:role/eks-fargate-pods",
+        subnets=private[:2], selectors=[{"namespace": "jobs"}],
+    )  # fmt: skip
+    # An inspection subnet whose default route goes through a firewall's interface
+    inspection = ec2.create_subnet(
+        VpcId=vpc_id, CidrBlock=str(spare), AvailabilityZone=f"{spec.region}a",
+        TagSpecifications=_tags(f"{spec.cluster}-inspection-0", "subnet"),
+    )["Subnet"]["SubnetId"]  # fmt: skip
+    firewall = ec2.create_network_interface(
+        SubnetId=inspection, Description="firewall appliance (security team)"
+    )["NetworkInterface"]["NetworkInterfaceId"]
+    table = ec2.create_route_table(
+        VpcId=vpc_id, TagSpecifications=_tags(f"{spec.cluster}-inspection", "route-table")
+    )["RouteTable"]["RouteTableId"]
+    ec2.create_route(
+        RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NetworkInterfaceId=firewall
+    )
+    ec2.associate_route_table(RouteTableId=table, SubnetId=inspection)
+    found.update({"inspection_subnet": inspection, "firewall_eni": firewall})
+    return found
 
 
 def _edges(
@@ -389,11 +485,19 @@ def _cluster(session: boto3.Session, spec: EstateSpec, private: list[str], node_
             template = ec2.create_launch_template(
                 LaunchTemplateName=f"{spec.cluster}-{group.name}", LaunchTemplateData=data
             )["LaunchTemplate"]["LaunchTemplateId"]
+            for number in range(2, group.template_versions + 1):
+                script = f"#!/bin/bash\necho bootstrap revision {number}\n"
+                ec2.create_launch_template_version(
+                    LaunchTemplateId=template, SourceVersion=str(number - 1),
+                    VersionDescription=f"revision {number}",
+                    LaunchTemplateData={"UserData": base64.b64encode(script.encode()).decode()},
+                )  # fmt: skip
+            in_use = str(group.template_version or group.template_versions)
         if group.kind == "self-managed":
             assert template is not None
             autoscaling.create_auto_scaling_group(
                 AutoScalingGroupName=f"{spec.cluster}-{group.name}",
-                LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},
+                LaunchTemplate={"LaunchTemplateId": template, "Version": in_use},
                 MinSize=0,
                 MaxSize=max(group.nodes, 1) * 2,
                 DesiredCapacity=group.nodes,
@@ -427,7 +531,7 @@ def _cluster(session: boto3.Session, spec: EstateSpec, private: list[str], node_
             },
         }
         if template:
-            kwargs["launchTemplate"] = {"id": template, "version": "1"}
+            kwargs["launchTemplate"] = {"id": template, "version": in_use}
         else:
             kwargs["instanceTypes"] = ["m6g.large"]
         if group.release_version:

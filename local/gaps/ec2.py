@@ -25,7 +25,8 @@ def _live_ipv6_block(subnet: Any) -> str | None:
 
 
 def ipv6_on_network_interface_creation() -> None:
-    """A network interface created in a subnet with `AssignIpv6AddressOnCreation` gets an IPv6.
+    """A network interface created in a subnet with `AssignIpv6AddressOnCreation` gets an IPv6;
+    an instance's primary interface goes with the instance.
 
     EC2 API reference, ModifySubnetAttribute: "network interfaces created in the specified
     subnet should be assigned an IPv6 address". moto ignores the attribute, so instances
@@ -38,6 +39,10 @@ def ipv6_on_network_interface_creation() -> None:
     def create_network_interface(
         self: Any, subnet: Any, private_ip_address: Any, *args: Any, **kwargs: Any
     ) -> Any:
+        if kwargs.get("device_index") == 0:
+            # EC2 user guide, network interfaces: the primary interface made at launch is
+            # deleted with its instance (DeleteOnTermination true); moto keeps it.
+            kwargs["delete_on_termination"] = True
         wants_ipv6 = str(getattr(subnet, "assign_ipv6_address_on_creation", False)).lower()
         if (
             wants_ipv6 == "true"
@@ -124,6 +129,7 @@ def launch_template_source_version() -> None:
     from moto.core.responses import ActionResult
     from moto.ec2.exceptions import EC2ClientError
     from moto.ec2.responses.launch_templates import LaunchTemplates
+    from moto.ec2.utils import parse_user_data
 
     original = LaunchTemplates.create_launch_template_version
     if getattr(original, "_v6migrate", False):
@@ -131,8 +137,11 @@ def launch_template_source_version() -> None:
 
     def create_launch_template_version(self: Any) -> ActionResult:
         source = self._get_param("SourceVersion")
-        if source is None:
-            return original(self)
+        given = dict(self._get_param("LaunchTemplateData", {}) or {})
+        if "UserData" in given:
+            # moto keeps a new version's user data as text, which its Auto Scaling groups
+            # then refuse to launch from: keep it as CreateLaunchTemplate does.
+            given["UserData"] = parse_user_data(given["UserData"])
         name, template_id = (
             self._get_param("LaunchTemplateName"),
             self._get_param("LaunchTemplateId"),
@@ -142,6 +151,9 @@ def launch_template_source_version() -> None:
             if template_id
             else self.ec2_backend.get_launch_template_by_name(name)
         )
+        if source is None:
+            version = template.create_version(given, self._get_param("VersionDescription"))
+            return _version_result(self, template, version)
         number = (
             template.default_version_number if str(source) == "$Default"
             else template.latest_version_number if str(source) == "$Latest"
@@ -153,8 +165,11 @@ def launch_template_source_version() -> None:
                 "InvalidLaunchTemplateId.VersionNotFound",
                 f"Could not find launch template version {source} of {template.id}.",
             )
-        data = {**dict(found.data or {}), **dict(self._get_param("LaunchTemplateData", {}))}
+        data = {k: v for k, v in {**dict(found.data or {}), **given}.items() if v is not None}
         version = template.create_version(data, self._get_param("VersionDescription"))
+        return _version_result(self, template, version)
+
+    def _version_result(self: Any, template: Any, version: Any) -> ActionResult:
         return ActionResult(
             {
                 "LaunchTemplateVersion": {

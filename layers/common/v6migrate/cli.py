@@ -310,7 +310,7 @@ def cmd_local_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from local.demo import run_demo
 
-    return run_demo(echo=_out, output=args.output, scenario=args.scenario)
+    return run_demo(echo=_out, output=args.output, scenario=args.scenario, estate=args.estate)
 
 
 # --------------------------------------------------------------------------- main
@@ -357,12 +357,16 @@ def _parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="the embedded AWS")
     local_commands = local.add_subparsers(dest="local_command", required=True, parser_class=_Parser)
     serve = local_commands.add_parser("serve", help="run the embedded AWS in the foreground")
-    serve.add_argument("--estate", choices=["none", "small", "large"], default="small")
+    serve.add_argument("--estate", choices=["none", "small", "realistic", "large"], default="small")
     serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     serve.set_defaults(func=cmd_local_serve)
 
     demo = commands.add_parser("demo", help="the small estate migrated in the embedded AWS")
     demo.add_argument("--output", choices=["table", "json"], default="table")
+    demo.add_argument(
+        "--estate", choices=["small", "realistic"], default="small",
+        help="small (default), or realistic: the pitfalls of a lived-in estate",
+    )  # fmt: skip
     demo.add_argument(
         "--scenario",
         choices=["apply", "fail-attachments", "fail-nodes", "fail-validation", "plan"],

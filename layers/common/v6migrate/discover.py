@@ -596,5 +596,15 @@ def discover(
         endpoint_services=tuple(sorted(services, key=lambda s: s.service_id)),
         nodegroups=tuple(nodegroups),
         nodes=_nodes(clients, vpc_id, cluster.name, nodegroups),
+        fargate_profiles=tuple(
+            sorted(
+                pages(
+                    clients.eks,
+                    "list_fargate_profiles",
+                    "fargateProfileNames",
+                    clusterName=cluster.name,
+                )
+            )
+        ),
         cni=read_cni(clients, cluster.name),
     )

@@ -379,6 +379,7 @@ class Inventory(Frozen):
     endpoint_services: tuple[EndpointService, ...] = ()
     nodegroups: tuple[Nodegroup, ...] = ()
     nodes: tuple[Node, ...] = ()
+    fargate_profiles: tuple[str, ...] = ()
     cni: Cni
     kubernetes: KubeFacts | None = Field(
         default=None, description="Set by preflight once it has read the cluster's API."

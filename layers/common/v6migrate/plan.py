@@ -827,6 +827,16 @@ def _node_changes(inventory: Inventory, options: PlanOptions) -> tuple[list[Chan
                 )
             )
     findings.extend(_ungrouped_node_findings(inventory, options))
+    if inventory.fargate_profiles:
+        findings.append(
+            _warning(
+                "fargate-pods",
+                f"Pods of Fargate profiles {_listed(inventory.fargate_profiles)} run on Fargate "
+                "nodes, where no aws-node runs: ENABLE_V6_EGRESS does not reach them, so they "
+                "get no IPv6 egress from this migration. Validation lists their nodes and "
+                "leaves them out.",
+            )
+        )
     if undrained:
         what = (
             f"Self-managed node groups {_listed(undrained)} have no termination lifecycle hook: "

@@ -64,9 +64,14 @@ def describe(change: Change) -> str:
             )
         case AddNaclIpv6Entry():
             direction = "egress" if change.egress else "ingress"
+            what = (
+                f"icmpv6 type {change.icmp_type} code {change.icmp_code}"
+                if change.icmp_type is not None
+                else f"{_protocol(change.protocol)}, {_ports(change.port_from, change.port_to)}"
+            )
             return (
-                f"{change.rule_action} {direction} {change.cidr_ipv6} as rule {change.rule_number} "
-                f"(twin of rule {change.mirrors_rule}) in {change.target}"
+                f"{change.rule_action} {direction} {change.cidr_ipv6} ({what}) as rule "
+                f"{change.rule_number} (twin of rule {change.mirrors_rule}) in {change.target}"
             )
         case AddPeerIpv6Route():
             where = change.destination or "this VPC's IPv6 block"

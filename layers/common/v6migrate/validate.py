@@ -105,6 +105,11 @@ def _excluded(ctx: Context, request: MigrationRequest) -> set[str]:
     return {n.instance_id for n in ctx.inventory.nodes if n.nodegroup is None}
 
 
+def _on_fargate(node: dict[str, Any]) -> bool:
+    labels = node.get("metadata", {}).get("labels") or {}
+    return bool(labels.get("eks.amazonaws.com/compute-type") == "fargate")
+
+
 def instance_id(node: dict[str, Any]) -> str:
     """The EC2 instance behind a Node: the last part of `spec.providerID`
     (`aws:///<az>/<instance-id>`, as the AWS cloud provider sets it)."""
@@ -152,7 +157,16 @@ def _cluster_checks(ctx: Context, request: MigrationRequest, client: kube.Kube) 
     groups = {n.instance_id: n.nodegroup for n in ctx.inventory.nodes}
     nodes = client.nodes()
     excluded = _excluded(ctx, request)
-    nodes = [node for node in nodes if instance_id(node) not in excluded]
+    fargate = sorted(n["metadata"]["name"] for n in nodes if _on_fargate(n))
+    if fargate:
+        checks.append(
+            Check(
+                name="Fargate nodes, left out (no aws-node runs there)",
+                ok=True,
+                detail=", ".join(fargate),
+            )
+        )
+    nodes = [n for n in nodes if instance_id(n) not in excluded and not _on_fargate(n)]
     ipv6 = primary_ipv6(ctx, [instance_id(node) for node in nodes])
     targets: dict[str, dict[str, Any]] = {}
     for node in nodes:
