@@ -147,9 +147,7 @@ def run_demo(
             decided["nodes_outside_groups"] = "validate"
         if decided and scenario != "plan":
             chosen = ", ".join(f"options.{k}={v}" for k, v in decided.items())
-            echo(
-                f"4b. The dry run again, with what the blockers ask the operator: {chosen}"
-            )
+            echo(f"4b. The dry run again, with what the blockers ask the operator: {chosen}")
             request = request.model_copy(
                 update={"options": request.options.model_copy(update=decided)}
             )
