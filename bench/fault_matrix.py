@@ -1,13 +1,22 @@
-"""The fault matrix: fail at every mutating EC2 / Cloud WAN call of a migration, in turn.
+"""The fault matrix: fail at every mutating call of a migration, in turn, on every service.
 
-For each point the small estate is built afresh, the migration state machine runs in apply
-mode with a fault injected at exactly that call, compensation runs, and a normalised snapshot
-of everything the workflow touches is compared with the snapshot taken before the run. The
-only differences allowed are the kept /56 (the VPC's IPv6 association and the local routes AWS
-adds for it) and the instances of node groups already rolled (kept, not cycled back: the
-subnets' free IPv4 count is left out of the snapshot).
+For each point the estate is built afresh, the migration state machine runs in apply mode with
+a fault at exactly that call, compensation runs, and a normalised snapshot of everything the
+workflow touches is compared with the snapshot taken before the run. Two kinds of point:
 
-    .venv/bin/python bench/fault_matrix.py [--points 1,5,30]
+- `before`: the call is refused (InjectedFault) and never happens;
+- `after`: AWS carries the call out and only then answers with an error, as when the function
+  dies between the call and journaling `applied` (compensation must find the effect itself).
+
+Mutating calls of EC2, Cloud WAN, EKS, Auto Scaling and Elastic Load Balancing count. The only
+differences allowed are the kept /56 (the VPC's IPv6 association and the local routes AWS adds
+for it) and the nodes of node groups already rolled (kept, not cycled back: the free IPv4
+count and the groups' launch template versions and sizes are left out). Interfaces and
+instances the run does not own (requester-managed ones, other teams') must be identical, with
+their IPv6 addresses, and no access entry may be left.
+
+    .venv/bin/python bench/fault_matrix.py [--estate small|realistic] [--kind before|after|both]
+                                           [--points 1,5,30]
 """
 
 from __future__ import annotations
@@ -21,14 +30,13 @@ from typing import Any
 import boto3
 
 from local import faults
+from local.demo import DECISIONS, foreign_interfaces
 from local.deploy import deploy, local_parameters
-from local.seed import ESTATES, PEER_ACCOUNT, seed, target_session
+from local.seed import ESTATES, PEER_ACCOUNT, EstateSpec, seed, target_session
 from local.server import EmbeddedAws
-from v6migrate.aws import NETWORK_MANAGER_REGION
+from v6migrate.aws import NETWORK_MANAGER_REGION, clients_for
 
-SPEC = ESTATES["small"]
-REQUEST = {"cluster": SPEC.cluster, "account_id": SPEC.account_id, "region": SPEC.region,
-           "mode": "apply"}  # fmt: skip
+SPEC: EstateSpec = ESTATES["small"]
 
 
 def _live(associations: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -61,7 +69,31 @@ def snapshot(session: boto3.Session, ids: dict[str, Any]) -> tuple[dict[str, Any
     peer_tables = peer.describe_route_tables(RouteTableIds=[ids["peer_route_table"]])["RouteTables"]
     manager = target.client("networkmanager", region_name=NETWORK_MANAGER_REGION)
     wan = manager.get_vpc_attachment(AttachmentId=ids["cloud_wan_attachment"])["VpcAttachment"]
+    eks = target.client("eks")
+    clients = clients_for(target, SPEC.account_id, SPEC.region)
+    groups = {
+        name: {
+            key: eks.describe_nodegroup(clusterName=SPEC.cluster, nodegroupName=name)[
+                "nodegroup"
+            ].get(key)
+            for key in ("releaseVersion", "status")
+        }
+        for name in eks.list_nodegroups(clusterName=SPEC.cluster)["nodegroups"]
+        if name in {g.name for g in SPEC.nodegroups}
+    }
+    elbv2 = target.client("elbv2")
     normal = {
+        "foreign_interfaces": foreign_interfaces(clients, ids),
+        "access_entries": eks.list_access_entries(clusterName=SPEC.cluster)["accessEntries"],
+        "nodegroups": groups,
+        "load_balancers": sorted(
+            (b["LoadBalancerName"], b.get("IpAddressType"))
+            for b in elbv2.describe_load_balancers()["LoadBalancers"]
+        ),
+        "endpoints": sorted(
+            (e["VpcEndpointId"], e.get("IpAddressType"))
+            for e in ec2.describe_vpc_endpoints(Filters=by_vpc)["VpcEndpoints"]
+        ),
         "vpc": vpc,
         "subnets": subnets,
         "routes": tables,
@@ -98,9 +130,16 @@ def differences(before: Any, after: Any, path: str = "") -> list[str]:
 
 
 def main() -> None:
+    global SPEC
     parser = argparse.ArgumentParser()
+    parser.add_argument("--estate", choices=["small", "realistic"], default="small")
+    parser.add_argument("--kind", choices=["before", "after", "both"], default="both")
     parser.add_argument("--points", help="comma-separated fault points (default: all)")
     args = parser.parse_args()
+    SPEC = ESTATES[args.estate]
+    request = {"cluster": SPEC.cluster, "account_id": SPEC.account_id, "region": SPEC.region,
+               "mode": "apply", "options": DECISIONS.get(args.estate, {})}  # fmt: skip
+    kinds = ["before", "after"] if args.kind == "both" else [args.kind]
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     with EmbeddedAws() as embedded:
 
@@ -108,45 +147,58 @@ def main() -> None:
             embedded.reset()
             session = embedded.session()
             deployment = deploy(session, parameters=local_parameters("WARNING"))
-            return session, deployment.state_machines["MigrationStateMachine"], seed(SPEC, session)
+            machine = deployment.state_machines["MigrationStateMachine"]
+            return session, machine, seed(SPEC, session)
 
         def run(session: boto3.Session, machine: str, name: str) -> dict[str, Any]:
             sfn = session.client("stepfunctions")
             arn = sfn.start_execution(
-                stateMachineArn=machine, name=name, input=json.dumps(REQUEST)
+                stateMachineArn=machine, name=name, input=json.dumps(request)
             )["executionArn"]
             while (description := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
                 time.sleep(0.1)
             return dict(description)
 
         session, machine, _ = fresh()
-        faults.arm()
+        faults.arm(services=faults.ALL_SERVICES)
         assert run(session, machine, "matrix-clean")["status"] == "SUCCEEDED"
         calls = faults.mutations()
         faults.disarm()
         points = (
             [int(p) for p in args.points.split(",")] if args.points else range(1, len(calls) + 1)
         )
-        print(f"{len(calls)} mutating calls in a clean run: {', '.join(sorted(set(calls)))}")
-        restored = total_differences = 0
-        for point in points:
-            session, machine, ids = fresh()
-            before, _ = snapshot(session, ids)
-            faults.arm(fail_at=point)
-            description = run(session, machine, f"matrix-{point}")
-            faults.disarm()
-            after, kept = snapshot(session, ids)
-            found = differences(before, after)
-            rolled_back = (
-                description["status"] == "FAILED" and description["error"] == "ChangeFailed"
-            )
-            restored += rolled_back and not found
-            total_differences += len(found)
-            verdict = "restored" if rolled_back and not found else "NOT RESTORED"
-            print(f"point {point:3d} ({calls[point - 1]:<36}) {verdict}; kept {kept or 'nothing'}")
-            for line in found:
-                print(f"    {line}")
-        summary = f"points={len(points)} restored={restored} differences={total_differences}"
+        print(f"{len(calls)} mutating calls in a clean run of the {args.estate} estate: "
+              f"{', '.join(sorted(set(calls)))}")  # fmt: skip
+        restored = total = total_differences = 0
+        for kind in kinds:
+            for point in points:
+                session, machine, ids = fresh()
+                before, _ = snapshot(session, ids)
+                faults.arm(fail_at=point, after=kind == "after", services=faults.ALL_SERVICES)
+                description = run(session, machine, f"matrix-{kind}-{point}")
+                faults.disarm()
+                after, kept = snapshot(session, ids)
+                found = differences(before, after)
+                # A fault in Preflight (its temporary access entry) ends the run before any
+                # change, with no compensation to run.
+                failed = description["status"] == "FAILED" and description["error"] in (
+                    "ChangeFailed", "TransientError"
+                )  # fmt: skip
+                ok = failed and not found
+                restored += ok
+                total += 1
+                total_differences += len(found)
+                verdict = "restored" if ok else f"NOT RESTORED ({description.get('error')})"
+                print(
+                    f"{kind:6} {point:3d} ({calls[point - 1]:<40}) {verdict}; "
+                    f"kept {kept or 'nothing'}"
+                )
+                for line in found:
+                    print(f"    {line}")
+        summary = (
+            f"estate={args.estate} kinds={','.join(kinds)} points={total} restored={restored} "
+            f"differences={total_differences}"
+        )
         print(f"fault_matrix: {summary}")
 
 

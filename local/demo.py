@@ -59,7 +59,7 @@ def _inject(
         )
 
 
-def _foreign(clients: Any, ids: dict[str, Any]) -> list[tuple[str, str, tuple[str, ...]]]:
+def foreign_interfaces(clients: Any, ids: dict[str, Any]) -> list[tuple[str, str, tuple[str, ...]]]:
     """Interfaces the run does not own (requester-managed ones, and every interface of an
     instance outside the cluster's node groups), with their IPv6 addresses."""
     ours = {n.instance_id for n in discover(clients, ids["cluster"]).nodes if n.nodegroup}
@@ -134,7 +134,7 @@ def run_demo(
             return discover(clients, spec.cluster)
 
         before = current()
-        foreign_before = _foreign(clients, ids)
+        foreign_before = foreign_interfaces(clients, ids)
         sfn = session.client("stepfunctions")
         request = MigrationRequest(
             cluster=spec.cluster, account_id=spec.account_id, region=spec.region, mode="plan"
@@ -195,7 +195,7 @@ def run_demo(
                     "local routes, kept on purpose (a released Amazon /56 never comes back)."
                 )
             if estate != "small":
-                foreign_after = _foreign(clients, ids)
+                foreign_after = foreign_interfaces(clients, ids)
                 untouched = foreign_after == foreign_before
                 echo(
                     "   other teams' and AWS services' interfaces and instances: "

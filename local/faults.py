@@ -1,7 +1,11 @@
 """Fault injection and throttling for the embedded AWS (server side, so every client sees them).
 
 - `arm(fail_at=N)`: the Nth mutating EC2 / Cloud WAN call from now on fails once with
-  `InjectedFault` (not retryable): the stage fails, and compensation follows.
+  `InjectedFault` (not retryable): the stage fails, and compensation follows. With
+  `services=ALL_SERVICES` the calls of every service the workflow changes count (EKS, Auto
+  Scaling, Elastic Load Balancing too); with `after=True` the Nth call is carried out and only
+  then answered with `InjectedCrash`: AWS accepted it, the function never learns it did (as
+  when a Lambda dies between the call and journaling `applied`).
 - `throttle(share)`: that share of EC2 calls answers `RequestLimitExceeded`, the code AWS uses
   when an account's EC2 token bucket is empty (DOMAIN.md, Throttling).
 - `mutations`: the mutating calls seen since `arm()`, by action, in order.
@@ -20,10 +24,11 @@ from moto.core.responses import ActionResult, BaseResponse
 
 MUTATING = (
     "Accept", "Allocate", "Assign", "Associate", "Attach", "Authorize", "Create", "Delete",
-    "Detach", "Disable", "Disassociate", "Enable", "Modify", "Reject", "Release", "Replace",
-    "Revoke", "Unassign", "Update",
+    "Detach", "Disable", "Disassociate", "Enable", "Modify", "Put", "Reject", "Release",
+    "Replace", "Revoke", "Set", "Start", "Tag", "Unassign", "Untag", "Update",
 )  # fmt: skip
 SERVICES = ("ec2", "networkmanager")
+ALL_SERVICES = ("ec2", "networkmanager", "eks", "autoscaling", "elbv2")
 
 
 class _Fault(ServiceException):
@@ -35,6 +40,8 @@ class _Fault(ServiceException):
 class _State:
     armed: bool = False
     fail_at: int | None = None
+    after: bool = False
+    services: tuple[str, ...] = SERVICES
     throttle_share: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     mutations: list[str] = field(default_factory=list)
@@ -46,10 +53,14 @@ STATE = _State()
 _installed = False
 
 
-def arm(fail_at: int | None = None) -> None:
+def arm(
+    fail_at: int | None = None, *, after: bool = False, services: tuple[str, ...] = SERVICES
+) -> None:
     with STATE.lock:
         STATE.armed = True
         STATE.fail_at = fail_at
+        STATE.after = after
+        STATE.services = services
         STATE.mutations = []
 
 
@@ -71,16 +82,23 @@ def mutations() -> list[str]:
         return list(STATE.mutations)
 
 
-def _decide(service: str, action: str) -> _Fault | None:
+def _decide(service: str, action: str) -> tuple[_Fault | None, bool]:
+    """The fault to answer with, and whether to carry the call out first."""
     with STATE.lock:
         if service == "ec2" and STATE.throttle_share and STATE.rng.random() < STATE.throttle_share:
             STATE.throttled += 1
-            return _Fault("RequestLimitExceeded", "Request limit exceeded.")
-        if STATE.armed and service in SERVICES and action.startswith(MUTATING):
-            STATE.mutations.append(action)
+            return _Fault("RequestLimitExceeded", "Request limit exceeded."), False
+        if STATE.armed and service in STATE.services and action.startswith(MUTATING):
+            STATE.mutations.append(f"{service}:{action}" if service not in SERVICES else action)
             if STATE.fail_at is not None and len(STATE.mutations) == STATE.fail_at:
-                return _Fault("InjectedFault", f"fault injected at mutating call {STATE.fail_at}")
-    return None
+                if STATE.after:
+                    return _Fault(
+                        "InjectedCrash", f"crash after mutating call {STATE.fail_at} (accepted)"
+                    ), True
+                return _Fault(
+                    "InjectedFault", f"fault injected at mutating call {STATE.fail_at}"
+                ), False
+    return None, False
 
 
 def install() -> None:
@@ -93,9 +111,11 @@ def install() -> None:
 
     def call_action(self: BaseResponse) -> Any:
         service = getattr(self, "service_name", "")
-        if service in SERVICES:
-            fault = _decide(service, self._get_action())
+        if service in ALL_SERVICES:
+            fault, carry_out = _decide(service, self._get_action())
             if fault is not None:
+                if carry_out:
+                    original(self)
                 status, headers, body = self.serialized(ActionResult(fault))
                 headers["status"] = status
                 return status, headers, body

@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -287,31 +287,39 @@ def access(
     if ours:
         if record:
             record("intent", who)
-        call(
-            eks.create_access_entry,
-            "eks:CreateAccessEntry",
-            ok=("ResourceInUseException",),
-            clusterName=cluster,
-            principalArn=who,
-            tags={"v6migrate:migration": ctx.migration_id},
-        )
-        call(
-            eks.associate_access_policy,
-            "eks:AssociateAccessPolicy",
-            clusterName=cluster,
-            principalArn=who,
-            policyArn=policy_arn(ctx, VIEW_POLICY),
-            accessScope={"type": "cluster"},
-        )
-        if namespaces:
+        try:
+            call(
+                eks.create_access_entry,
+                "eks:CreateAccessEntry",
+                ok=("ResourceInUseException",),
+                clusterName=cluster,
+                principalArn=who,
+                tags={"v6migrate:migration": ctx.migration_id},
+            )
             call(
                 eks.associate_access_policy,
                 "eks:AssociateAccessPolicy",
                 clusterName=cluster,
                 principalArn=who,
-                policyArn=policy_arn(ctx, EDIT_POLICY),
-                accessScope={"type": "namespace", "namespaces": list(namespaces)},
+                policyArn=policy_arn(ctx, VIEW_POLICY),
+                accessScope={"type": "cluster"},
             )
+            if namespaces:
+                call(
+                    eks.associate_access_policy,
+                    "eks:AssociateAccessPolicy",
+                    clusterName=cluster,
+                    principalArn=who,
+                    policyArn=policy_arn(ctx, EDIT_POLICY),
+                    accessScope={"type": "namespace", "namespaces": list(namespaces)},
+                )
+        except Exception:
+            # The entry may exist though the call failed (a lost answer): leave none behind.
+            with suppress(Exception):
+                remove_access(ctx, who)
+                if record:
+                    record("removed", who)
+            raise
     try:
         yield who
     finally:
