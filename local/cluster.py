@@ -46,8 +46,21 @@ _DEFAULT_ENV = {
     "aws-node": {"ENABLE_IPv4": "true", "ENABLE_IPv6": "false", "WARM_ENI_TARGET": "1"},
     "aws-vpc-cni-init": {"ENABLE_IPv6": "false", "DISABLE_TCP_EARLY_DEMUX": "false"},
 }
-READ_POLICIES = {"AmazonEKSAdminViewPolicy", "AmazonEKSViewPolicy"}
-WRITE_POLICIES = {"AmazonEKSEditPolicy", "AmazonEKSAdminPolicy", "AmazonEKSClusterAdminPolicy"}
+# What each EKS access policy lets its holder do, as the Kubernetes ClusterRoles behind them do
+# (EKS user guide, access policy permissions): view and admin-view read namespaced objects,
+# admin-view and cluster-admin also cluster-scoped ones (nodes, namespaces); edit and admin
+# write namespaced objects; only cluster-admin writes cluster-scoped ones (a namespace).
+NAMESPACED_READ = {
+    "AmazonEKSViewPolicy", "AmazonEKSAdminViewPolicy", "AmazonEKSEditPolicy",
+    "AmazonEKSAdminPolicy", "AmazonEKSClusterAdminPolicy",
+}  # fmt: skip
+NAMESPACED_WRITE = {"AmazonEKSEditPolicy", "AmazonEKSAdminPolicy", "AmazonEKSClusterAdminPolicy"}
+CLUSTER_READ = {"AmazonEKSAdminViewPolicy", "AmazonEKSClusterAdminPolicy"}
+CLUSTER_WRITE = {"AmazonEKSClusterAdminPolicy"}
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+# A local-only cluster tag: the Pod Security level the cluster's owner enforces on `default`
+# (as `kubectl label namespace default pod-security.kubernetes.io/enforce=<level>` would).
+DEFAULT_PSA_TAG = "v6migrate.local/pod-security-default"
 
 
 # The address the endpoint sees the functions' requests come from (they run outside the VPC,
@@ -119,6 +132,9 @@ class ClusterState:
     """What the cluster holds beyond AWS's view: pods, and a self-managed aws-node's env."""
 
     pods: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    namespaces: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {n: {} for n in ("default", "kube-system", "kube-public")}
+    )
     aws_node_env: dict[str, dict[str, str]] = field(
         default_factory=lambda: {k: dict(v) for k, v in _DEFAULT_ENV.items()}
     )
@@ -221,7 +237,12 @@ class SimulatedClusters:
             namespace = self._namespace(rest)
             self._authorise(backend, name, principal, method, namespace)
             with self._lock:
-                state = self.states.setdefault((account, region, name), ClusterState())
+                state = self.states.get((account, region, name))
+                if state is None:
+                    state = self.states.setdefault((account, region, name), ClusterState())
+                    level = (backend.clusters[name].tags or {}).get(DEFAULT_PSA_TAG)
+                    if level:
+                        state.namespaces["default"][PSA_ENFORCE] = level
                 code, payload = self._route(backend, name, state, method, rest, body)
         except Refused as refused:
             return refused.code, {"kind": "Status", "message": str(refused)}, "application/json"
@@ -276,19 +297,21 @@ class SimulatedClusters:
         granted = policies(backend, cluster, principal)
         if not granted:
             raise Refused(403, f"Forbidden: {principal} has no access entry in {cluster}")
+        write = method != "GET"
+        if namespace is None:
+            wanted = CLUSTER_WRITE if write else CLUSTER_READ
+        else:
+            wanted = NAMESPACED_WRITE if write else NAMESPACED_READ
         for policy in granted:
             name = policy["policyArn"].rsplit("/", 1)[-1]
             scope = policy["accessScope"]
             in_scope = scope.get("type") == "cluster" or (
                 namespace is not None and namespace in scope.get("namespaces", [])
             )
-            if not in_scope:
-                continue
-            if method == "GET" and name in READ_POLICIES | WRITE_POLICIES:
+            if in_scope and name in wanted:
                 return
-            if name in WRITE_POLICIES:
-                return
-        raise Refused(403, f"Forbidden: {principal} may not {method} here")
+        where = f"in namespace {namespace}" if namespace else "at the cluster scope"
+        raise Refused(403, f"Forbidden: {principal} may not {method} here ({where})")
 
     def _route(
         self, backend: EKSBackend, cluster: str, state: ClusterState, method: str, rest: str,
@@ -306,6 +329,9 @@ class SimulatedClusters:
         pods = re.match(r"^/api/v1/namespaces/([^/]+)/pods(?:/([^/]+))?(/log)?$", rest)
         if pods:
             return self._pods(backend, cluster, state, method, pods.groups(), body)
+        namespaces = re.match(r"^/api/v1/namespaces(?:/([^/]+))?$", rest)
+        if namespaces:
+            return self._namespaces(state, method, namespaces.group(1), body)
         raise Refused(404, f"{rest} is not served by the simulated cluster")
 
     def _patch_aws_node(
@@ -326,17 +352,59 @@ class SimulatedClusters:
                     env[entry["name"]] = str(entry.get("value", ""))
         state.generation += 1
 
+    @staticmethod
+    def _namespaces(
+        state: ClusterState, method: str, name: str | None, body: bytes
+    ) -> tuple[int, Any]:
+        def view(ns: str) -> dict[str, Any]:
+            return {"kind": "Namespace", "metadata": {"name": ns, "labels": state.namespaces[ns]},
+                    "status": {"phase": "Active"}}  # fmt: skip
+
+        if method == "POST" and name is None:
+            wanted = json.loads(body or b"{}").get("metadata", {})
+            new = str(wanted.get("name", ""))
+            if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", new):
+                raise Refused(422, f"Namespace {new!r} is invalid: a DNS-1123 label is required")
+            if new in state.namespaces:
+                raise Refused(409, f'namespaces "{new}" already exists')
+            state.namespaces[new] = {
+                str(k): str(v) for k, v in (wanted.get("labels") or {}).items()
+            }
+            return 201, view(new)
+        if name is None:
+            return 200, {"kind": "NamespaceList", "items": [view(n) for n in state.namespaces]}
+        if name not in state.namespaces:
+            raise Refused(404, f'namespaces "{name}" not found')
+        if method == "GET":
+            return 200, view(name)
+        if method == "DELETE":
+            for key in [k for k in state.pods if k[0] == name]:
+                del state.pods[key]  # a namespace takes its objects with it
+            del state.namespaces[name]
+            return 200, {"kind": "Status", "status": "Success"}
+        raise Refused(405, f"{method} is not supported on namespaces")
+
     def _pods(
         self, backend: EKSBackend, cluster: str, state: ClusterState, method: str,
         parts: tuple[str | None, ...], body: bytes,
     ) -> tuple[int, Any]:  # fmt: skip
         namespace, name, log = parts
         assert namespace is not None
+        if namespace not in state.namespaces:
+            raise Refused(404, f'namespaces "{namespace}" not found')
         if method == "POST" and name is None:
             pod = json.loads(body or b"{}")
             pod_name = pod.get("metadata", {}).get("name", "")
             if (namespace, pod_name) in state.pods:
                 raise Refused(409, f"pods {pod_name} already exists")
+            level = state.namespaces[namespace].get(PSA_ENFORCE, "privileged")
+            violations = pod_security_violations(pod, level)
+            if violations:
+                raise Refused(
+                    403,
+                    f'pods "{pod_name}" is forbidden: violates PodSecurity "{level}:latest": '
+                    + ", ".join(violations),
+                )
             state.pods[(namespace, pod_name)] = _run(backend, cluster, state, namespace, pod)
             return 201, state.pods[(namespace, pod_name)]["pod"]
         found = state.pods.get((namespace, name or ""))
@@ -348,6 +416,47 @@ class SimulatedClusters:
         if method == "GET":
             return 200, (found["log"] if log else found["pod"])
         raise Refused(405, f"{method} is not supported on pods")
+
+
+def pod_security_violations(pod: dict[str, Any], level: str) -> list[str]:
+    """What the Pod Security Standards forbid in `pod` at `level` (Kubernetes docs, Pod Security
+    Standards: baseline and restricted; the checks the workflow's probe pods meet)."""
+    if level not in ("baseline", "restricted"):
+        return []
+    spec = pod.get("spec", {})
+    pod_context = spec.get("securityContext") or {}
+    containers = [*spec.get("initContainers", []), *spec.get("containers", [])]
+    found: list[str] = []
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(key):
+            found.append(f"host namespaces ({key}=true)")
+    for container in containers:
+        context = container.get("securityContext") or {}
+        if context.get("privileged"):
+            found.append(f'privileged (container "{container.get("name")}")')
+    if any((v.get("hostPath") is not None) for v in spec.get("volumes", [])):
+        found.append("hostPath volumes")
+    if level == "baseline":
+        return found
+    for container in containers:
+        context = container.get("securityContext") or {}
+        name = container.get("name")
+        if context.get("allowPrivilegeEscalation") is not False:
+            found.append(f'allowPrivilegeEscalation != false (container "{name}")')
+        dropped = (context.get("capabilities") or {}).get("drop") or []
+        if "ALL" not in dropped:
+            found.append(f'unrestricted capabilities (container "{name}" must drop ALL)')
+        non_root = context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))
+        if non_root is not True:
+            found.append(f'runAsNonRoot != true (container "{name}")')
+        if context.get("runAsUser", pod_context.get("runAsUser")) == 0:
+            found.append(f'runAsUser=0 (container "{name}")')
+        seccomp = (context.get("seccompProfile") or pod_context.get("seccompProfile") or {}).get(
+            "type"
+        )
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            found.append(f'seccompProfile (container "{name}" must be RuntimeDefault)')
+    return found
 
 
 def _addon(backend: EKSBackend, cluster: str) -> dict[str, Any] | None:

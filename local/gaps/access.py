@@ -162,6 +162,17 @@ def access_entries() -> None:
             }
         )
 
+    def disassociate(self: EKSResponse) -> ActionResult:
+        path = urllib.parse.unquote(urllib.parse.urlparse(self.uri).path)
+        match = re.search(r"/access-entries/(.+)/access-policies/(.+)$", path)
+        if not match:
+            raise _invalid("principalArn and policyArn are required")
+        principal, policy = match.groups()
+        found = _entry(self.eks_backend, self._get_param("name"), principal)
+        found["_policies"].pop(policy, None)
+        return ActionResult({})
+
+    EKSResponse.disassociate_access_policy = disassociate  # type: ignore[attr-defined]
     EKSResponse.create_access_entry = create  # type: ignore[attr-defined]
     EKSResponse.describe_access_entry = describe  # type: ignore[attr-defined]
     EKSResponse.delete_access_entry = delete  # type: ignore[attr-defined]

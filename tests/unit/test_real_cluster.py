@@ -360,3 +360,33 @@ def test_an_access_entry_names_an_existing_principal_and_a_role_keeps_its_path(
         )
     assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
     eks.create_access_entry(clusterName=cluster, principalArn=role)
+
+
+def test_pod_security_admission_and_namespace_rights_are_enforced(
+    small_estate: dict[str, Any], target: Clients
+) -> None:
+    # Reference: Kubernetes docs, Pod Security Admission and the Pod Security Standards (a pod
+    # in a namespace that enforces `restricted` must run as non-root, without privilege
+    # escalation, dropping ALL capabilities, with a RuntimeDefault seccomp profile); EKS user
+    # guide, access policies: only AmazonEKSClusterAdminPolicy writes cluster-scoped objects.
+    ctx = Context(clients=target, inventory=discover(target, SMALL.cluster), migration_id="m-1")
+    plain = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "plain"},
+             "spec": {"containers": [{"name": "c", "image": "busybox"}]}}  # fmt: skip
+    namespace = {"apiVersion": "v1", "kind": "Namespace",
+                 "metadata": {"name": "strict", "labels": {
+                     "pod-security.kubernetes.io/enforce": "restricted"}}}  # fmt: skip
+    with kube.access(ctx, ("strict",)) as who:
+        client = kube.connect(ctx)
+        with pytest.raises(kube.KubeUnauthorized, match="403"):
+            client.request("POST", "/api/v1/namespaces", namespace)  # edit cannot
+        with kube.cluster_admin(ctx, who):
+            client.request("POST", "/api/v1/namespaces", namespace)
+        with pytest.raises(kube.KubeError, match="Pod Security admission") as refused:
+            client.request("POST", "/api/v1/namespaces/strict/pods", plain)
+        assert "runAsNonRoot != true" in str(refused.value)
+        assert "allowPrivilegeEscalation != false" in str(refused.value)
+        # The workflow's probe pod passes `restricted`
+        client.run_probe("strict", "probe", "some-node", "true", "busybox")
+        with kube.cluster_admin(ctx, who):
+            client.delete_namespace("strict")
+        assert client.request("GET", "/api/v1/namespaces/strict") is None

@@ -185,3 +185,65 @@ def test_nodes_outside_groups_left_out_by_request_are_listed_not_probed(
     left_out = next(c for c in report.checks if c.name.startswith("nodes outside node groups"))
     assert stray["InstanceId"] in left_out.detail
     assert not any(stray["PrivateDnsName"] in c.name for c in report.checks)
+
+
+def test_probes_run_in_a_restricted_namespace_of_their_own_with_admin_only_around_it(
+    moto: None, ledger: Ledger, sim_cluster: Any
+) -> None:
+    from v6migrate import preflight
+    from v6migrate.aws import target_clients
+
+    # Given a cluster whose owner enforces `restricted` on `default`
+    spec = SMALL.model_copy(update={"cni_addon": True})
+    seed(spec)
+    target = target_clients(spec.account_id, spec.region)
+    arn = target.eks.describe_cluster(name=spec.cluster)["cluster"]["arn"]
+    target.eks.tag_resource(
+        resourceArn=arn, tags={"v6migrate.local/pod-security-default": "restricted"}
+    )
+    request = MigrationRequest(
+        cluster=spec.cluster, account_id=spec.account_id, region=spec.region, mode="apply"
+    )
+    preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
+    migrate(request, target, ledger)
+    grants: list[tuple[str, str]] = []
+
+    def watch(params: dict[str, Any], model: Any, **_: Any) -> None:
+        policy = params["policyArn"].rsplit("/", 1)[-1]
+        grants.append((model.name, policy))
+
+    for event in ("AssociateAccessPolicy", "DisassociateAccessPolicy"):
+        target.eks.meta.events.register(f"provide-client-params.eks.{event}", watch)
+    # When validated
+    report = _validate(request, target, ledger)
+    # Then it passes, and cluster admin was held only for the namespace's creation and deletion
+    assert report.passed, report.failures
+    admin = [g for g in grants if g[1] == "AmazonEKSClusterAdminPolicy"]
+    assert (
+        admin
+        == [
+            ("AssociateAccessPolicy", "AmazonEKSClusterAdminPolicy"),
+            ("DisassociateAccessPolicy", "AmazonEKSClusterAdminPolicy"),
+        ]
+        * 2
+    )
+    state = sim_cluster.states[(spec.account_id, spec.region, spec.cluster)]
+    assert validate.probe_namespace("m-1") not in state.namespaces  # deleted after
+    assert ledger.read_note("m-1", "probe-namespace")["status"] == "deleted"  # type: ignore[index]
+
+
+def test_rollback_deletes_the_probe_namespace_a_dead_validation_left(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, sim_cluster: Any
+) -> None:
+    # Given a validation that made its namespace and died before deleting it
+    ctx = _context(target, request_.cluster)
+    namespace = validate.probe_namespace("m-1")
+    ledger.note("m-1", validate.NAMESPACE_NOTE, {"status": "intent", "name": namespace})
+    with kube.access(ctx, ()) as who, kube.cluster_admin(ctx, who):
+        kube.connect(ctx).create_namespace(namespace, validate.NAMESPACE_LABELS)
+    state = sim_cluster.states[(SMALL.account_id, SMALL.region, SMALL.cluster)]
+    assert namespace in state.namespaces
+    # When the migration is rolled back, the namespace goes, and no access entry stays
+    apply.compensate(apply.RollbackInput(request=request_, migration_id="m-1"), target, ledger)
+    assert namespace not in state.namespaces
+    assert target.eks.list_access_entries(clusterName=request_.cluster)["accessEntries"] == []

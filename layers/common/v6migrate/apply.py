@@ -314,12 +314,21 @@ def _recycle(
 def _remove_leftover_access(
     ledger: Ledger, migration_id: str, clients: aws.Clients, request: MigrationRequest
 ) -> None:
-    """A validation that died mid-way may leave its temporary access entry: remove it."""
+    """A validation that died mid-way may leave its probe namespace and its temporary access
+    entry: remove them."""
+    from v6migrate import kube
+    from v6migrate.validate import NAMESPACE_NOTE
+
+    namespace = ledger.read_note(migration_id, NAMESPACE_NOTE)
+    if namespace is not None and namespace.get("status") == "intent":
+        ctx, _ = _fresh(clients, request, migration_id)
+        with kube.access(ctx, ()) as who, kube.cluster_admin(ctx, who):
+            kube.connect(ctx).delete_namespace(namespace["name"])
+        ledger.note(migration_id, NAMESPACE_NOTE, {**namespace, "status": "deleted"})
+        logger.info("probe namespace removed", extra={"namespace": namespace["name"]})
     note = ledger.read_note(migration_id, "access")
     if note is None or note.get("status") != "intent":
         return
-    from v6migrate import kube
-
     ctx, _ = _fresh(clients, request, migration_id)
     kube.remove_access(ctx, note["principal"])
     ledger.note(migration_id, "access", {**note, "status": "removed"})

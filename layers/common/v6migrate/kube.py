@@ -38,6 +38,7 @@ CONTAINERS = ("aws-node", "aws-vpc-cni-init")
 V6_EGRESS = "ENABLE_V6_EGRESS"
 VIEW_POLICY = "AmazonEKSAdminViewPolicy"
 EDIT_POLICY = "AmazonEKSEditPolicy"
+ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 
 
 # How requests reach the API server: urllib (https only, checked in `Kube.request`).
@@ -147,6 +148,11 @@ class Kube:
                 return None
             if error.code in (429, 502, 503, 504):
                 raise TransientError(f"kubernetes {method} {path}: {error.code}") from error
+            if error.code == 403 and "violates PodSecurity" in detail:
+                # Admission, not authorisation: retrying cannot help.
+                raise KubeError(
+                    f"kubernetes {method} {path}: rejected by Pod Security admission: {detail}"
+                ) from error
             if error.code in (401, 403):
                 # A new access entry takes a few seconds to be honoured: the state machine
                 # retries the step; a lasting refusal fails it after the retries.
@@ -226,7 +232,28 @@ class Kube:
                 "nodeName": node,
                 "restartPolicy": "Never",
                 "tolerations": [{"operator": "Exists"}],
-                "containers": [{"name": "probe", "image": image, "command": ["sh", "-c", script]}],
+                # The Pod Security Standards' `restricted` level, so that the probe runs in any
+                # namespace whatever it enforces: a non-root user, no privilege escalation, no
+                # capabilities, the runtime's seccomp profile, a read-only root file system.
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 65534,
+                    "runAsGroup": 65534,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "automountServiceAccountToken": False,
+                "containers": [
+                    {
+                        "name": "probe",
+                        "image": image,
+                        "command": ["sh", "-c", script],
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]},
+                            "readOnlyRootFilesystem": True,
+                        },
+                    }
+                ],
             },
         }
         self.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}")
@@ -245,6 +272,19 @@ class Kube:
 
     def delete_pod(self, namespace: str, name: str) -> None:
         self.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}")
+
+    def create_namespace(self, name: str, labels: dict[str, str]) -> None:
+        """Create `name` (an existing one is taken as made by an earlier try)."""
+        body = {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "labels": labels}}  # fmt: skip
+        try:
+            self.request("POST", "/api/v1/namespaces", body)
+        except KubeError as error:
+            if " 409 " not in str(error):
+                raise
+
+    def delete_namespace(self, name: str) -> None:
+        self.request("DELETE", f"/api/v1/namespaces/{name}")  # absent (404): already gone
 
 
 def connect(ctx: Context) -> Kube:
@@ -327,6 +367,27 @@ def access(
             remove_access(ctx, who)
             if record:
                 record("removed", who)
+
+
+@contextmanager
+def cluster_admin(ctx: Context, who: str) -> Iterator[None]:
+    """AmazonEKSClusterAdminPolicy on `who`'s access entry for the calls inside only: the one
+    EKS access policy that may create or delete a namespace (the others map to Kubernetes'
+    view, edit and admin ClusterRoles, which do not write namespaces)."""
+    eks, cluster = ctx.clients.eks, ctx.inventory.cluster.name
+    admin = policy_arn(ctx, ADMIN_POLICY)
+    call(
+        eks.associate_access_policy, "eks:AssociateAccessPolicy", clusterName=cluster,
+        principalArn=who, policyArn=admin, accessScope={"type": "cluster"},
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        call(
+            eks.disassociate_access_policy, "eks:DisassociateAccessPolicy",
+            ok=("ResourceNotFoundException",), clusterName=cluster, principalArn=who,
+            policyArn=admin,
+        )  # fmt: skip
 
 
 def read_facts(

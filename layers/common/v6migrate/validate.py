@@ -26,7 +26,20 @@ from v6migrate.discover import primary_interface
 from v6migrate.journal import Ledger
 from v6migrate.models import Check, MigrationRequest, ValidationReport
 
-NAMESPACE = "default"
+# The probes run in a namespace of the run's own, made and deleted by it (journaled under
+# NAMESPACE_NOTE, so a rollback deletes one a dead validation left), that enforces the Pod
+# Security Standards' `restricted` level: the probe pods meet it.
+NAMESPACE_NOTE = "probe-namespace"
+NAMESPACE_LABELS = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "app.kubernetes.io/managed-by": "v6migrate",
+}
+
+
+def probe_namespace(migration_id: str) -> str:
+    return f"v6migrate-probe-{hashlib.sha256(migration_id.encode()).hexdigest()[:8]}"
+
+
 V6IF0 = re.compile(r"inet6 (fd00::ac:[0-9a-f:]+)/118")
 
 
@@ -143,7 +156,9 @@ def _probe_script(url: str) -> str:
     )
 
 
-def _cluster_checks(ctx: Context, request: MigrationRequest, client: kube.Kube) -> list[Check]:
+def _cluster_checks(
+    ctx: Context, request: MigrationRequest, client: kube.Kube, namespace: str
+) -> list[Check]:
     checks = []
     env = client.aws_node_env()
     flags = {name: env.get(name, {}).get(cni.FLAG) for name in kube.CONTAINERS}
@@ -188,7 +203,7 @@ def _cluster_checks(ctx: Context, request: MigrationRequest, client: kube.Kube) 
     for index, (key, node) in enumerate(sorted(targets.items())):
         name = f"v6migrate-probe-{seed}-{index}"
         client.run_probe(
-            NAMESPACE, name, node["metadata"]["name"],
+            namespace, name, node["metadata"]["name"],
             _probe_script(request.options.probe_url), request.options.probe_image,
         )  # fmt: skip
         pods[name] = (key, node)
@@ -197,7 +212,7 @@ def _cluster_checks(ctx: Context, request: MigrationRequest, client: kube.Kube) 
     def finished() -> bool:
         for name in pods:
             if name not in results:
-                found = client.probe_result(NAMESPACE, name)
+                found = client.probe_result(namespace, name)
                 if found is not None:
                     results[name] = found
         return len(results) == len(pods)
@@ -206,7 +221,7 @@ def _cluster_checks(ctx: Context, request: MigrationRequest, client: kube.Kube) 
         wait_until(finished, "probe pods")
     finally:
         for name in pods:
-            client.delete_pod(NAMESPACE, name)
+            client.delete_pod(namespace, name)
     for name, (key, node) in pods.items():
         _, log = results[name]
         node_name = node["metadata"]["name"]
@@ -252,8 +267,18 @@ def run(
 
     earlier = ledger.read_note(migration_id, "access")
     ours_before = earlier is not None and earlier.get("status") == "intent"
-    with kube.access(ctx, (NAMESPACE,), record=record, ours_before=ours_before):
-        checks += _cluster_checks(ctx, request, kube.connect(ctx))
+    namespace = probe_namespace(migration_id)
+    with kube.access(ctx, (namespace,), record=record, ours_before=ours_before) as who:
+        client = kube.connect(ctx)
+        ledger.note(migration_id, NAMESPACE_NOTE, {"status": "intent", "name": namespace})
+        with kube.cluster_admin(ctx, who):
+            client.create_namespace(namespace, NAMESPACE_LABELS)
+        try:
+            checks += _cluster_checks(ctx, request, client, namespace)
+        finally:
+            with kube.cluster_admin(ctx, who):
+                client.delete_namespace(namespace)
+            ledger.note(migration_id, NAMESPACE_NOTE, {"status": "deleted", "name": namespace})
     failures = tuple(f"{c.name}: {c.detail}" for c in checks if not c.ok)
     report = ValidationReport(passed=not failures, checks=tuple(checks), failures=failures)
     ledger.note(migration_id, "validation", report.model_dump(mode="json"))
