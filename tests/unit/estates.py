@@ -273,3 +273,21 @@ def migrate(request: MigrationRequest, target: Clients, ledger: Ledger) -> None:
             CLOCK.skip(max(ADDON_UPDATE_SECONDS, SECONDS_PER_NODE))
         else:
             raise AssertionError(f"stage {stage} never finished")
+
+
+def seeded(spec: Any, ledger: Ledger, **options: Any) -> tuple[Clients, MigrationRequest]:
+    """`spec` seeded, its target clients, and an apply request whose plan preflight approved
+    (migration m-1)."""
+    from local.seed import seed
+    from v6migrate import preflight
+    from v6migrate.aws import target_clients
+    from v6migrate.models import PlanOptions
+
+    seed(spec)
+    target = target_clients(spec.account_id, spec.region)
+    request = MigrationRequest(
+        cluster=spec.cluster, account_id=spec.account_id, region=spec.region, mode="apply",
+        options=PlanOptions(**options),
+    )  # fmt: skip
+    preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
+    return target, request

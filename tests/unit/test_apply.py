@@ -593,21 +593,15 @@ def test_rolled_node_groups_keep_their_ami_release(moto: None, ledger: Ledger) -
     # on an EKS optimized AMI moves to the latest release, and can never go back: a side effect
     # the plan never said, and no rollback can undo.
     from local.gaps.eks import AMI_RELEASES, release_image
-    from local.seed import NodegroupSpec, seed
-    from tests.unit.estates import migrate
-    from v6migrate.aws import target_clients
+    from local.seed import NodegroupSpec
+    from tests.unit.estates import migrate, seeded
 
     old, _ = AMI_RELEASES[SMALL.kubernetes_version]
     spec = SMALL.model_copy(update={"nodegroups": (
         NodegroupSpec(name="pinned", custom_ami=False, release_version=old, nodes=1),
         NodegroupSpec(name="classic", launch_template=False, release_version=old, nodes=1),
     )})  # fmt: skip
-    seed(spec)
-    target = target_clients(spec.account_id, spec.region)
-    request = MigrationRequest(
-        cluster=spec.cluster, account_id=spec.account_id, region=spec.region, mode="apply"
-    )
-    preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
+    target, request = seeded(spec, ledger)
     migrate(request, target, ledger)
     inventory = discover(target, spec.cluster)
     assert {n.nodegroup for n in inventory.nodes} == {"pinned", "classic-v6"}
@@ -650,15 +644,13 @@ def test_a_self_managed_group_with_a_protected_node_is_refreshed_whole(
 def test_a_replaced_groups_old_nodes_go_one_at_a_time(moto: None, ledger: Ledger) -> None:
     # Scaling a managed group in forces termination after about 5 minutes, PodDisruptionBudgets
     # or not: the old group is stepped down one node per update, each waited for.
-    from local.seed import NodegroupSpec, seed
-    from tests.unit.estates import migrate
-    from v6migrate.aws import target_clients
+    from local.seed import NodegroupSpec
+    from tests.unit.estates import migrate, seeded
 
     spec = SMALL.model_copy(
         update={"nodegroups": (NodegroupSpec(name="classic", launch_template=False, nodes=3),)}
     )
-    seed(spec)
-    target = target_clients(spec.account_id, spec.region)
+    target, request = seeded(spec, ledger)
     sizes: list[int] = []
 
     def watch(params: dict[str, Any], **_: Any) -> None:
@@ -666,10 +658,6 @@ def test_a_replaced_groups_old_nodes_go_one_at_a_time(moto: None, ledger: Ledger
             sizes.append(params["scalingConfig"]["desiredSize"])
 
     target.eks.meta.events.register("provide-client-params.eks.UpdateNodegroupConfig", watch)
-    request = MigrationRequest(
-        cluster=spec.cluster, account_id=spec.account_id, region=spec.region, mode="apply"
-    )
-    preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
     migrate(request, target, ledger)
     assert sizes == [2, 1, 0]
     old = target.eks.describe_nodegroup(clusterName=spec.cluster, nodegroupName="classic")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from local.seed import ESTATES, seed
-from tests.unit.estates import migrate
+from local.seed import ESTATES
+from tests.unit.estates import migrate, seeded
 from v6migrate import apply, kube, validate
 from v6migrate.aws import Clients
 from v6migrate.changes import Context
@@ -114,16 +114,8 @@ def test_nodes_are_listed_with_their_addresses_through_an_access_entry(
 def test_a_self_managed_cni_is_patched_in_both_containers_and_restored(
     moto: None, ledger: Ledger, sim_cluster: Any
 ) -> None:
-    from v6migrate import preflight
-    from v6migrate.aws import target_clients
-
     spec = SMALL.model_copy(update={"cni_addon": False})
-    seed(spec)
-    target = target_clients(spec.account_id, spec.region)
-    request = MigrationRequest(
-        cluster=spec.cluster, account_id=spec.account_id, region=spec.region, mode="apply"
-    )
-    preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
+    target, request = seeded(spec, ledger)
     event = apply.StageInput(request=request, migration_id="m-1")
     for _ in range(3):
         if apply.advance_stage("cni", event, target, ledger).done:
@@ -190,21 +182,13 @@ def test_nodes_outside_groups_left_out_by_request_are_listed_not_probed(
 def test_probes_run_in_a_restricted_namespace_of_their_own_with_admin_only_around_it(
     moto: None, ledger: Ledger, sim_cluster: Any
 ) -> None:
-    from v6migrate import preflight
-    from v6migrate.aws import target_clients
-
     # Given a cluster whose owner enforces `restricted` on `default`
-    spec = SMALL.model_copy(update={"cni_addon": True})
-    seed(spec)
-    target = target_clients(spec.account_id, spec.region)
+    spec = SMALL
+    target, request = seeded(spec, ledger)
     arn = target.eks.describe_cluster(name=spec.cluster)["cluster"]["arn"]
     target.eks.tag_resource(
         resourceArn=arn, tags={"v6migrate.local/pod-security-default": "restricted"}
     )
-    request = MigrationRequest(
-        cluster=spec.cluster, account_id=spec.account_id, region=spec.region, mode="apply"
-    )
-    preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
     migrate(request, target, ledger)
     grants: list[tuple[str, str]] = []
 
