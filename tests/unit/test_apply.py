@@ -402,7 +402,9 @@ def test_compensation_removes_an_access_entry_a_dead_validation_left(
 def test_compensation_keeps_an_access_entry_the_validation_removed_or_never_made(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
 ) -> None:
-    principal = f"arn:aws:iam::{SMALL.account_id}:role/someone-else"
+    principal = target.iam.create_role(RoleName="someone-else", AssumeRolePolicyDocument="{}")[
+        "Role"
+    ]["Arn"]
     target.eks.create_access_entry(clusterName=request_.cluster, principalArn=principal)
     apply.compensate(apply.RollbackInput(request=request_, migration_id="m-1"), target, ledger)
     assert target.eks.list_access_entries(clusterName=request_.cluster)["accessEntries"] == [

@@ -161,7 +161,7 @@ def test_a_cluster_made_through_the_api_is_config_map_and_refuses_access_entries
     assert cluster["accessConfig"]["authenticationMode"] == "CONFIG_MAP"
     assert cluster["resourcesVpcConfig"]["endpointPublicAccess"] is True
     assert cluster["resourcesVpcConfig"]["publicAccessCidrs"] == ["0.0.0.0/0"]
-    ops = "arn:aws:iam::222222222222:role/ops"
+    ops = target.iam.create_role(RoleName="ops", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     with pytest.raises(ClientError) as refused:
         eks.create_access_entry(clusterName="legacy", principalArn=ops)
     assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
