@@ -136,6 +136,23 @@ def test_a_failure_in_a_stage_is_compensated(stack: Stack, fail_at: int, stage: 
     assert events["Migration Rolled Back"]["kept"] == kept
 
 
+def test_a_preflight_that_fails_removing_its_access_entry_leaves_none(stack: Stack) -> None:
+    # Given the third mutating call of the run, Preflight's DeleteAccessEntry, failing once
+    seed(SMALL, stack.session)
+    faults.arm(fail_at=3, services=faults.ALL_SERVICES)
+    description = stack.run(APPLY, name="preflight-fault")
+    calls = faults.mutations()
+    faults.disarm()
+    assert calls[:3] == ["eks:CreateAccessEntry", "eks:AssociateAccessPolicy",
+                         "eks:DeleteAccessEntry"]  # fmt: skip
+    # Then the run fails with Preflight's error, having changed nothing and left no entry
+    assert description["status"] == "FAILED"
+    assert description["error"] == "ChangeFailed"
+    assert "PreflightCleanUp" in stack.entered(description["executionArn"])
+    eks = target_session(SMALL.region, SMALL.account_id, stack.session).client("eks")
+    assert eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []
+
+
 def test_a_second_migration_of_a_cluster_in_progress_is_refused(stack: Stack) -> None:
     seed(SMALL, stack.session)
     stack.session.client("dynamodb").put_item(
