@@ -664,3 +664,66 @@ def test_a_replaced_groups_old_nodes_go_one_at_a_time(moto: None, ledger: Ledger
     assert sizes == [2, 1, 0]
     old = target.eks.describe_nodegroup(clusterName=spec.cluster, nodegroupName="classic")
     assert old["nodegroup"]["scalingConfig"]["desiredSize"] == 0
+
+
+@pytest.mark.parametrize("action", ["UpdateNodegroupVersion", "StartInstanceRefresh"])
+def test_compensation_waits_for_a_rollout_whose_answer_was_lost(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, action: str
+) -> None:
+    # EKS API reference, Nodegroup.status: UPDATING while an update runs; Auto Scaling's
+    # DescribeInstanceRefreshes: Pending/InProgress. Nodes launched while the subnets' /64s
+    # and routes are taken away come up half-configured, so the network waits for them.
+    from tests.unit.estates import migrate
+
+    one_at_a_time = request_.model_copy(
+        update={"options": request_.options.model_copy(update={"node_concurrency": 1})}
+    )
+    client = target.eks if action == "UpdateNodegroupVersion" else target.autoscaling
+
+    def lost(model: Any, **_: Any) -> None:
+        if model.name == action:
+            raise Crash(model.name)
+
+    # Given the nodes stage died after AWS accepted the rollout, before its answer was journaled
+    client.meta.events.register("after-call", lost)
+    with pytest.raises(Crash):
+        migrate(one_at_a_time, target, ledger)
+    client.meta.events.unregister("after-call", lost)
+    # When compensation runs, it reverts no network change while the rollout runs
+    from local.gaps.rollouts import ADDON_UPDATE_SECONDS, SECONDS_PER_NODE
+    from local.gaps.timing import CLOCK
+
+    assert ADDON_UPDATE_SECONDS < SECONDS_PER_NODE  # one step of the clock ends the CNI revert only
+    live_at_revert: list[str] = []
+
+    def still_live(model: Any, **_: Any) -> None:
+        if model.name.startswith(MUTATING) and _live_rollouts(target, request_.cluster):
+            live_at_revert.append(model.name)
+
+    target.ec2.meta.events.register("before-call", still_live)
+    event = apply.RollbackInput(request=one_at_a_time, migration_id="m-1")
+    reports = [apply.compensate(event, target, ledger)]
+    while not reports[-1].done and len(reports) < 20:
+        CLOCK.skip(ADDON_UPDATE_SECONDS)
+        reports.append(apply.compensate(event, target, ledger))
+    assert live_at_revert == []
+    assert any("still rolling" in str(r.waiting_on) for r in reports)
+    report = reports[-1]
+    # Then it finishes with every node group at rest and the network reverted
+    assert report.done
+    assert _live_rollouts(target, request_.cluster) == []
+    assert any(c.startswith("vpc:") for c in report.reverted)
+
+
+def _live_rollouts(target: Clients, cluster: str) -> list[str]:
+    """Node groups and Auto Scaling groups AWS is still rolling."""
+    live = []
+    for group in target.eks.list_nodegroups(clusterName=cluster)["nodegroups"]:
+        found = target.eks.describe_nodegroup(clusterName=cluster, nodegroupName=group)
+        if found["nodegroup"]["status"] != "ACTIVE":
+            live.append(group)
+    asg = f"{cluster}-legacy-asg"
+    refreshes = target.autoscaling.describe_instance_refreshes(AutoScalingGroupName=asg)
+    if any(r["Status"] in ("Pending", "InProgress") for r in refreshes["InstanceRefreshes"]):
+        live.append(asg)
+    return live

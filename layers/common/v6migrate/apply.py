@@ -342,6 +342,16 @@ def _ours(entry: Entry, missing: set[str]) -> bool:
     return entry.status == "intent" and entry.change.change_id not in missing
 
 
+def _waiting(
+    reverted: list[str], kept: list[str], why_kept: dict[str, str], entries: int, on: str
+) -> RollbackReport:
+    """A compensation that stops here for now: the state machine waits and calls again."""
+    return RollbackReport(
+        reverted=tuple(reverted), kept=tuple(kept), untouched=entries - len(reverted),
+        done=False, waiting_on=on, why_kept=why_kept,
+    )  # fmt: skip
+
+
 def compensate(
     event: RollbackInput,
     clients: aws.Clients | None = None,
@@ -360,9 +370,15 @@ def compensate(
             if entry.status == "reverted":
                 reverted.append(entry.change.change_id)  # by an earlier call of this rollback
                 continue
+            change = entry.change
+            if isinstance(change, RollNodegroup) and entry.status == "intent":
+                # Started, answer journaled or lost: the network it needs stays until AWS is
+                # done with the nodes (reverted under them, they come up half-configured).
+                rolling = NodeRoll().rolling(change, ctx)
+                if rolling is not None:
+                    return _waiting(reverted, kept, why_kept, len(entries), rolling)
             if not _ours(entry, missing):
                 continue
-            change = entry.change
             if isinstance(change, AssociateVpcIpv6Cidr) and not request.release_vpc_cidr:
                 # Irreversible: a re-associated Amazon-provided /56 is a different range.
                 kept.append(change.change_id)
@@ -370,14 +386,7 @@ def compensate(
             if isinstance(change, RollNodegroup) and request.recycle_nodes_on_rollback:
                 done, waiting_on = _recycle(ledger, migration_id, entry, change, ctx)
                 if not done:
-                    return RollbackReport(
-                        reverted=tuple(reverted),
-                        kept=tuple(kept),
-                        untouched=len(entries) - len(reverted),
-                        done=False,
-                        waiting_on=waiting_on,
-                        why_kept=why_kept,
-                    )
+                    return _waiting(reverted, kept, why_kept, len(entries), waiting_on)
                 ledger.record(migration_id, entry.seq, change, "reverted")
                 reverted.append(change.change_id)
                 continue
@@ -395,14 +404,7 @@ def compensate(
             except Pending as pending:
                 # A long revert runs: the state machine waits and calls again; what follows
                 # it (in DOMAIN.md's order) waits for it.
-                return RollbackReport(
-                    reverted=tuple(reverted),
-                    kept=tuple(kept),
-                    untouched=len(entries) - len(reverted),
-                    done=False,
-                    waiting_on=str(pending),
-                    why_kept=why_kept,
-                )
+                return _waiting(reverted, kept, why_kept, len(entries), str(pending))
             ledger.record(migration_id, entry.seq, change, "reverted")
             reverted.append(change.change_id)
             logger.info("change reverted", extra={"change_id": change.change_id})

@@ -32,6 +32,11 @@ def token(ctx: Context, change_id: str, purpose: str = "apply") -> str:
     return digest[:36]
 
 
+# Auto Scaling API reference, InstanceRefresh.Status: the states in which instances may still
+# be launched or terminated.
+_REFRESH_LIVE = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+
+
 class Pending(TransientError):
     """A long revert is still running: compensation resumes here on its next call."""
 
@@ -365,6 +370,33 @@ class NodeRoll:
             clientRequestToken=token(ctx, change.change_id, f"drain-{desired - 1}"),
         )["update"]  # fmt: skip
         return False, {**result, "update_id": update["id"]}
+
+    def rolling(self, change: RollNodegroup, ctx: Context) -> str | None:
+        """What AWS is still doing to this group's nodes, read from AWS itself, so that a start
+        whose answer was lost counts too (and a refresh or update someone else began, which
+        launches nodes just the same); None when the group is at rest."""
+        what = f"node group {change.target}: still rolling"
+        if change.strategy == "instance-refresh":
+            asg = change.autoscaling_group or change.target
+            refreshes = call(
+                ctx.clients.autoscaling.describe_instance_refreshes,
+                "autoscaling:DescribeInstanceRefreshes",
+                AutoScalingGroupName=asg,
+            )["InstanceRefreshes"]
+            live = [r["InstanceRefreshId"] for r in refreshes if r["Status"] in _REFRESH_LIVE]
+            return f"{what} (instance refresh {live[0]})" if live else None
+        for name in (change.target, replacement_name(change.target)):
+            found = call(
+                ctx.clients.eks.describe_nodegroup,
+                "eks:DescribeNodegroup",
+                ok=("ResourceNotFoundException",),
+                clusterName=ctx.inventory.cluster.name,
+                nodegroupName=name,
+            )
+            status = (found or {}).get("nodegroup", {}).get("status")
+            if status in ("CREATING", "UPDATING"):
+                return f"{what} ({name} is {status})"
+        return None
 
     def revert(
         self, change: RollNodegroup, before: dict[str, Any], result: dict[str, Any],
