@@ -26,6 +26,17 @@ def test_merge_sets_the_flag_in_both_containers_and_keeps_every_other_key(
     assert cni.egress_enabled(merged)
 
 
+@pytest.mark.parametrize("users", ["false", "False", "", "0"])
+def test_the_flag_wins_over_a_value_the_user_set(users: str) -> None:
+    # The run's purpose is the flag on in both containers; every other key stays the user's.
+    original = {"env": {"ENABLE_V6_EGRESS": users, "WARM_IP_TARGET": "5"},
+                "init": {"env": {"ENABLE_V6_EGRESS": users}}}  # fmt: skip
+    merged = json.loads(cni.merge_v6_egress(json.dumps(original)))
+    assert merged["env"] == {"ENABLE_V6_EGRESS": "true", "WARM_IP_TARGET": "5"}
+    assert merged["init"]["env"] == {"ENABLE_V6_EGRESS": "true"}
+    assert cni.egress_enabled(merged)
+
+
 def test_merge_of_empty_configuration() -> None:
     assert json.loads(cni.merge_v6_egress("")) == {
         "env": {"ENABLE_V6_EGRESS": "true"},

@@ -67,7 +67,13 @@ def test_cluster_already_ipv6_is_blocked_with_nothing_to_do() -> None:
 
 @pytest.mark.parametrize(
     ("version", "code"),
-    [("v1.12.6-eksbuild.2", "cni-too-old"), ("v1.16.0-eksbuild.1", "cni-below-1.16.3")],
+    [
+        ("v1.12.6-eksbuild.2", "cni-too-old"),
+        ("v1.12.99", "cni-too-old"),
+        ("v1.13.0-eksbuild.1", "cni-below-1.16.3"),
+        ("v1.16.0-eksbuild.1", "cni-below-1.16.3"),
+        ("v1.16.2-eksbuild.1", "cni-below-1.16.3"),  # the last release with the exit
+    ],
 )
 def test_cni_versions_without_safe_v6_egress_are_blocked(version: str, code: str) -> None:
     # Given nodes without IPv6 and a CNI older than 1.16.3 (DOMAIN.md, VPC CNI)
@@ -86,8 +92,9 @@ def test_cni_between_1_13_and_1_16_3_passes_when_every_node_has_ipv6() -> None:
     assert "cni-below-1.16.3" not in codes(estate)
 
 
-def test_cni_at_1_16_3_is_not_blocked() -> None:
-    estate = inventory(cni=Cni(managed=True, version="v1.16.3-eksbuild.1"))
+@pytest.mark.parametrize("version", ["v1.16.3-eksbuild.1", "v1.17.0", "v2.0.0"])
+def test_cni_from_1_16_3_is_not_blocked(version: str) -> None:
+    estate = inventory(cni=Cni(managed=True, version=version))
     assert not plan(estate, DEFAULTS).blocked
 
 
@@ -526,3 +533,10 @@ def test_a_managed_group_that_is_updating_blocks() -> None:
     assert codes(base.model_copy(update={"nodegroups": groups}))["nodegroup-not-active"] == (
         "blocker"
     )
+
+
+def test_a_cluster_without_nodes_is_blocked_before_any_change() -> None:
+    # Validation needs a node to probe from: an empty estate would fail at the end and roll back.
+    result = plan(inventory(nodes=()), DEFAULTS)
+    assert result.blocked
+    assert "no-nodes" in {f.code for f in result.blockers}

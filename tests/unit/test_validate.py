@@ -231,3 +231,78 @@ def test_rollback_deletes_the_probe_namespace_a_dead_validation_left(
     apply.compensate(apply.RollbackInput(request=request_, migration_id="m-1"), target, ledger)
     assert namespace not in state.namespaces
     assert target.eks.list_access_entries(clusterName=request_.cluster)["accessEntries"] == []
+
+
+class _Cluster:
+    """A Kubernetes API that answers validation's reads from fixed facts: one node per
+    instance, every probe's log as given."""
+
+    def __init__(self, instances: list[str], log: str) -> None:
+        self.instances, self.log, self.probes = instances, log, []
+
+    def aws_node_env(self) -> dict[str, dict[str, str | None]]:
+        return {name: {"ENABLE_V6_EGRESS": "true"} for name in kube.CONTAINERS}
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return [{"metadata": {"name": f"ip-{i}"}, "spec": {"providerID": f"aws:///az/{i}"}}
+                for i in self.instances]  # fmt: skip
+
+    def run_probe(self, namespace: str, name: str, *_: Any) -> None:
+        self.probes.append(name)
+
+    def probe_result(self, namespace: str, name: str) -> tuple[str, str]:
+        return "Succeeded", self.log
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        return None
+
+
+def _in_cluster(
+    monkeypatch: pytest.MonkeyPatch, node_v6: dict[str, tuple[str, ...]], cluster: _Cluster
+) -> dict[str, bool]:
+    from tests.unit.estates import inventory
+
+    monkeypatch.setattr(validate, "primary_ipv6", lambda ctx, ids: node_v6)
+    ctx = Context(clients=None, inventory=inventory(), migration_id="m-1")  # type: ignore[arg-type]
+    request = MigrationRequest(cluster="orders", account_id="222222222222",
+                               region="eu-west-1", mode="apply")  # fmt: skip
+    checks = validate._cluster_checks(ctx, request, cluster, "ns")  # type: ignore[arg-type]
+    return {c.name: c.ok for c in checks}
+
+
+POD_V6 = "    inet6 fd00::ac:5/118 scope global\n"
+
+
+@pytest.mark.parametrize(
+    ("left_from", "passes"),
+    [("2600:1f18::10", True), ("2600:1f18::99", False), ("10.0.2.10", False), ("failed", False)],
+)
+def test_egress_passes_only_from_the_nodes_own_ipv6_address(
+    monkeypatch: pytest.MonkeyPatch, left_from: str, passes: bool
+) -> None:
+    # DOMAIN.md, VPC CNI: with ENABLE_V6_EGRESS a pod's IPv6 egress is translated to its node's
+    # primary-ENI address; any other source (another host, a proxy, IPv4) proves nothing.
+    cluster = _Cluster(["i-1"], POD_V6 + f"egress-source: {left_from}\n")
+    checks = _in_cluster(monkeypatch, {"i-1": ("2600:1f18::10",)}, cluster)
+    assert checks["group system: ipv6 egress from the node's address"] is passes
+    assert checks["group system: pod v6if0"]
+
+
+def test_a_cluster_that_lists_no_node_fails_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No node, no probe: nothing shows that pods egress over IPv6, so nothing may pass for it.
+    cluster = _Cluster([], POD_V6 + "egress-source: 2600:1f18::10\n")
+    checks = _in_cluster(monkeypatch, {}, cluster)
+    assert cluster.probes == []
+    assert checks["nodes to probe"] is False
+
+
+def test_an_estate_without_nodes_fails_the_aws_node_check() -> None:
+    from tests.unit.estates import inventory
+
+    ctx = Context(clients=None, inventory=inventory(nodes=()), migration_id="m-1")  # type: ignore[arg-type]
+    request = MigrationRequest(cluster="orders", account_id="222222222222",
+                               region="eu-west-1", mode="apply")  # fmt: skip
+    checks = {c.name: c for c in validate._aws_checks(ctx, [], set(), request)}
+    found = checks["nodes with ipv6 on the primary ENI"]
+    assert not found.ok
+    assert "no node" in found.detail

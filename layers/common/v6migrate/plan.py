@@ -779,6 +779,16 @@ def _node_changes(inventory: Inventory, options: PlanOptions) -> tuple[list[Chan
     changes: list[Change] = []
     findings: list[Finding] = []
     undrained: list[str] = []
+    if not inventory.nodes:
+        findings.append(
+            _blocker(
+                "no-nodes",
+                f"Cluster {inventory.cluster.name} has no EC2 node: validation shows pods' IPv6 "
+                "egress from a node, so the run would fail at its end and roll back. Scale a "
+                "node group to at least one node, then plan again.",
+                inventory.cluster.name,
+            )
+        )
     for group in sorted(inventory.nodegroups, key=lambda g: g.name):
         nodes = [n for n in inventory.nodes if n.nodegroup == group.name]
         if all(n.ipv6_addresses for n in nodes):

@@ -79,8 +79,9 @@ def _aws_checks(
     checks.append(
         Check(
             name="nodes with ipv6 on the primary ENI",
-            ok=not bare,
-            detail=", ".join(bare) or f"{len(counted)} nodes",
+            # No node shows nothing: "every node has IPv6" is not proven by an empty estate.
+            ok=bool(counted) and not bare,
+            detail=", ".join(bare) or (f"{len(counted)} nodes" if counted else "no node found"),
         )
     )
     if excluded:
@@ -198,6 +199,15 @@ def _cluster_checks(
                     detail=f"{instance}: no IPv6 address on its primary network interface",
                 )
             )
+    checks.append(
+        Check(
+            name="nodes to probe",
+            ok=bool(targets),
+            detail=f"{len(targets)} probe pods"
+            if targets
+            else "the Kubernetes API lists no EC2 node: pods' IPv6 egress cannot be shown",
+        )
+    )
     seed = hashlib.sha256(ctx.migration_id.encode()).hexdigest()[:8]
     pods = {}
     for index, (key, node) in enumerate(sorted(targets.items())):
