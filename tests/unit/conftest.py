@@ -48,6 +48,52 @@ def moto(fake_aws_env: None) -> Iterator[None]:
         yield
 
 
+class Crash(Exception):
+    """The Lambda died right after AWS accepted a call, before anything else was written."""
+
+
+class AwsCalls:
+    """Every AWS call any client makes in this process, in every account and service (one hook
+    on botocore's client, so clients made later, e.g. for a peer account, are seen too), and a
+    crash to raise right after a chosen call was carried out."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, dict[str, Any]]] = []
+        self.crash_when: Any = None  # (service, operation, n-th mutation) -> bool
+
+    def mutations(self) -> list[str]:
+        from local.faults import ALL_SERVICES, MUTATING
+
+        return [f"{s}:{o}" for s, o, _ in self.seen if s in ALL_SERVICES and o.startswith(MUTATING)]
+
+    def params(self, operation: str) -> list[dict[str, Any]]:
+        """What each call of `operation` was asked, in order."""
+        return [p for _, o, p in self.seen if o == operation]
+
+
+@pytest.fixture
+def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
+    from botocore.client import BaseClient
+
+    calls = AwsCalls()
+    original = BaseClient._make_api_call
+
+    def make_api_call(self: Any, operation: str, params: Any) -> Any:
+        answer = original(self, operation, params)
+        service = self.meta.service_model.endpoint_prefix
+        if service == "elasticloadbalancing":
+            service = "elbv2"
+        calls.seen.append((service, operation, dict(params)))
+        mutations = len(calls.mutations())
+        if calls.crash_when is not None and calls.crash_when(service, operation, mutations):
+            calls.crash_when = None
+            raise Crash(f"{service}:{operation}")
+        return answer
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
+    return calls
+
+
 @pytest.fixture
 def small_estate(moto: None) -> dict[str, Any]:
     from local.seed import ESTATES, seed

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from local.faults import ALL_SERVICES, MUTATING
 from local.seed import ESTATES
+from tests.unit.conftest import AwsCalls, Crash
 from v6migrate import apply, preflight
 from v6migrate.aws import Clients
 from v6migrate.discover import discover
@@ -16,20 +18,13 @@ from v6migrate.models import MigrationRequest, PlanOptions
 from v6migrate.plan import plan
 
 SMALL = ESTATES["small"]
-MUTATING = ("Associate", "Create", "Modify", "Authorize", "Update", "Replace", "Delete",
-            "Disassociate", "Revoke", "Unassign")  # fmt: skip
 
 
-def _mutations(clients: Clients) -> list[str]:
-    calls: list[str] = []
-    for client in (clients.ec2, clients.networkmanager):
-        client.meta.events.register(
-            "before-call",
-            lambda model, **_: (
-                calls.append(model.name) if model.name.startswith(MUTATING) else None
-            ),
-        )
-    return calls
+def _after_mutation(nth: int) -> Callable[[str, str, int], bool]:
+    """Crash right after the nth mutating call of any service, in any account."""
+    return lambda service, operation, mutations: (
+        service in ALL_SERVICES and operation.startswith(MUTATING) and mutations == nth
+    )
 
 
 def _stage(stage: str, request: MigrationRequest, target: Clients, ledger: Ledger) -> Any:
@@ -69,52 +64,45 @@ def test_attachments_stage_enables_ipv6_on_every_attachment(
 
 
 def test_a_second_run_of_a_stage_makes_no_mutating_call(
-    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
-) -> None:
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    aws_calls: AwsCalls,
+) -> None:  # fmt: skip
     _stage("vpc", request_, target, ledger)
     _stage("attachments", request_, target, ledger)
-    calls = _mutations(target)
+    assert "ec2:CreateRoute" in aws_calls.mutations()  # the peer account's routes are seen too
+    aws_calls.seen.clear()
     _stage("vpc", request_, target, ledger)
     _stage("attachments", request_, target, ledger)
-    assert calls == []
+    assert aws_calls.mutations() == []
 
 
-class Crash(Exception):
-    """The Lambda died right after AWS accepted a call, before anything else was written."""
-
-
-def _crash_after(clients: Clients, nth: int) -> Callable[[], None]:
-    seen = {"n": 0}
-
-    def after(model: Any, **_: Any) -> None:
-        if model.name.startswith(MUTATING):
-            seen["n"] += 1
-            if seen["n"] == nth:
-                raise Crash(model.name)
-
-    for client in (clients.ec2, clients.networkmanager):
-        client.meta.events.register("after-call", after)
-
-    def disarm() -> None:
-        for client in (clients.ec2, clients.networkmanager):
-            client.meta.events.unregister("after-call", after)
-
-    return disarm
-
-
-@pytest.mark.parametrize("nth", [1, 2, 8, 14, 15, 18, 24, 27])
+@pytest.mark.parametrize(
+    ("stage", "nth"),
+    [("vpc", 1), ("vpc", 2), ("vpc", 8), ("vpc", 14), ("vpc", 15), ("vpc", 18), ("vpc", 24),
+     ("vpc", 27), ("attachments", 1), ("attachments", 2), ("attachments", 3)],
+)  # fmt: skip
 def test_a_stage_crashed_after_any_mutation_finishes_on_rerun_without_duplicates(
-    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, nth: int
-) -> None:
-    # Given the vpc stage dies right after its nth mutating call
-    disarm = _crash_after(target, nth)
-    with pytest.raises(Crash):
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    aws_calls: AwsCalls, stage: str, nth: int,
+) -> None:  # fmt: skip
+    if stage == "attachments":
         _stage("vpc", request_, target, ledger)
-    disarm()
+        aws_calls.seen.clear()
+    # Given the stage dies right after its nth mutating call, whatever the service or account
+    aws_calls.crash_when = _after_mutation(nth)
+    with pytest.raises(Crash):
+        _stage(stage, request_, target, ledger)
     # When the stage runs again
-    _stage("vpc", request_, target, ledger)
-    # Then everything is in place, once
-    assert _remaining(target, request_, "vpc") == []
+    _stage(stage, request_, target, ledger)
+    # Then everything is in place, each change made by one call: none made twice
+    assert _remaining(target, request_, stage) == []
+    assert len(aws_calls.mutations()) == len(ledger.plan(planned).stage_changes(stage))  # type: ignore[arg-type]
+    assert {e.status for e in ledger.entries(planned) if e.change.stage == stage} <= {
+        "applied",
+        "in-place",
+    }
+    if stage != "vpc":
+        return
     ec2 = target.ec2
     vpc_id = discover(target, request_.cluster).vpc.vpc_id
     gateways = [
@@ -124,7 +112,6 @@ def test_a_stage_crashed_after_any_mutation_finishes_on_rerun_without_duplicates
     assert len(gateways) == 1
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
     assert all(len(s["Ipv6CidrBlockAssociationSet"]) == 1 for s in subnets)
-    assert {e.status for e in ledger.entries(planned) if e.change.stage == "vpc"} == {"applied"}
 
 
 def test_a_second_migration_of_the_same_cluster_is_refused(
@@ -203,15 +190,17 @@ def test_compensation_releases_the_block_when_the_request_opts_in(
     assert discover(target, request_.cluster).vpc.ipv6_block is None
 
 
+@pytest.mark.parametrize("operation", ["AuthorizeSecurityGroupEgress",
+                                       "CreateEgressOnlyInternetGateway"])  # fmt: skip
 def test_compensation_reverts_an_intent_whose_effect_is_in_aws(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
-    small_estate: dict[str, Any],
+    small_estate: dict[str, Any], aws_calls: AwsCalls, operation: str,
 ) -> None:  # fmt: skip
     before = _estate(target, small_estate["vpc_id"])
-    disarm = _crash_after(target, 20)  # a security group rule, then the Lambda died
+    # AWS carried the call out, then the Lambda died: the answer (e.g. the new id) is lost
+    aws_calls.crash_when = lambda _, called, __: called == operation
     with pytest.raises(Crash):
         _stage("vpc", request_, target, ledger)
-    disarm()
     intents = [e for e in ledger.entries(planned) if e.status == "intent"]
     assert intents
     apply.compensate(apply.RollbackInput(request=request_, migration_id=planned), target, ledger)
@@ -668,8 +657,9 @@ def test_a_replaced_groups_old_nodes_go_one_at_a_time(moto: None, ledger: Ledger
 
 @pytest.mark.parametrize("action", ["UpdateNodegroupVersion", "StartInstanceRefresh"])
 def test_compensation_waits_for_a_rollout_whose_answer_was_lost(
-    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, action: str
-) -> None:
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, action: str,
+    aws_calls: AwsCalls,
+) -> None:  # fmt: skip
     # EKS API reference, Nodegroup.status: UPDATING while an update runs; Auto Scaling's
     # DescribeInstanceRefreshes: Pending/InProgress. Nodes launched while the subnets' /64s
     # and routes are taken away come up half-configured, so the network waits for them.
@@ -678,17 +668,10 @@ def test_compensation_waits_for_a_rollout_whose_answer_was_lost(
     one_at_a_time = request_.model_copy(
         update={"options": request_.options.model_copy(update={"node_concurrency": 1})}
     )
-    client = target.eks if action == "UpdateNodegroupVersion" else target.autoscaling
-
-    def lost(model: Any, **_: Any) -> None:
-        if model.name == action:
-            raise Crash(model.name)
-
     # Given the nodes stage died after AWS accepted the rollout, before its answer was journaled
-    client.meta.events.register("after-call", lost)
+    aws_calls.crash_when = lambda service, operation, _: operation == action
     with pytest.raises(Crash):
         migrate(one_at_a_time, target, ledger)
-    client.meta.events.unregister("after-call", lost)
     # When compensation runs, it reverts no network change while the rollout runs
     from local.gaps.rollouts import ADDON_UPDATE_SECONDS, SECONDS_PER_NODE
     from local.gaps.timing import CLOCK
@@ -700,7 +683,7 @@ def test_compensation_waits_for_a_rollout_whose_answer_was_lost(
         if model.name.startswith(MUTATING) and _live_rollouts(target, request_.cluster):
             live_at_revert.append(model.name)
 
-    target.ec2.meta.events.register("before-call", still_live)
+    target.ec2.meta.events.register("before-call", still_live)  # the network's reverts
     event = apply.RollbackInput(request=one_at_a_time, migration_id="m-1")
     reports = [apply.compensate(event, target, ledger)]
     while not reports[-1].done and len(reports) < 20:
@@ -713,6 +696,10 @@ def test_compensation_waits_for_a_rollout_whose_answer_was_lost(
     assert report.done
     assert _live_rollouts(target, request_.cluster) == []
     assert any(c.startswith("vpc:") for c in report.reverted)
+    # and the nodes the rollout launched count as the cluster's: their addresses go back, so
+    # every /64 is released (none kept as if another team's interface still used it)
+    assert report.why_kept == {}
+    assert not [c for c in report.kept if c.startswith("vpc:associate-subnet")]
 
 
 def _live_rollouts(target: Clients, cluster: str) -> list[str]:
@@ -727,3 +714,60 @@ def _live_rollouts(target: Clients, cluster: str) -> list[str]:
     if any(r["Status"] in ("Pending", "InProgress") for r in refreshes["InstanceRefreshes"]):
         live.append(asg)
     return live
+
+
+LONG_STARTS = ("UpdateAddon", "CreateLaunchTemplateVersion", "UpdateNodegroupVersion",
+               "CreateNodegroup", "UpdateNodegroupConfig", "StartInstanceRefresh")  # fmt: skip
+
+
+def test_long_stages_crashed_after_each_start_finish_on_rerun_starting_nothing_twice(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    aws_calls: AwsCalls,
+) -> None:  # fmt: skip
+    from tests.unit.estates import migrate
+
+    # Given the Lambda dies right after AWS accepts the first call of each kind the cni and
+    # nodes stages start (its answer lost), and the state machine runs the stage again
+    crashes: list[str] = []
+    pending = list(LONG_STARTS)
+
+    def crash_on_first(service: str, operation: str, _: int) -> bool:
+        if operation in pending:
+            pending.remove(operation)
+            crashes.append(operation)
+            return True
+        return False
+
+    for _ in range(len(LONG_STARTS) + 1):
+        aws_calls.crash_when = crash_on_first
+        try:
+            migrate(request_, target, ledger)
+            break
+        except Crash:
+            continue
+    assert sorted(crashes) == sorted(LONG_STARTS)
+    # Then every node has IPv6, and each start AWS carried out is asked again only with the
+    # same client token (EKS answers the same update), never as a second operation
+    nodes = discover(target, request_.cluster).nodes
+    assert nodes
+    assert all(n.ipv6_addresses for n in nodes)
+    for operation in ("UpdateAddon", "UpdateNodegroupVersion", "CreateNodegroup",
+                      "UpdateNodegroupConfig"):  # fmt: skip
+        tokens: dict[str, set[str]] = {}
+        for params in aws_calls.params(operation):
+            key = str(params.get("nodegroupName") or params.get("addonName")
+                      or params.get("nodegroupName", params.get("name")))  # fmt: skip
+            size = params.get("scalingConfig", {}).get("desiredSize")
+            tokens.setdefault(f"{key}/{size}", set()).add(params["clientRequestToken"])
+        assert tokens, operation
+        assert all(len(t) == 1 for t in tokens.values()), (operation, tokens)
+    asg = f"{SMALL.cluster}-legacy-asg"
+    refreshes = target.autoscaling.describe_instance_refreshes(AutoScalingGroupName=asg)
+    assert len(refreshes["InstanceRefreshes"]) == 1
+    template = target.eks.describe_nodegroup(clusterName=request_.cluster, nodegroupName="system")[
+        "nodegroup"
+    ]["launchTemplate"]["id"]
+    versions = target.ec2.describe_launch_template_versions(LaunchTemplateId=template)
+    made = [v for v in versions["LaunchTemplateVersions"]
+            if "v6migrate" in v.get("VersionDescription", "")]  # fmt: skip
+    assert len(made) == 1

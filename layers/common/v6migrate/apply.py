@@ -366,7 +366,13 @@ def compensate(
     if entries:
         ctx, missing = _fresh(clients, request, migration_id)
         by_stage = sorted(entries, key=lambda e: (_REVERT_STAGES.index(e.change.stage), -e.seq))
+        stale = any(e.change.stage in ("cni", "nodes") for e in entries)
         for entry in by_stage:
+            if stale and entry.change.stage in ("attachments", "vpc"):
+                # Rollouts came to rest while this call looked at them, launching nodes the
+                # first read did not see: the network's reverts need them known as ours.
+                ctx, missing = _fresh(clients, request, migration_id)
+                stale = False
             if entry.status == "reverted":
                 reverted.append(entry.change.change_id)  # by an earlier call of this rollback
                 continue

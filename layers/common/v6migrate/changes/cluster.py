@@ -359,7 +359,9 @@ class NodeRoll:
         scaling = dict(old.get("scalingConfig") or {})
         desired = int(scaling.get("desiredSize", 0))
         if desired <= 0:
-            return True, result
+            # The last step's update may still be draining (its answer lost in a crash): done
+            # once EKS is (Nodegroup.status UPDATING while an update of it runs).
+            return old.get("status") != "UPDATING", result
         update = call(
             ctx.clients.eks.update_nodegroup_config,
             "eks:UpdateNodegroupConfig",

@@ -315,7 +315,7 @@ class EgressOnlyGateway(Immediate):
         self, change: CreateEgressOnlyGateway, before: dict[str, Any], result: dict[str, Any],
         ctx: Context,
     ) -> None:  # fmt: skip
-        gateway = result.get("egress_only_gateway_id")
+        gateway = result.get("egress_only_gateway_id") or _tagged_gateway(change, ctx)
         if gateway:
             call(
                 ctx.clients.ec2.delete_egress_only_internet_gateway,
@@ -323,6 +323,19 @@ class EgressOnlyGateway(Immediate):
                 ok=("InvalidGatewayID.NotFound",),
                 EgressOnlyInternetGatewayId=gateway,
             )
+
+
+def _tagged_gateway(change: CreateEgressOnlyGateway, ctx: Context) -> str | None:
+    """The gateway this migration made when its answer was lost (the Lambda died after EC2
+    created it): found by the migration's tag, set in the same call, so never another's."""
+    found = call(
+        ctx.clients.ec2.describe_egress_only_internet_gateways,
+        "ec2:DescribeEgressOnlyInternetGateways",
+        Filters=[{"Name": "tag:v6migrate:migration-id", "Values": [ctx.migration_id]}],
+    )["EgressOnlyInternetGateways"]
+    ours = [g["EgressOnlyInternetGatewayId"] for g in found
+            if any(a.get("VpcId") == change.target for a in g.get("Attachments", []))]  # fmt: skip
+    return ours[0] if ours else None
 
 
 _ROUTE_TARGET = {
