@@ -100,6 +100,50 @@ def test_the_kubernetes_api_refuses_a_request_without_a_token(
         client.nodes()
 
 
+def _tamper(token: str, change: Any) -> str:
+    import base64
+
+    encoded = token.removeprefix(kube.TOKEN_PREFIX)
+    url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    return kube.TOKEN_PREFIX + base64.urlsafe_b64encode(change(url).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("token", "refusal"),
+    [
+        # aws-iam-authenticator: STS checks the signature with x-k8s-aws-id set to the cluster
+        # called, so a token made for another cluster does not verify for this one
+        (lambda sts, cluster: kube.eks_token(sts, "another-cluster"), "signature"),
+        (
+            lambda sts, cluster: _tamper(
+                kube.eks_token(sts, cluster),
+                lambda u: u.replace("X-Amz-Signature=", "X-Amz-Signature=0"),
+            ),
+            "signature",
+        ),
+        (
+            lambda sts, cluster: _tamper(
+                kube.eks_token(sts, cluster),
+                lambda u: u.replace("X-Amz-Security-Token=", "X-Amz-Security-Token=x"),
+            ),
+            "security token",
+        ),
+    ],
+    ids=["another-cluster", "altered-signature", "another-session"],
+)
+def test_the_kubernetes_api_refuses_a_token_that_does_not_verify(
+    small_estate: dict[str, Any], target: Clients, sim_cluster: Any, token: Any, refusal: str
+) -> None:
+    ctx = _context(target, SMALL.cluster)
+    client = kube.connect(ctx)
+    client.token = lambda: token(target.sts, SMALL.cluster)
+    with kube.access(ctx, ("default",)):
+        with pytest.raises(kube.KubeUnauthorized, match=f"401.*{refusal}"):
+            client.nodes()
+        client.token = lambda: kube.eks_token(target.sts, SMALL.cluster)
+        assert client.nodes()  # the same caller, with its own cluster's token, gets in
+
+
 def test_nodes_are_listed_with_their_addresses_through_an_access_entry(
     small_estate: dict[str, Any], target: Clients, sim_cluster: Any
 ) -> None:
