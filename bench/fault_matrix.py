@@ -43,6 +43,19 @@ def _live(associations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [a for a in associations if a["Ipv6CidrBlockState"]["State"] != "disassociated"]
 
 
+def _without_aws_ipv6_defaults(acl: dict[str, Any]) -> dict[str, Any]:
+    """A default ACL without the IPv6 rules AWS itself adds with the VPC's block (101 allow and
+    the final deny, ::/0; Amazon VPC user guide, default network ACL), which stay with the
+    kept /56. The workflow adds no rule to an unmodified default ACL."""
+    if not acl.get("IsDefault"):
+        return acl
+    entries = [
+        e for e in acl["Entries"]
+        if not (e.get("Ipv6CidrBlock") == "::/0" and e["RuleNumber"] in (101, 32768))
+    ]  # fmt: skip
+    return {**acl, "Entries": entries}
+
+
 def snapshot(session: boto3.Session, ids: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """(normalised describe output, the IPv6 blocks of the VPC) for the estate's VPC."""
     target = target_session(SPEC.region, SPEC.account_id, session)
@@ -99,7 +112,10 @@ def snapshot(session: boto3.Session, ids: dict[str, Any]) -> tuple[dict[str, Any
         "routes": tables,
         "peer_routes": peer_tables,
         "groups": ec2.describe_security_groups(Filters=by_vpc)["SecurityGroups"],
-        "acls": ec2.describe_network_acls(Filters=by_vpc)["NetworkAcls"],
+        "acls": [
+            _without_aws_ipv6_defaults(a)
+            for a in ec2.describe_network_acls(Filters=by_vpc)["NetworkAcls"]
+        ],
         "tgw": ec2.describe_transit_gateway_vpc_attachments(Filters=by_vpc)[
             "TransitGatewayVpcAttachments"
         ],

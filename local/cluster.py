@@ -40,6 +40,8 @@ from typing import Any
 from moto.eks.models import EKSBackend, eks_backends
 
 from local.gaps.access import policies
+from local.network_path import tcp_out
+from local.pod_shell import SHELLS, ImagePullError, Shell, check_image
 from local.sigv4 import BadSignature, verify_presigned
 
 FLAG = "ENABLE_V6_EGRESS"
@@ -625,27 +627,29 @@ def _ip_family(backend: EKSBackend, cluster: str) -> str:
     return str(config.get("ipFamily", "ipv4"))
 
 
-def _routes_ipv6_out(backend: EKSBackend, subnet_id: str, vpc_id: str) -> bool:
-    ec2 = _ec2(backend)
-    tables = ec2.describe_route_tables(filters={"association.subnet-id": [subnet_id]})
-    if not tables:
-        tables = [
-            t for t in ec2.describe_route_tables(filters={"vpc-id": [vpc_id]})
-            if t.main_association_id is not None
-        ]  # fmt: skip
-    for table in tables:
-        for route in table.routes:
-            if route.destination_ipv6_cidr_block == "::/0" and (
-                route.gateway is not None or route.egress_only_igw is not None
-            ):
-                return True
-    return False
+def _resolve(host: str) -> str:
+    """The address a name resolves to: the probe's echo services publish AAAA records only
+    (api6.ipify.org); the simulation gives each name one in 2001:db8::/32 (RFC 3849)."""
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        digest = hashlib.sha256(host.encode()).hexdigest()
+        return str(ipaddress.ip_address(f"2001:db8:{digest[:4]}:{digest[4:8]}::{digest[8:12]}"))
+
+
+def _failed_to_start(pod: dict[str, Any], phase: str, state: dict[str, Any]) -> dict[str, Any]:
+    container = (pod.get("spec", {}).get("containers") or [{}])[0]
+    pod["status"] = {"phase": phase, "containerStatuses": [
+        {"name": container.get("name", ""), "ready": False, "state": state}]}  # fmt: skip
+    return {"pod": pod, "log": ""}
 
 
 def _run(
     backend: EKSBackend, cluster: str, state: ClusterState, namespace: str, pod: dict[str, Any]
 ) -> dict[str, Any]:
-    """Run a probe pod to completion on its node and keep what it printed."""
+    """Run a pod to completion on its node: its image pulled, its command interpreted
+    (`local.pod_shell`), its IPv6 egress decided by the VPC's routes, security groups and
+    network ACLs (`local.network_path`), and what it printed kept as its log."""
     node_name = pod.get("spec", {}).get("nodeName")
     nodes = {n["node"]["metadata"]["name"]: n for n in _nodes(backend, cluster)}
     node = nodes.get(node_name or "")
@@ -653,25 +657,59 @@ def _run(
     if node is None:
         pod["status"] = {"phase": "Pending", "reason": f"node {node_name} not found"}
         return {"pod": pod, "log": ""}
+    container = (pod.get("spec", {}).get("containers") or [{}])[0]
+    try:
+        check_image(str(container.get("image", "")))
+    except ImagePullError as error:
+        return _failed_to_start(
+            pod, "Pending", {"waiting": {"reason": "ErrImagePull", "message": str(error)}}
+        )
+    command = [*(container.get("command") or []), *(container.get("args") or [])]
+    if len(command) != 3 or command[0] not in SHELLS or command[1] != "-c":
+        program = command[0] if command else "(the image's entrypoint)"
+        message = f'exec: "{program}": not run by the simulated busybox (only sh -c)'
+        return _failed_to_start(pod, "Failed", {"terminated": {
+            "reason": "StartError", "exitCode": 128, "message": message}})  # fmt: skip
     env = _cni_env(backend, cluster, state)
     egress_on = all(env[c].get(FLAG) == "true" for c in ("aws-node", "aws-vpc-cni-init"))
-    lines = []
-    if egress_on and node["ipv6"]:
-        host = int(hashlib.sha256(name.encode()).hexdigest(), 16) % 1021 + 2
-        lines += [
-            "3: v6if0@if4: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 state UP qlen 1000",
-            f"    inet6 fd00::ac:{host:x}/118 scope global",
-            "       valid_lft forever preferred_lft forever",
-        ]
-        instance = node["instance"]
-        if _routes_ipv6_out(backend, instance.subnet_id, instance.vpc_id):
-            lines.append(f"egress-source: {node['ipv6'][0]}")
-        else:
-            lines.append("egress-failed: Network unreachable")
-    else:
-        lines += ['Device "v6if0" does not exist.', "egress-failed: Network unreachable"]
-    pod["status"] = {"phase": "Succeeded", "hostIP": node["instance"].private_ip}
-    return {"pod": pod, "log": "\n".join(lines) + "\n"}
+    v6if0 = bool(egress_on and node["ipv6"])
+    host = int(hashlib.sha256(name.encode()).hexdigest(), 16) % 1021 + 2
+
+    def interface(device: str) -> str | None:
+        if device != "v6if0" or not v6if0:
+            return None
+        return (
+            "3: v6if0@if4: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 state UP qlen 1000\n"
+            f"    inet6 fd00::ac:{host:x}/118 scope global\n"
+            "       valid_lft forever preferred_lft forever\n"
+        )
+
+    def connect(url: str, timeout: float) -> tuple[str | None, str]:
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            return None, f"bad address '{url}'"
+        destination = _resolve(parsed.hostname)
+        if ipaddress.ip_address(destination).version == 4:
+            return node["instance"].private_ip, ""
+        if not v6if0:
+            # An IPv4 pod without the CNI's egress interface has no IPv6 route at all.
+            return None, "can't connect to remote host: Network unreachable"
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        if tcp_out(_ec2(backend), node["instance"], destination, port) is not None:
+            return None, "download timed out"  # dropped on the way: the pod sees no answer
+        # The echo service answers with the source it saw: the CNI translates the pod's
+        # address to its node's primary-ENI IPv6 address (DOMAIN.md, VPC CNI).
+        return node["ipv6"][0], ""
+
+    outcome = Shell(interface, connect).run(str(command[2]))
+    pod["status"] = {
+        "phase": "Succeeded" if outcome.exit_code == 0 else "Failed",
+        "hostIP": node["instance"].private_ip,
+        "containerStatuses": [{"name": container.get("name", ""), "ready": False, "state": {
+            "terminated": {"exitCode": outcome.exit_code,
+                           "reason": "Completed" if outcome.exit_code == 0 else "Error"}}}],
+    }  # fmt: skip
+    return {"pod": pod, "log": outcome.output}
 
 
 def iam_principal(caller_arn: str) -> str:

@@ -46,6 +46,7 @@ def install() -> None:
         ec2_ipv6.route_already_exists()
         ec2_ipv6.tgw_attachment_modifying()
         ec2_ipv6.nacl_icmp_needs_type_code()
+        ec2_ipv6.default_nacl_ipv6_rules()
         requester_managed.requester_managed_interfaces()
         eks.cluster_vpc_and_security_group()
         eks.cluster_access_config_and_endpoint()

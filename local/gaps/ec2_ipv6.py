@@ -354,3 +354,45 @@ def nacl_icmp_needs_type_code() -> None:
         return EmptyResult()
 
     NetworkACLs.create_network_acl_entry = create_entry_response  # type: ignore[method-assign]
+
+
+def default_nacl_ipv6_rules() -> None:
+    """Amazon VPC user guide, "Default network ACL": when an IPv6 block is associated with the
+    VPC, AWS adds rule 101 allowing all IPv6 traffic in and out (before the final IPv6 deny) to
+    the default network ACL, unless its rules were modified. moto adds nothing."""
+    from moto.ec2.models.vpcs import VPCBackend
+
+    original = VPCBackend.associate_vpc_cidr_block
+    if getattr(original, "_v6migrate_nacl", False):
+        return
+
+    def associate(self: Any, vpc_id: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        result: dict[str, Any] = original(self, vpc_id, *args, **kwargs)
+        if ":" not in str(result.get("ipv6_cidr_block") or result.get("cidr_block") or ""):
+            return result
+        for acl in list(self.network_acls.values()):
+            if acl.vpc_id != vpc_id or not acl.default:
+                continue
+            present = sorted(
+                (bool(e.egress), int(e.rule_number), e.rule_action, str(e.protocol), e.cidr_block)
+                for e in acl.network_acl_entries
+            )
+            pristine = [
+                (egress, number, action, "-1", "0.0.0.0/0")
+                for egress in (False, True)
+                for number, action in ((100, "allow"), (32767, "deny"))
+            ]
+            if present != pristine:
+                continue  # modified: AWS leaves a changed default ACL as it is
+            for egress in (False, True):
+                for number, action in ((101, "allow"), (32768, "deny")):
+                    self.create_network_acl_entry(
+                        network_acl_id=acl.id, rule_number=number, protocol="-1",
+                        rule_action=action, egress=egress, cidr_block=None, icmp_code=None,
+                        icmp_type=None, port_range_from=None, port_range_to=None,
+                        ipv6_cidr_block="::/0",
+                    )  # fmt: skip
+        return result
+
+    associate._v6migrate_nacl = True  # type: ignore[attr-defined]
+    VPCBackend.associate_vpc_cidr_block = associate  # type: ignore[method-assign]

@@ -390,3 +390,132 @@ def test_pod_security_admission_and_namespace_rights_are_enforced(
         with kube.cluster_admin(ctx, who):
             client.delete_namespace("strict")
         assert client.request("GET", "/api/v1/namespaces/strict") is None
+
+
+@pytest.mark.parametrize("modified", [False, True])
+def test_the_default_network_acl_gets_ipv6_rules_with_the_vpcs_block_unless_modified(
+    moto: None, modified: bool
+) -> None:
+    # Reference: Amazon VPC user guide, "Default network ACL": rule 101 allows all IPv6 traffic
+    # in and out once an IPv6 block is associated, unless the default ACL's rules were changed.
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name="eu-west-1")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    by_vpc = [{"Name": "vpc-id", "Values": [vpc]}, {"Name": "default", "Values": ["true"]}]
+    acl = ec2.describe_network_acls(Filters=by_vpc)["NetworkAcls"][0]["NetworkAclId"]
+    if modified:
+        ec2.create_network_acl_entry(
+            NetworkAclId=acl, RuleNumber=90, Protocol="6", RuleAction="deny", Egress=False,
+            CidrBlock="0.0.0.0/0", PortRange={"From": 22, "To": 22},
+        )  # fmt: skip
+    ec2.associate_vpc_cidr_block(VpcId=vpc, AmazonProvidedIpv6CidrBlock=True)
+    entries = ec2.describe_network_acls(NetworkAclIds=[acl])["NetworkAcls"][0]["Entries"]
+    ipv6 = {(e["Egress"], e["RuleNumber"], e["RuleAction"]) for e in entries
+            if e.get("Ipv6CidrBlock") == "::/0"}  # fmt: skip
+    expected = {(egress, number, action) for egress in (False, True)
+                for number, action in ((101, "allow"), (32768, "deny"))}  # fmt: skip
+    assert ipv6 == (set() if modified else expected)
+
+
+def _one_instance(ec2: Any) -> dict[str, Any]:
+    """A dual-stack VPC with one instance in a subnet of its own ACL, route table and group."""
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    block = ec2.describe_vpcs(VpcIds=[vpc["VpcId"]])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0]
+    subnet = ec2.create_subnet(
+        VpcId=vpc["VpcId"], CidrBlock="10.9.1.0/24",
+        Ipv6CidrBlock=block["Ipv6CidrBlock"].replace("/56", "/64"),
+    )["Subnet"]["SubnetId"]  # fmt: skip
+    table = ec2.create_route_table(VpcId=vpc["VpcId"])["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+    group = ec2.create_security_group(GroupName="node", Description="n", VpcId=vpc["VpcId"])
+    acl = ec2.create_network_acl(VpcId=vpc["VpcId"])["NetworkAcl"]["NetworkAclId"]
+    current = ec2.describe_network_acls(
+        Filters=[{"Name": "association.subnet-id", "Values": [subnet]}]
+    )["NetworkAcls"][0]
+    association = next(a["NetworkAclAssociationId"] for a in current["Associations"]
+                       if a["SubnetId"] == subnet)  # fmt: skip
+    ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=acl)
+    instance = ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, Ipv6AddressCount=1,
+        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [group["GroupId"]],
+                            "Ipv6AddressCount": 1}],
+    )["Instances"][0]["InstanceId"]  # fmt: skip
+    return {"vpc": vpc["VpcId"], "table": table, "group": group["GroupId"], "acl": acl,
+            "instance": instance}  # fmt: skip
+
+
+def test_ipv6_egress_is_decided_by_routes_security_groups_and_both_acl_directions(
+    moto: None,
+) -> None:
+    # Reference: Amazon VPC user guide: route tables (most specific route; internet through an
+    # internet or egress-only gateway), security groups (stateful egress rules), network ACLs
+    # (stateless, lowest rule first, final deny; the answer comes back to an ephemeral port).
+    import boto3
+    from moto.ec2.models import ec2_backends
+
+    from local.network_path import tcp_out
+
+    ec2 = boto3.client("ec2", region_name="eu-west-1")
+    made = _one_instance(ec2)
+    backend = ec2_backends["123456789012"]["eu-west-1"]
+    instance = backend.get_instance(made["instance"])
+
+    def out() -> str | None:
+        return tcp_out(backend, instance, "2001:db8::1", 443)
+
+    group, acl = made["group"], made["acl"]
+    # a new group in a dual-stack VPC allows all egress, IPv6 too (EC2: default egress rules)
+    ec2.revoke_security_group_egress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+         "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])  # fmt: skip
+    assert "no route" in str(out())
+    gateway = ec2.create_egress_only_internet_gateway(VpcId=made["vpc"])
+    gateway_id = gateway["EgressOnlyInternetGateway"]["EgressOnlyInternetGatewayId"]
+    ec2.create_route(RouteTableId=made["table"], DestinationIpv6CidrBlock="::/0",
+                     EgressOnlyInternetGatewayId=gateway_id)  # fmt: skip
+    assert "security groups" in str(out())
+    ec2.authorize_security_group_egress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+         "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])  # fmt: skip
+    assert "denies it outbound (no rule" in str(out())  # a new ACL denies everything
+    ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=100, Protocol="6",
+                                 RuleAction="allow", Egress=True, Ipv6CidrBlock="::/0",
+                                 PortRange={"From": 443, "To": 443})  # fmt: skip
+    assert "denies the answer inbound" in str(out())
+    ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=90, Protocol="-1",
+                                 RuleAction="deny", Egress=False,
+                                 Ipv6CidrBlock="2001:db8::/32")  # fmt: skip
+    ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=100, Protocol="6",
+                                 RuleAction="allow", Egress=False, Ipv6CidrBlock="::/0",
+                                 PortRange={"From": 1024, "To": 65535})  # fmt: skip
+    assert "inbound (rule 90)" in str(out())  # the lower number decides
+    ec2.delete_network_acl_entry(NetworkAclId=acl, RuleNumber=90, Egress=False)
+    assert out() is None
+    ec2.delete_egress_only_internet_gateway(EgressOnlyInternetGatewayId=gateway_id)
+    assert "no longer exists" in str(out())
+
+
+def test_a_pods_command_runs_as_busybox_sh_would() -> None:
+    # The probe's script, interpreted: `$(...)` captures stdout only, `||` runs its right side
+    # when the left fails, errors go to stderr (the pod's log), an unknown command is 127.
+    from local.pod_shell import ImagePullError, Shell, check_image
+
+    answers: dict[str, tuple[str | None, str]] = {
+        "https://ok.example": ("2600::5", ""),
+        "https://down.example": (None, "download timed out"),
+    }
+    shell = Shell(lambda device: "inet6 fd00::ac:2/118\n" if device == "v6if0" else None,
+                  lambda url, timeout: answers[url])  # fmt: skip
+    ran = shell.run('ip -6 addr show dev v6if0; echo "egress-source: $(wget -q -T 10 -O - '
+                    'https://ok.example || echo failed)"')  # fmt: skip
+    assert (ran.output, ran.exit_code) == ("inet6 fd00::ac:2/118\negress-source: 2600::5\n", 0)
+    ran = shell.run('echo "egress-source: $(wget -q -T 10 -O - https://down.example || echo '
+                    'failed)"')  # fmt: skip
+    assert ran.output == "wget: download timed out\negress-source: failed\n"
+    ran = shell.run("ip -6 addr show dev eth9; curl -s https://ok.example")
+    assert ran.output == 'Device "eth9" does not exist.\nsh: curl: not found\n'
+    assert ran.exit_code == 127
+    check_image("public.ecr.aws/docker/library/busybox:stable")
+    with pytest.raises(ImagePullError):
+        check_image("registry.example/tools:1")

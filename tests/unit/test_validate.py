@@ -43,6 +43,19 @@ def test_a_migrated_cluster_passes_every_check_and_the_access_entry_goes(
     assert target.eks.list_access_entries(clusterName=request_.cluster)["accessEntries"] == []
     assert ledger.read_note("m-1", "validation") == report.model_dump(mode="json")
     assert ledger.read_note("m-1", "access")["status"] == "removed"  # type: ignore[index]
+    # When the network ACLs then deny HTTPS out over IPv6, the probes' egress is dropped on
+    # its way (the pod's wget times out): validation says so for every group
+    vpc = discover(target, request_.cluster).vpc.vpc_id
+    acls = target.ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+    for acl in acls["NetworkAcls"]:
+        target.ec2.create_network_acl_entry(
+            NetworkAclId=acl["NetworkAclId"], RuleNumber=1, Protocol="6", RuleAction="deny",
+            Egress=True, Ipv6CidrBlock="::/0", PortRange={"From": 443, "To": 443},
+        )  # fmt: skip
+    egress = [c for c in _validate(request_, target, ledger).checks
+              if c.name.endswith("ipv6 egress from the node's address")]  # fmt: skip
+    assert len(egress) == 3
+    assert all(not c.ok and "download timed out" in c.detail for c in egress)
 
 
 def test_a_node_without_ipv6_fails_validation_and_is_named(
@@ -76,6 +89,26 @@ def test_validation_before_the_stages_fails_on_the_aws_checks(
     failed = {check.name for check in report.checks if not check.ok}
     assert {"vpc ipv6 block", "subnets ipv6 and auto-assign", "every approved change in effect",
             "aws-node ENABLE_V6_EGRESS in both containers"} <= failed  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("image", "script", "says"),
+    [("registry.example/tools:1", None, "ErrImagePull"),
+     ("public.ecr.aws/docker/library/busybox:stable", "curl -s https://x", "not found")],
+)  # fmt: skip
+def test_a_probe_that_cannot_run_fails_validation_at_once_saying_why(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, sim_cluster: Any,
+    monkeypatch: pytest.MonkeyPatch, image: str, script: str | None, says: str,
+) -> None:  # fmt: skip
+    # Kubernetes: a container whose image cannot be pulled waits (ErrImagePull) and never ends,
+    # so waiting for it to finish would only time out; a command the image lacks ends it.
+    if script is not None:
+        monkeypatch.setattr(validate, "_probe_script", lambda url: script)
+    options = request_.options.model_copy(update={"probe_image": image})
+    report = _validate(request_.model_copy(update={"options": options}), target, ledger)
+    probes = [c for c in report.checks if "pod v6if0" in c.name]
+    assert probes
+    assert all(not c.ok and says in c.detail for c in probes)
 
 
 def _context(target: Clients, cluster: str) -> Context:

@@ -45,6 +45,11 @@ ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 OPENER: Any = urllib.request.urlopen
 
 
+# Container waiting reasons that do not pass by themselves (Kubernetes: images, container config).
+CANNOT_START = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+                "CreateContainerConfigError", "CreateContainerError")  # fmt: skip
+
+
 def eks_token(sts: Any, cluster: str) -> str:
     """An EKS bearer token for `cluster`, from the caller's credentials (no secret kept)."""
 
@@ -265,10 +270,19 @@ class Kube:
         if pod is None:
             raise KubeError(f"probe pod {namespace}/{name} vanished")
         phase = pod.get("status", {}).get("phase", "Pending")
+        states = [
+            c.get("state") or {} for c in pod.get("status", {}).get("containerStatuses") or []
+        ]
+        for state in states:
+            # Kubernetes: a container that cannot start waits for ever; say so at once.
+            waiting = state.get("waiting") or {}
+            if waiting.get("reason") in CANNOT_START:
+                return str(waiting["reason"]), str(waiting.get("message", ""))
         if phase not in ("Succeeded", "Failed"):
             return None
         log = self.request("GET", f"/api/v1/namespaces/{namespace}/pods/{name}/log", raw=True)
-        return phase, str(log or "")
+        ended = [str((s.get("terminated") or {}).get("message", "")) for s in states]
+        return phase, str(log or "") or "\n".join(m for m in ended if m)
 
     def delete_pod(self, namespace: str, name: str) -> None:
         self.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}")

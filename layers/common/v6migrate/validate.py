@@ -150,6 +150,14 @@ def primary_ipv6(ctx: Context, instance_ids: list[str]) -> dict[str, tuple[str, 
     return found
 
 
+def source_ip_like(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _probe_script(url: str) -> str:
     return (
         "ip -6 addr show dev v6if0; "
@@ -233,8 +241,10 @@ def _cluster_checks(
         for name in pods:
             client.delete_pod(namespace, name)
     for name, (key, node) in pods.items():
-        _, log = results[name]
+        phase, log = results[name]
         node_name = node["metadata"]["name"]
+        lines = [line for line in log.splitlines() if line.strip()]
+        why = "" if phase == "Succeeded" else f" ({phase}: {lines[-1] if lines else 'no output'})"
         node_v6 = set(ipv6.get(node["_instance"], ()))
         v6if0 = V6IF0.search(log)
         checks.append(
@@ -242,15 +252,15 @@ def _cluster_checks(
                 name=f"{key}: pod v6if0",
                 ok=v6if0 is not None,
                 detail=f"node {node_name} ({node['_instance']}): "
-                + (v6if0.group(1) if v6if0 else "no v6if0 in the pod"),
+                + (v6if0.group(1) if v6if0 else f"no v6if0 in the pod{why}"),
             )
         )
         source = re.search(r"egress-source: (\S+)", log)
         answer = source.group(1) if source else "no answer"
-        try:
-            source_ip = str(ipaddress.ip_address(answer))
-        except ValueError:
-            source_ip = ""
+        error = re.search(r"^wget: (.+)$", log, re.MULTILINE)
+        if error and not source_ip_like(answer):
+            answer += f" (wget: {error.group(1)})"
+        source_ip = str(ipaddress.ip_address(answer)) if source_ip_like(answer) else ""
         checks.append(
             Check(
                 name=f"{key}: ipv6 egress from the node's address",
