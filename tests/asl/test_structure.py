@@ -105,9 +105,17 @@ def test_every_failure_path_ends_in_a_fail_state(logical: str) -> None:
 
 def test_compensation_is_reachable_from_every_stage_and_only_after_changes_can_exist() -> None:
     states = _definition(MACHINES["MigrationStateMachine"])["States"]
-    for stage in ("VpcDualStack", "Attachments"):
-        [catch] = states[stage]["Catch"]
-        assert "Rollback" in _reachable(states, catch["Next"]), stage
+    # Every stage that may have changed something, including the poll loops' tasks and a
+    # validation that ran but failed, ends in compensation.
+    for stage in ("VpcDualStack", "Attachments", "CniEgress", "NodeRollout", "Validate"):
+        catches = states[stage]["Catch"]
+        assert catches, stage
+        for catch in catches:
+            assert "Rollback" in _reachable(states, catch["Next"]), stage
+    failed_validation = [c["Next"] for c in states["Validated?"]["Choices"]]
+    failed_validation.append(states["Validated?"].get("Default", ""))
+    assert any("Rollback" in _reachable(states, n) and n != "ValidateSucceeded"
+               for n in failed_validation if n)  # fmt: skip
     [preflight_catch] = states["Preflight"]["Catch"]
     assert "Rollback" not in _reachable(states, preflight_catch["Next"])
 
