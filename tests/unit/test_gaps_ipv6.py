@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,8 +21,14 @@ def ec2(moto: None) -> Any:
 
 @pytest.fixture
 def slow_transitions() -> Iterator[None]:
-    SETTLE.seconds = 0.3
+    """Transitions that last until the test ends them (`_settle()`): no race with the clock."""
+    SETTLE.seconds = 30.0
     yield
+    SETTLE.seconds = 0.0
+
+
+def _settle() -> None:
+    """Every transition under way ends now (as if its time had passed)."""
     SETTLE.seconds = 0.0
 
 
@@ -62,7 +67,7 @@ def test_associations_pass_through_associating(ec2: Any, slow_transitions: None)
         "Ipv6CidrBlockState"
     ]["State"]
     assert state == "associating"
-    time.sleep(0.35)
+    _settle()
     state = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0][
         "Ipv6CidrBlockState"
     ]["State"]
@@ -77,7 +82,7 @@ def test_auto_assign_before_the_block_is_associated_is_refused(
     with pytest.raises(ClientError) as error:
         ec2.modify_subnet_attribute(SubnetId=subnet, AssignIpv6AddressOnCreation={"Value": True})
     assert _code(error) == "InvalidParameterValue"
-    time.sleep(0.35)
+    _settle()
     ec2.modify_subnet_attribute(SubnetId=subnet, AssignIpv6AddressOnCreation={"Value": True})
 
 
@@ -166,7 +171,7 @@ def test_tgw_attachment_is_modifying_then_available(ec2: Any, slow_transitions: 
         )
 
     assert state() == "modifying"
-    time.sleep(0.35)
+    _settle()
     assert state() == "available"
 
 
@@ -183,7 +188,7 @@ def test_cloud_wan_update_is_updating_then_available(moto: None, slow_transition
     manager.update_vpc_attachment(AttachmentId=attachment, Options={"Ipv6Support": True})
     got = manager.get_vpc_attachment(AttachmentId=attachment)["VpcAttachment"]
     assert got["Attachment"]["State"] == "UPDATING"
-    time.sleep(0.35)
+    _settle()
     got = manager.get_vpc_attachment(AttachmentId=attachment)["VpcAttachment"]
     assert (got["Attachment"]["State"], got["Options"]["Ipv6Support"]) == ("AVAILABLE", True)
 
