@@ -18,6 +18,7 @@ from v6migrate.changes import Context
 from v6migrate.discover import discover
 from v6migrate.journal import Ledger
 from v6migrate.models import MigrationRequest
+from v6migrate.plan import plan
 
 SMALL = ESTATES["small"]
 
@@ -31,6 +32,8 @@ def test_a_migrated_cluster_passes_every_check_and_the_access_entry_goes(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, sim_cluster: Any
 ) -> None:
     migrate(request_, target, ledger)
+    # planned again from what AWS now reports, nothing is left to change
+    assert plan(discover(target, request_.cluster), request_.options).changes == ()
     report = _validate(request_, target, ledger)
     assert report.passed, report.failures
     names = {check.name for check in report.checks}
