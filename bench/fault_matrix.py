@@ -162,7 +162,8 @@ def main() -> None:
         def fresh() -> tuple[boto3.Session, str, dict[str, Any]]:
             embedded.reset()
             session = embedded.session()
-            deployment = deploy(session, parameters=local_parameters("WARNING"))
+            level = os.environ.get("FAULT_MATRIX_LOG_LEVEL", "WARNING")
+            deployment = deploy(session, parameters=local_parameters(level))
             machine = deployment.state_machines["MigrationStateMachine"]
             return session, machine, seed(SPEC, session)
 
