@@ -32,6 +32,7 @@ import boto3
 from local import faults
 from local.demo import DECISIONS, foreign_interfaces
 from local.deploy import deploy, local_parameters
+from local.gaps.ec2_ipv6 import without_default_ipv6_rules
 from local.seed import ESTATES, PEER_ACCOUNT, EstateSpec, seed, target_session
 from local.server import EmbeddedAws
 from v6migrate.aws import NETWORK_MANAGER_REGION, clients_for
@@ -41,19 +42,6 @@ SPEC: EstateSpec = ESTATES["small"]
 
 def _live(associations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [a for a in associations if a["Ipv6CidrBlockState"]["State"] != "disassociated"]
-
-
-def _without_aws_ipv6_defaults(acl: dict[str, Any]) -> dict[str, Any]:
-    """A default ACL without the IPv6 rules AWS itself adds with the VPC's block (101 allow and
-    the final deny, ::/0; Amazon VPC user guide, default network ACL), which stay with the
-    kept /56. The workflow adds no rule to an unmodified default ACL."""
-    if not acl.get("IsDefault"):
-        return acl
-    entries = [
-        e for e in acl["Entries"]
-        if not (e.get("Ipv6CidrBlock") == "::/0" and e["RuleNumber"] in (101, 32768))
-    ]  # fmt: skip
-    return {**acl, "Entries": entries}
 
 
 def snapshot(session: boto3.Session, ids: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -113,7 +101,7 @@ def snapshot(session: boto3.Session, ids: dict[str, Any]) -> tuple[dict[str, Any
         "peer_routes": peer_tables,
         "groups": ec2.describe_security_groups(Filters=by_vpc)["SecurityGroups"],
         "acls": [
-            _without_aws_ipv6_defaults(a)
+            without_default_ipv6_rules(a)
             for a in ec2.describe_network_acls(Filters=by_vpc)["NetworkAcls"]
         ],
         "tgw": ec2.describe_transit_gateway_vpc_attachments(Filters=by_vpc)[

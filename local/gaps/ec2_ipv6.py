@@ -396,3 +396,16 @@ def default_nacl_ipv6_rules() -> None:
 
     associate._v6migrate_nacl = True  # type: ignore[attr-defined]
     VPCBackend.associate_vpc_cidr_block = associate  # type: ignore[method-assign]
+
+
+def without_default_ipv6_rules(acl: dict[str, Any]) -> dict[str, Any]:
+    """A described network ACL without the IPv6 rules AWS itself adds to a default ACL with
+    the VPC's block (`default_nacl_ipv6_rules`): they stay with a kept /56, and are AWS's, not
+    the workflow's (which adds no rule to an unmodified default ACL)."""
+    if not acl.get("IsDefault"):
+        return acl
+    entries = [
+        e for e in acl["Entries"]
+        if not (e.get("Ipv6CidrBlock") == "::/0" and e["RuleNumber"] in (101, 32768))
+    ]  # fmt: skip
+    return {**acl, "Entries": entries}

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from local.faults import ALL_SERVICES, MUTATING
+from local.gaps.ec2_ipv6 import without_default_ipv6_rules
 from local.seed import ESTATES
 from tests.unit.conftest import AwsCalls, Crash
 from v6migrate import apply, preflight
@@ -141,11 +142,13 @@ def _estate(target: Clients, vpc_id: str) -> dict[str, Any]:
         table["Routes"] = sorted(
             (r for r in table["Routes"] if r.get("GatewayId") != "local"), key=str
         )
+    acls = ec2.describe_network_acls(Filters=by_vpc)["NetworkAcls"]
     return {
         "subnets": subnets,
         "tables": tables,
         "groups": sort(ec2.describe_security_groups(Filters=by_vpc)["SecurityGroups"], "GroupId"),
-        "acls": sort(ec2.describe_network_acls(Filters=by_vpc)["NetworkAcls"], "NetworkAclId"),
+        # AWS's own IPv6 rules of the default ACL come with the kept /56 (VPC user guide)
+        "acls": sort([without_default_ipv6_rules(a) for a in acls], "NetworkAclId"),
         "tgw": ec2.describe_transit_gateway_vpc_attachments(Filters=by_vpc)[
             "TransitGatewayVpcAttachments"
         ],
