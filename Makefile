@@ -54,10 +54,12 @@ integration: setup
 	$(BIN)/pytest -q -n auto tests/integration
 
 bench: setup
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
 	$(BIN)/python bench/plan_scale.py
 	$(BIN)/python bench/apply_scale.py
 	$(BIN)/python bench/fault_matrix.py
 	$(BIN)/python bench/migration_cost.py
+	$(BIN)/python bench/mutation.py
 
 docs: setup
 	$(BIN)/python -c 'from v6migrate.events import reference; print(reference())' > docs/events.md

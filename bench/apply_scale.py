@@ -1,10 +1,12 @@
 """Applying at scale: the large estate's whole migration through the state machine.
 
-Counts the mutating EC2 / Cloud WAN calls the embedded AWS receives (server side) against the
-planned changes of the vpc and attachments stages (one call per change is the goal; the nodes
-stage adds one launch template version per group rolled that way, counted apart), re-runs to
-show no mutating call is repeated, and runs again on a fresh large estate with 20% of EC2 calls
-throttled.
+Counts, server side, every call the embedded AWS answers for the run (every service, every
+account; the Lambda invocations of the embedded Step Functions are in-process and not counted),
+and its mutating calls of EC2, Cloud WAN, EKS, Auto Scaling and Elastic Load Balancing against
+the planned changes of the vpc and attachments stages (one call per change is the goal; the
+cluster stages' calls and the access entries preflight and validation make and remove are
+counted apart), re-runs to show no mutating call is repeated (the re-run's access-entry calls
+reported on their own), and runs again on a fresh large estate with 20% of EC2 calls throttled.
 
     .venv/bin/python bench/apply_scale.py
 """
@@ -22,6 +24,11 @@ from local.server import EmbeddedAws
 
 SPEC = ESTATES["large"]
 NODE_STAGE_EC2 = ("CreateLaunchTemplateVersion",)
+ACCESS = ("eks:CreateAccessEntry", "eks:AssociateAccessPolicy", "eks:DisassociateAccessPolicy",
+          "eks:DeleteAccessEntry")  # fmt: skip
+CLUSTER_STAGES = ("eks:UpdateAddon", "eks:UpdateNodegroupVersion", "eks:CreateNodegroup",
+                  "eks:UpdateNodegroupConfig", "autoscaling:StartInstanceRefresh",
+                  *NODE_STAGE_EC2)  # fmt: skip
 REQUEST = {"cluster": SPEC.cluster, "account_id": SPEC.account_id, "region": SPEC.region}
 
 
@@ -55,19 +62,30 @@ def main() -> None:
         planned = counts["vpc"] + counts["attachments"]
         print(f"planned: {counts}")
 
-        faults.arm()
+        faults.arm(services=faults.ALL_SERVICES)
+        faults.count()
         started = time.perf_counter()
         applied = run(sfn, machine, {**REQUEST, "mode": "apply"}, "scale-apply")
         seconds = time.perf_counter() - started
-        node_stage = [c for c in faults.mutations() if c in NODE_STAGE_EC2]
-        mutating = len(faults.mutations()) - len(node_stage)
-        print(f"apply: {applied['status']} in {seconds:.1f}s, {mutating} mutating calls")
+        every = faults.counted()
+        made = faults.mutations()
+        access = [c for c in made if c in ACCESS]
+        cluster = [c for c in made if c in CLUSTER_STAGES]
+        mutating = len(made) - len(access) - len(cluster)
+        print(f"apply: {applied['status']} in {seconds:.1f}s, {sum(every.values())} calls")
+        for key, number in sorted(faults.by_service(every).items()):
+            print(f"    {key:<40} {number}")
+        print(f"    network mutating calls {mutating}, cluster stages {len(cluster)}, "
+              f"access entries {len(access)}")  # fmt: skip
 
-        faults.arm()
+        faults.arm(services=faults.ALL_SERVICES)
         rerun = run(sfn, machine, {**REQUEST, "mode": "apply"}, "scale-rerun")
-        rerun_calls = len(faults.mutations())
+        again = faults.mutations()
+        rerun_access = [c for c in again if c in ACCESS]
+        rerun_calls = len(again) - len(rerun_access)
         faults.disarm()
-        print(f"re-run: {rerun['status']}, {rerun_calls} mutating calls")
+        print(f"re-run: {rerun['status']}, {rerun_calls} mutating calls, {len(rerun_access)} "
+              "access-entry calls (preflight's proof, validation's entry)")  # fmt: skip
 
         sfn, machine = fresh(embedded)
         faults.throttle(0.2)
@@ -77,12 +95,13 @@ def main() -> None:
 
         ok = applied["status"] == "SUCCEEDED" and throttled["status"] == "SUCCEEDED"
         print(
-            f"apply_scale: node_stage_ec2_calls={len(node_stage)} "
-            f"(launch template versions; node groups planned: {counts['nodes']})"
+            f"apply_scale: cluster_stage_calls={len(cluster)} "
+            f"(node groups planned: {counts['nodes']}) access_entry_calls={len(access)}"
         )
         print(
             f"apply_scale: planned_changes={planned} mutating_calls={mutating} "
             f"ratio={mutating / planned:.2f} rerun_mutating_calls={rerun_calls} "
+            f"rerun_access_entry_calls={len(rerun_access)} all_calls={sum(every.values())} "
             f"throttled_run={'ok' if ok else 'failed'} seconds={seconds:.1f}"
         )
 

@@ -508,9 +508,23 @@ def _cni_env(backend: EKSBackend, cluster: str, state: ClusterState) -> dict[str
     return _addon_env(backend, cluster) or state.aws_node_env
 
 
+def _crashing(version: str, egress_on: bool, node_has_ipv6: bool) -> bool:
+    """aws-node exits at start on a node without IPv6 when ENABLE_V6_EGRESS is on, from v1.13.0
+    (the flag's first release) until the fix in v1.16.3 (VPC CNI release notes; DOMAIN.md, VPC
+    CNI): the pod restarts for ever (CrashLoopBackOff), and the node's pods get no network."""
+    found = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", version.rsplit(":", 1)[-1])
+    if not found or not egress_on or node_has_ipv6:
+        return False
+    return (1, 13, 0) <= tuple(int(p) for p in found.groups()) < (1, 16, 3)
+
+
 def _daemonset(backend: EKSBackend, cluster: str, state: ClusterState) -> dict[str, Any]:
     env = _cni_env(backend, cluster, state)
-    count = len(_nodes(backend, cluster))
+    nodes = _nodes(backend, cluster)
+    count = len(nodes)
+    egress_on = all(env[c].get(FLAG) == "true" for c in ("aws-node", "aws-vpc-cni-init"))
+    image = _aws_node_image(backend, cluster)
+    crashing = sum(_crashing(image, egress_on, bool(n["ipv6"])) for n in nodes)
 
     def container(name: str) -> dict[str, Any]:
         return {
@@ -539,7 +553,9 @@ def _daemonset(backend: EKSBackend, cluster: str, state: ClusterState) -> dict[s
             "observedGeneration": state.generation,
             "desiredNumberScheduled": count,
             "updatedNumberScheduled": count,
-            "numberAvailable": count,
+            "numberReady": count - crashing,
+            "numberAvailable": count - crashing,
+            "numberUnavailable": crashing,
         },
     }
 

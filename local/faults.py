@@ -9,10 +9,14 @@
 - `throttle(share)`: that share of EC2 calls answers `RequestLimitExceeded`, the code AWS uses
   when an account's EC2 token bucket is empty (DOMAIN.md, Throttling).
 - `mutations`: the mutating calls seen since `arm()`, by action, in order.
+- `count()` / `counted()`: every call the embedded AWS answers from then on, of every service
+  (STS, DynamoDB, EventBridge and Step Functions included) in every account, by
+  `<account> <service>:<Action>`: the figures of the benchmarks.
 """
 
 from __future__ import annotations
 
+import collections
 import random
 import threading
 import warnings
@@ -46,6 +50,8 @@ class _State:
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     mutations: list[str] = field(default_factory=list)
     throttled: int = 0
+    counting: bool = False
+    calls: collections.Counter[str] = field(default_factory=collections.Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -75,6 +81,38 @@ def throttle(share: float, seed: int = 7) -> None:
         STATE.throttle_share = share
         STATE.rng = random.Random(seed)
         STATE.throttled = 0
+
+
+def count() -> None:
+    """Count every call from now on (and forget what was counted before)."""
+    with STATE.lock:
+        STATE.counting = True
+        STATE.calls = collections.Counter()
+
+
+def counted() -> collections.Counter[str]:
+    with STATE.lock:
+        return collections.Counter(STATE.calls)
+
+
+def _count(response: BaseResponse, service: str) -> None:
+    if not STATE.counting:
+        return
+    try:
+        account = str(response.current_account)
+    except Exception:  # a request moto cannot attribute: counted all the same
+        account = "unknown"
+    with STATE.lock:
+        STATE.calls[f"{account} {service}:{response._get_action()}"] += 1
+
+
+def by_service(calls: collections.Counter[str]) -> dict[str, int]:
+    """`<service>@<account>` -> calls, from what `counted()` returns, sorted."""
+    found: collections.Counter[str] = collections.Counter()
+    for key, number in calls.items():
+        account, operation = key.split(" ", 1)
+        found[f"{operation.split(':')[0]}@{account}"] += number
+    return dict(sorted(found.items()))
 
 
 def mutations() -> list[str]:
@@ -111,6 +149,7 @@ def install() -> None:
 
     def call_action(self: BaseResponse) -> Any:
         service = getattr(self, "service_name", "")
+        _count(self, service)
         if service in ALL_SERVICES:
             fault, carry_out = _decide(service, self._get_action())
             if fault is not None:

@@ -64,46 +64,40 @@ def test_attachments_stage_enables_ipv6_on_every_attachment(
     assert _remaining(target, request_, "attachments") == []
 
 
-def test_a_second_run_of_a_stage_makes_no_mutating_call(
+# The nth mutating call (of any service, in any account) after which the Lambda dies: one of
+# each kind of change of the vpc stage (the VPC's block, a /64, auto-assign, the gateway, a
+# route, security group and NACL rules) and the attachments stage's first calls (TGW, a route,
+# the peer account's route).
+CRASH_POINTS = {"vpc": (1, 2, 8, 14, 15, 18, 24, 27), "attachments": (1, 2, 3)}
+
+
+def test_stages_crashed_after_any_mutation_finish_on_rerun_without_duplicates(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
     aws_calls: AwsCalls,
 ) -> None:  # fmt: skip
-    _stage("vpc", request_, target, ledger)
-    _stage("attachments", request_, target, ledger)
-    assert "ec2:CreateRoute" in aws_calls.mutations()  # the peer account's routes are seen too
-    aws_calls.seen.clear()
-    _stage("vpc", request_, target, ledger)
-    _stage("attachments", request_, target, ledger)
-    assert aws_calls.mutations() == []
-
-
-@pytest.mark.parametrize(
-    ("stage", "nth"),
-    [("vpc", 1), ("vpc", 2), ("vpc", 8), ("vpc", 14), ("vpc", 15), ("vpc", 18), ("vpc", 24),
-     ("vpc", 27), ("attachments", 1), ("attachments", 2), ("attachments", 3)],
-)  # fmt: skip
-def test_a_stage_crashed_after_any_mutation_finishes_on_rerun_without_duplicates(
-    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
-    aws_calls: AwsCalls, stage: str, nth: int,
-) -> None:  # fmt: skip
-    if stage == "attachments":
-        _stage("vpc", request_, target, ledger)
+    for stage, points in CRASH_POINTS.items():
         aws_calls.seen.clear()
-    # Given the stage dies right after its nth mutating call, whatever the service or account
-    aws_calls.crash_when = _after_mutation(nth)
-    with pytest.raises(Crash):
+        crashed: list[int] = []
+        # Given the stage dies right after each of these mutating calls, in turn, and is run
+        # again by the state machine each time (every crash point of one run: the re-run
+        # logic is the same whatever was applied before)
+        for point in points:
+            aws_calls.crash_when = _after_mutation(point)
+            with pytest.raises(Crash):
+                _stage(stage, request_, target, ledger)
+            crashed.append(len(aws_calls.mutations()))
+        # When it runs once more to its end
         _stage(stage, request_, target, ledger)
-    # When the stage runs again
-    _stage(stage, request_, target, ledger)
-    # Then everything is in place, each change made by one call: none made twice
-    assert _remaining(target, request_, stage) == []
-    assert len(aws_calls.mutations()) == len(ledger.plan(planned).stage_changes(stage))  # type: ignore[arg-type]
-    assert {e.status for e in ledger.entries(planned) if e.change.stage == stage} <= {
-        "applied",
-        "in-place",
-    }
-    if stage != "vpc":
-        return
+        # Then each crash was where it was meant to be, everything is in place, and each change
+        # was made by one call: none made twice
+        assert crashed == list(points)
+        assert _remaining(target, request_, stage) == []
+        assert len(aws_calls.mutations()) == len(ledger.plan(planned).stage_changes(stage))  # type: ignore[arg-type]
+        assert {e.status for e in ledger.entries(planned) if e.change.stage == stage} <= {
+            "applied",
+            "in-place",
+        }
+    assert "ec2:CreateRoute" in aws_calls.mutations()  # the peer account's routes are seen too
     ec2 = target.ec2
     vpc_id = discover(target, request_.cluster).vpc.vpc_id
     gateways = [
@@ -113,6 +107,11 @@ def test_a_stage_crashed_after_any_mutation_finishes_on_rerun_without_duplicates
     assert len(gateways) == 1
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
     assert all(len(s["Ipv6CidrBlockAssociationSet"]) == 1 for s in subnets)
+    # And a second run of both stages makes no mutating call at all
+    aws_calls.seen.clear()
+    _stage("vpc", request_, target, ledger)
+    _stage("attachments", request_, target, ledger)
+    assert aws_calls.mutations() == []
 
 
 def test_a_second_migration_of_the_same_cluster_is_refused(

@@ -519,3 +519,20 @@ def test_a_pods_command_runs_as_busybox_sh_would() -> None:
     check_image("public.ecr.aws/docker/library/busybox:stable")
     with pytest.raises(ImagePullError):
         check_image("registry.example/tools:1")
+
+
+@pytest.mark.parametrize(
+    ("version", "egress", "node_ipv6", "crashes"),
+    [("v1.13.0-eksbuild.1", True, False, True), ("v1.16.2-eksbuild.1", True, False, True),
+     ("v1.16.3-eksbuild.1", True, False, False), ("v1.12.6", True, False, False),
+     ("v1.16.0-eksbuild.1", False, False, False), ("v1.16.0-eksbuild.1", True, True, False)],
+)  # fmt: skip
+def test_aws_node_crash_loops_without_node_ipv6_from_1_13_0_until_1_16_3(
+    version: str, egress: bool, node_ipv6: bool, crashes: bool
+) -> None:
+    # Reference: VPC CNI release notes (v1.16.3 fixed aws-node exiting on a node without IPv6
+    # when ENABLE_V6_EGRESS is on; the flag exists from v1.13.0); DOMAIN.md, VPC CNI.
+    from local.cluster import _crashing
+
+    image = f"602401143452.dkr.ecr.eu-west-1.amazonaws.com/amazon-k8s-cni:{version}"
+    assert _crashing(image, egress, node_ipv6) is crashes

@@ -317,8 +317,13 @@ class _Cluster:
     """A Kubernetes API that answers validation's reads from fixed facts: one node per
     instance, every probe's log as given."""
 
-    def __init__(self, instances: list[str], log: str) -> None:
-        self.instances, self.log, self.probes = instances, log, []
+    def __init__(self, instances: list[str], log: str, crashing: int = 0) -> None:
+        self.instances, self.log, self.probes, self.crashing = instances, log, [], crashing
+
+    def aws_node(self) -> dict[str, Any]:
+        count = len(self.instances)
+        return {"status": {"desiredNumberScheduled": count,
+                           "numberAvailable": count - self.crashing}}  # fmt: skip
 
     def aws_node_env(self) -> dict[str, dict[str, str | None]]:
         return {name: {"ENABLE_V6_EGRESS": "true"} for name in kube.CONTAINERS}
@@ -366,6 +371,17 @@ def test_egress_passes_only_from_the_nodes_own_ipv6_address(
     checks = _in_cluster(monkeypatch, {"i-1": ("2600:1f18::10",)}, cluster)
     assert checks["group system: ipv6 egress from the node's address"] is passes
     assert checks["group system: pod v6if0"]
+
+
+@pytest.mark.parametrize(("crashing", "passes"), [(0, True), (1, False)])
+def test_validation_fails_while_aws_node_is_down_on_a_node(
+    monkeypatch: pytest.MonkeyPatch, crashing: int, passes: bool
+) -> None:
+    # A node whose aws-node restarts for ever gives its pods no network, whatever its ENI has.
+    cluster = _Cluster(["i-1", "i-2"], POD_V6 + "egress-source: 2600:1f18::10\n", crashing)
+    checks = _in_cluster(monkeypatch, {"i-1": ("2600:1f18::10",), "i-2": ("2600:1f18::11",)},
+                         cluster)  # fmt: skip
+    assert checks["aws-node available on every node"] is passes
 
 
 def test_a_cluster_that_lists_no_node_fails_validation(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -178,6 +178,18 @@ def _cluster_checks(
             detail=", ".join(f"{k}={v}" for k, v in flags.items()),
         )
     )
+    status = client.aws_node().get("status") or {}
+    desired = int(status.get("desiredNumberScheduled", 0))
+    available = int(status.get("numberAvailable", 0))
+    checks.append(
+        Check(
+            # A CNI that exits on nodes without IPv6 (1.13.0-1.16.2 with the flag on) leaves
+            # their pods without a network: every aws-node pod must be running.
+            name="aws-node available on every node",
+            ok=desired > 0 and available == desired,
+            detail=f"{available} of {desired} aws-node pods available",
+        )
+    )
     groups = {n.instance_id: n.nodegroup for n in ctx.inventory.nodes}
     nodes = client.nodes()
     excluded = _excluded(ctx, request)
