@@ -181,7 +181,11 @@ def main() -> None:
                 before, _ = snapshot(session, ids)
                 faults.arm(fail_at=point, after=kind == "after", services=faults.ALL_SERVICES)
                 description = run(session, machine, f"matrix-{kind}-{point}")
+                seen = faults.mutations()
                 faults.disarm()
+                # With node groups rolling in parallel the nth call is not always the clean
+                # run's nth: name the call this run failed.
+                hit = seen[point - 1] if len(seen) >= point else "(no such call)"
                 after, kept = snapshot(session, ids)
                 found = differences(before, after)
                 # A fault in Preflight (its temporary access entry) ends the run before any
@@ -195,9 +199,11 @@ def main() -> None:
                 total_differences += len(found)
                 verdict = "restored" if ok else f"NOT RESTORED ({description.get('error')})"
                 print(
-                    f"{kind:6} {point:3d} ({calls[point - 1]:<40}) {verdict}; "
+                    f"{kind:6} {point:3d} ({hit:<40}) {verdict}; "
                     f"kept {kept or 'nothing'}"
-                )
+                    + (f" [clean run's call {point}: {calls[point - 1]}]"
+                       if hit != calls[point - 1] else "")
+                )  # fmt: skip
                 for line in found:
                     print(f"    {line}")
         summary = (
