@@ -137,6 +137,14 @@ def main() -> None:
         f"slowest_rollout_s={slowest:.0f} rollout_wall_s={seen_done - first_start:.0f}"
     )
     print(
+        "migration_cost: provenance: state_transitions counted from the execution history "
+        "(as AWS bills them); lambda_gb_seconds = the handlers' in-process run time against "
+        "the embedded AWS x the template's memory (simulated: real calls to AWS take longer, "
+        "and a cold start adds its init time); the rollout times come from the simulated "
+        "clock and the seconds-per-node tags above, and node_rollout_wall_over_slowest "
+        "measures how the workflow polls them in parallel, not how long EKS takes"
+    )
+    print(
         f"migration_cost: state_transitions={transitions} lambda_gb_seconds={gb_seconds:.2f} "
         f"usd_per_cluster={usd:.4f} node_rollout_wall_over_slowest={ratio:.2f}"
     )
