@@ -10,7 +10,8 @@ mutated, and the working tree is never touched.
 
 The last line: `mutation: mutants=<N> killed=<K> survived=<S> score=<K/N>`; survivors are
 listed above it (file, line, operator) to be killed or explained. A mutant that makes the
-tests time out or crash counts as killed (cosmic-ray's "incompetent"). The default modules are
+tests time out or crash counts as killed (cosmic-ray's "incompetent"); one inside a type
+annotation is equivalent (never evaluated) and left out of the score. The default modules are
 those whose tests take seconds; `apply`, `journal`, `validate` and `kube` run their moto-backed
 tests (minutes per mutant) and are chosen with `--modules`.
 """
@@ -18,6 +19,7 @@ tests (minutes per mutant) and are chosen with `--modules`.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import subprocess
@@ -62,6 +64,27 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
+def _annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the module's annotations are: with `from __future__ import annotations` they are
+    never evaluated, so a mutant there is equivalent (it cannot change behaviour)."""
+    spans = []
+    for node in ast.walk(ast.parse(source)):
+        found: list[ast.expr | None] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.append(node.returns)
+            arguments = node.args
+            for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
+                        arguments.vararg, arguments.kwarg]:  # fmt: skip
+                found.append(arg.annotation if arg else None)
+        elif isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+        for annotation in found:
+            if annotation is not None and annotation.end_lineno is not None:
+                spans.append(((annotation.lineno, annotation.col_offset),
+                              (annotation.end_lineno, annotation.end_col_offset or 0)))  # fmt: skip
+    return spans
+
+
 def mutate(module: str, clone: Path, env: dict[str, str], timeout: float) -> list[dict[str, str]]:
     config = clone / f"cosmic-ray-{module}.toml"
     config.write_text(_config(module, timeout))
@@ -70,16 +93,21 @@ def mutate(module: str, clone: Path, env: dict[str, str], timeout: float) -> lis
     _run([tool, "baseline", str(config)], clone, env)
     _run([tool, "init", str(config), str(session)], clone, env)
     _run([tool, "exec", str(config), str(session)], clone, env)
+    source = (clone / PACKAGE / f"{module}.py").read_text()
+    spans = _annotation_spans(source) if "from __future__ import annotations" in source else []
     results = []
     for line in _run([tool, "dump", str(session)], clone, env).splitlines():
         item, outcome = json.loads(line)
         mutation = item["mutations"][0]
+        at = (int(mutation["start_pos"][0]), int(mutation["start_pos"][1]))
+        equivalent = any(start <= at < end for start, end in spans)
         results.append({
             "module": module,
             "line": str(mutation["start_pos"][0]),
             "operator": str(mutation["operator_name"]).rsplit("/", 1)[-1],
             "occurrence": str(mutation["occurrence"]),
-            "outcome": str((outcome or {}).get("test_outcome", "not run")),
+            "outcome": "equivalent" if equivalent
+            else str((outcome or {}).get("test_outcome", "not run")),
         })  # fmt: skip
     return results
 
@@ -99,8 +127,12 @@ def main() -> None:
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
         env = {**os.environ, "PYTHONPATH": f"{clone / 'layers/common'}:{clone}"}
         results = [r for m in modules for r in mutate(m, clone, env, args.timeout)]
+    equivalent = [r for r in results if r["outcome"] == "equivalent"]
+    results = [r for r in results if r["outcome"] != "equivalent"]
     killed = [r for r in results if r["outcome"] in ("killed", "incompetent")]
     survived = [r for r in results if r["outcome"] == "survived"]
+    print(f"equivalent, left out of the score: {len(equivalent)} mutants inside annotations "
+          "(never evaluated: `from __future__ import annotations`)")  # fmt: skip
     for module in modules:
         mine = [r for r in results if r["module"] == module]
         dead = sum(r in killed for r in mine)
