@@ -50,8 +50,15 @@ def test_yaml_configuration_is_read_as_eks_accepts_it() -> None:
     }
 
 
-def test_flag_in_one_container_only_is_not_enabled() -> None:
-    assert not cni.egress_enabled({"env": {"ENABLE_V6_EGRESS": "true"}})
+@pytest.mark.parametrize(
+    "configuration",
+    [{"env": {"ENABLE_V6_EGRESS": "true"}},
+     {"init": {"env": {"ENABLE_V6_EGRESS": "true"}}},
+     {"env": {"ENABLE_V6_EGRESS": "false"}, "init": {"env": {"ENABLE_V6_EGRESS": "true"}}},
+     {"env": {"ENABLE_V6_EGRESS": "true"}, "init": {"env": {"ENABLE_V6_EGRESS": "false"}}}],
+)  # fmt: skip
+def test_flag_in_one_container_only_is_not_enabled(configuration: dict[str, object]) -> None:
+    assert not cni.egress_enabled(configuration)
 
 
 @pytest.mark.parametrize("bad", ["[1, 2]", "- a\n- b\n", "{: nope"])
