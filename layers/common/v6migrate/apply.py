@@ -367,6 +367,9 @@ def compensate(
         ctx, missing = _fresh(clients, request, migration_id)
         by_stage = sorted(entries, key=lambda e: (_REVERT_STAGES.index(e.change.stage), -e.seq))
         stale = any(e.change.stage in ("cni", "nodes") for e in entries)
+        started = [e.change for e in entries
+                   if isinstance(e.change, RollNodegroup) and e.status == "intent"]  # fmt: skip
+        settled = False
         for entry in by_stage:
             if stale and entry.change.stage in ("attachments", "vpc"):
                 # Rollouts came to rest while this call looked at them, launching nodes the
@@ -378,11 +381,24 @@ def compensate(
                 continue
             change = entry.change
             if isinstance(change, RollNodegroup) and entry.status == "intent":
-                # Started, answer journaled or lost: the network it needs stays until AWS is
-                # done with the nodes (reverted under them, they come up half-configured).
-                rolling = NodeRoll().rolling(change, ctx)
-                if rolling is not None:
-                    return _waiting(reverted, kept, why_kept, len(entries), rolling)
+                if not settled:
+                    # Started, answer journaled or lost: the network they need stays until AWS
+                    # is done with the nodes (reverted under them, they come up half-configured).
+                    for roll in started:
+                        rolling = NodeRoll().rolling(roll, ctx)
+                        if rolling is not None:
+                            return _waiting(reverted, kept, why_kept, len(entries), rolling)
+                    # At rest now: read the nodes they launched since the first read.
+                    ctx, missing = _fresh(clients, request, migration_id)
+                    settled = True
+                partly = NodeRoll().part_way(change, entry.before, ctx)
+                if partly is not None and change.change_id in missing:
+                    # At rest, unfinished: the nodes it replaced stay, and the report says so.
+                    kept.append(change.change_id)
+                    why_kept[change.change_id] = partly
+                    logger.warning("change kept", extra={"change_id": change.change_id,
+                                                         "reason": partly})  # fmt: skip
+                    continue
             if not _ours(entry, missing):
                 continue
             if isinstance(change, AssociateVpcIpv6Cidr) and not request.release_vpc_cidr:

@@ -400,6 +400,22 @@ class NodeRoll:
                 return f"{what} ({name} is {status})"
         return None
 
+    def part_way(self, change: RollNodegroup, before: dict[str, Any], ctx: Context) -> str | None:
+        """How far a rollout got that AWS left at rest unfinished (the stage died between its
+        steps, or before it saw the end): None if it replaced no node."""
+        old = set(before.get("nodes", []))
+        groups = {change.target, replacement_name(change.target)}
+        now = [n for n in ctx.inventory.nodes if n.nodegroup in groups]
+        new = sorted({n.nodegroup or "" for n in now if n.instance_id not in old})
+        if not new:
+            return None
+        added = sum(n.instance_id not in old for n in now)
+        left = sum(n.instance_id in old for n in now)
+        return (
+            f"rolled part way: {added} new node(s) in {', '.join(new)}, {left} of {len(old)} "
+            "old node(s) still run; kept as they are, not cycled back"
+        )
+
     def revert(
         self, change: RollNodegroup, before: dict[str, Any], result: dict[str, Any],
         ctx: Context,
