@@ -8,12 +8,16 @@ workflow touches is compared with the snapshot taken before the run. Two kinds o
 - `after`: AWS carries the call out and only then answers with an error, as when the function
   dies between the call and journaling `applied` (compensation must find the effect itself).
 
-Mutating calls of EC2, Cloud WAN, EKS, Auto Scaling and Elastic Load Balancing count. The only
-differences allowed are the kept /56 (the VPC's IPv6 association and the local routes AWS adds
-for it) and the nodes of node groups already rolled (kept, not cycled back: the free IPv4
-count and the groups' launch template versions and sizes are left out). Interfaces and
-instances the run does not own (requester-managed ones, other teams') must be identical, with
-their IPv6 addresses, and no access entry may be left.
+Mutating calls of EC2, Cloud WAN, EKS, Auto Scaling and Elastic Load Balancing count. A point
+is restored when the run failed, compensation ended, and the estate is as before except what
+the rollback reported kept (its `Migration Rolled Back` event), and that only as the design
+keeps it: the VPC's Amazon-provided /56 (its association and the local routes AWS adds for it)
+and the nodes of node groups already rolled (their instances and addresses; not cycled back,
+so the free IPv4 count and the groups' launch template versions and sizes are left out). Any
+other change kept, a /56 added and not reported, a block removed, or a node group's instances
+changed without its roll kept fails the point. Interfaces and instances the run does not own
+(requester-managed ones, other teams') must be identical, with their IPv6 addresses, and no
+access entry may be left.
 
     .venv/bin/python bench/fault_matrix.py [--estate small|realistic] [--kind before|after|both]
                                            [--points 1,5,30]
@@ -25,17 +29,18 @@ import argparse
 import json
 import os
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 
 from local import faults
 from local.demo import DECISIONS, foreign_interfaces
-from local.deploy import deploy, local_parameters
+from local.deploy import Deployment, deploy, drain, local_parameters
 from local.gaps.ec2_ipv6 import without_default_ipv6_rules
 from local.seed import ESTATES, PEER_ACCOUNT, EstateSpec, seed, target_session
 from local.server import EmbeddedAws
 from v6migrate.aws import NETWORK_MANAGER_REGION, clients_for
+from v6migrate.discover import discover
 
 SPEC: EstateSpec = ESTATES["small"]
 
@@ -44,8 +49,14 @@ def _live(associations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [a for a in associations if a["Ipv6CidrBlockState"]["State"] != "disassociated"]
 
 
-def snapshot(session: boto3.Session, ids: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """(normalised describe output, the IPv6 blocks of the VPC) for the estate's VPC."""
+class Snapshot(NamedTuple):
+    normal: dict[str, Any]  # must be identical after a restored point
+    blocks: list[str]  # the VPC's IPv6 blocks
+    nodes: dict[str, list[Any]]  # node group -> its instances, subnets and IPv6 addresses
+
+
+def snapshot(session: boto3.Session, ids: dict[str, Any]) -> Snapshot:
+    """Everything the run may touch in the estate, normalised."""
     target = target_session(SPEC.region, SPEC.account_id, session)
     ec2 = target.client("ec2")
     vpc_id = ids["vpc_id"]
@@ -117,7 +128,49 @@ def snapshot(session: boto3.Session, ids: dict[str, Any]) -> tuple[dict[str, Any
             "addon"
         ]["configurationValues"],
     }
-    return json.loads(json.dumps(normal, sort_keys=True, default=str)), blocks
+    nodes: dict[str, list[Any]] = {}
+    for node in discover(clients, SPEC.cluster).nodes:
+        if node.nodegroup:
+            nodes.setdefault(node.nodegroup, []).append(
+                [node.instance_id, node.subnet_id, sorted(node.ipv6_addresses)]
+            )
+    return Snapshot(
+        json.loads(json.dumps(normal, sort_keys=True, default=str)),
+        blocks,
+        {group: sorted(found) for group, found in nodes.items()},
+    )
+
+
+def kept_by_rollback(session: boto3.Session, queue_url: str) -> list[str] | None:
+    """What the rollback reported kept (its event), or None if it reported nothing."""
+    kept = None
+    for event in drain(session, queue_url):
+        if event.get("detail-type") == "Migration Rolled Back":
+            kept = list(event["detail"].get("kept", []))
+    return kept
+
+
+def unexplained(kept: list[str], before: Snapshot, after: Snapshot) -> list[str]:
+    """What differs beyond what the rollback kept, and what it kept that the design does not."""
+    found = []
+    association = [k for k in kept if k.startswith("vpc:associate-vpc-ipv6-cidr:")]
+    rolls = {k.removeprefix("nodes:roll-nodegroup:") for k in kept
+             if k.startswith("nodes:roll-nodegroup:")}  # fmt: skip
+    for other in sorted(
+        set(kept) - set(association) - {f"nodes:roll-nodegroup:{r}" for r in rolls}
+    ):
+        found.append(f"kept {other}: only the /56 and rolled node groups are kept by design")
+    added = sorted(set(after.blocks) - set(before.blocks))
+    if set(before.blocks) - set(after.blocks):
+        found.append(f"IPv6 blocks removed: {sorted(set(before.blocks) - set(after.blocks))}")
+    if added and not association:
+        found.append(f"IPv6 blocks added and not reported kept: {added}")
+    if len(added) > 1:
+        found.append(f"more than one /56 added: {added}")
+    for group in sorted(set(before.nodes) | set(after.nodes)):
+        if before.nodes.get(group) != after.nodes.get(group) and group not in rolls:
+            found.append(f"node group {group}: instances or addresses changed, its roll not kept")
+    return found
 
 
 def differences(before: Any, after: Any, path: str = "") -> list[str]:
@@ -147,26 +200,27 @@ def main() -> None:
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     with EmbeddedAws() as embedded:
 
-        def fresh() -> tuple[boto3.Session, str, dict[str, Any]]:
+        def fresh() -> tuple[boto3.Session, Deployment, dict[str, Any]]:
             embedded.reset()
             session = embedded.session()
             level = os.environ.get("FAULT_MATRIX_LOG_LEVEL", "WARNING")
             deployment = deploy(session, parameters=local_parameters(level))
-            machine = deployment.state_machines["MigrationStateMachine"]
-            return session, machine, seed(SPEC, session)
+            return session, deployment, seed(SPEC, session)
 
-        def run(session: boto3.Session, machine: str, name: str) -> dict[str, Any]:
+        def run(session: boto3.Session, deployment: Deployment, name: str) -> dict[str, Any]:
             sfn = session.client("stepfunctions")
             arn = sfn.start_execution(
-                stateMachineArn=machine, name=name, input=json.dumps(request)
+                stateMachineArn=deployment.state_machines["MigrationStateMachine"],
+                name=name,
+                input=json.dumps(request),
             )["executionArn"]
             while (description := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
                 time.sleep(0.1)
             return dict(description)
 
-        session, machine, _ = fresh()
+        session, deployment, _ = fresh()
         faults.arm(services=faults.ALL_SERVICES)
-        assert run(session, machine, "matrix-clean")["status"] == "SUCCEEDED"
+        assert run(session, deployment, "matrix-clean")["status"] == "SUCCEEDED"
         calls = faults.mutations()
         faults.disarm()
         points = (
@@ -177,17 +231,19 @@ def main() -> None:
         restored = total = total_differences = 0
         for kind in kinds:
             for point in points:
-                session, machine, ids = fresh()
-                before, _ = snapshot(session, ids)
+                session, deployment, ids = fresh()
+                before = snapshot(session, ids)
                 faults.arm(fail_at=point, after=kind == "after", services=faults.ALL_SERVICES)
-                description = run(session, machine, f"matrix-{kind}-{point}")
+                description = run(session, deployment, f"matrix-{kind}-{point}")
                 seen = faults.mutations()
                 faults.disarm()
                 # With node groups rolling in parallel the nth call is not always the clean
                 # run's nth: name the call this run failed.
                 hit = seen[point - 1] if len(seen) >= point else "(no such call)"
-                after, kept = snapshot(session, ids)
-                found = differences(before, after)
+                after = snapshot(session, ids)
+                reported = kept_by_rollback(session, deployment.event_queue_url)
+                kept = reported or []
+                found = differences(before.normal, after.normal) + unexplained(kept, before, after)
                 # A fault in Preflight (its temporary access entry) ends the run before any
                 # change, with no compensation to run.
                 failed = description["status"] == "FAILED" and description["error"] in (
@@ -198,6 +254,8 @@ def main() -> None:
                 total += 1
                 total_differences += len(found)
                 verdict = "restored" if ok else f"NOT RESTORED ({description.get('error')})"
+                if reported is None:
+                    kept = ["(no rollback reported)"]
                 print(
                     f"{kind:6} {point:3d} ({hit:<40}) {verdict}; "
                     f"kept {kept or 'nothing'}"

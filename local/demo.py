@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from local import faults
-from local.deploy import Deployment, deploy, local_parameters
+from local.deploy import Deployment, deploy, drain, local_parameters
 from local.gaps.rollouts import FAIL_TAG
 from local.seed import ESTATES, seed, target_session
 from local.server import EmbeddedAws
@@ -87,18 +87,10 @@ def _validation(description: dict[str, Any], echo: Callable[[str], None]) -> Non
 
 
 def _events(session: Any, deployment: Deployment, echo: Callable[[str], None]) -> None:
-    sqs = session.client("sqs")
-    while True:
-        batch = sqs.receive_message(
-            QueueUrl=deployment.event_queue_url, MaxNumberOfMessages=10
-        ).get("Messages", [])
-        if not batch:
-            return
-        for message in batch:
-            event = json.loads(message["Body"])
-            detail = event["detail"]
-            extra = f" error={detail['error']}" if detail.get("error") else ""
-            echo(f"   {event['detail-type']:<22} stage={detail.get('stage')}{extra}")
+    for event in drain(session, deployment.event_queue_url):
+        detail = event["detail"]
+        extra = f" error={detail['error']}" if detail.get("error") else ""
+        echo(f"   {event['detail-type']:<22} stage={detail.get('stage')}{extra}")
 
 
 def run_demo(

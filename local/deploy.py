@@ -246,3 +246,14 @@ def _event_tap(session: boto3.Session, bus: str) -> str:
         Rule="local-events-tap", EventBusName=bus, Targets=[{"Id": "tap", "Arn": queue_arn}]
     )
     return str(queue_url)
+
+
+def drain(session: boto3.Session, queue_url: str) -> list[dict[str, Any]]:
+    """Every event the tap holds, oldest first, taken off the queue."""
+    sqs = session.client("sqs")
+    found: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return found
+        found.extend(json.loads(m["Body"]) for m in batch)

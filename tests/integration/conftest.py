@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.deploy import Deployment, deploy, local_parameters
+from local.deploy import Deployment, deploy, drain, local_parameters
 from local.server import EmbeddedAws
 
 
@@ -53,15 +53,7 @@ class Stack:
         ]
 
     def events(self) -> list[dict[str, Any]]:
-        sqs = self.session.client("sqs")
-        found: list[dict[str, Any]] = []
-        while True:
-            batch = sqs.receive_message(
-                QueueUrl=self.deployment.event_queue_url, MaxNumberOfMessages=10
-            ).get("Messages", [])
-            if not batch:
-                return found
-            found.extend(json.loads(m["Body"]) for m in batch)
+        return drain(self.session, self.deployment.event_queue_url)
 
 
 @pytest.fixture
