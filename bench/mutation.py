@@ -11,9 +11,11 @@ mutated, and the working tree is never touched.
 The last line: `mutation: mutants=<N> killed=<K> survived=<S> score=<K/N>`; survivors are
 listed above it (file, line, operator) to be killed or explained. A mutant that makes the
 tests time out or crash counts as killed (cosmic-ray's "incompetent"); one inside a type
-annotation is equivalent (never evaluated) and left out of the score. The default modules are
-those whose tests take seconds; `apply`, `journal`, `validate` and `kube` run their moto-backed
-tests (minutes per mutant) and are chosen with `--modules`.
+annotation is equivalent (never evaluated) and left out of the score. Where only part of a
+module is safety core (the planner's blockers, compensation in apply, the EKS token in kube) only
+the functions named in its scope are mutated, and the rest is neither run nor counted. The
+default modules are those whose tests take seconds; `apply`, `validate` and `kube` run
+moto-backed tests (up to minutes a mutant) and are chosen with `--modules`.
 """
 
 from __future__ import annotations
@@ -22,29 +24,65 @@ import argparse
 import ast
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "layers/common/v6migrate"
-# module -> the tests that cover its safety rules (those a reviewer would run for it)
-TARGETS: dict[str, tuple[str, ...]] = {
-    "cni": ("tests/unit/test_cni.py", "tests/unit/test_plan.py"),
-    "cidr": ("tests/unit/test_cidr.py", "tests/unit/test_plan.py"),
-    "plan": ("tests/unit/test_plan.py",),
-    "journal": ("tests/unit/test_apply.py",),
-    "apply": ("tests/unit/test_apply.py",),
-    "validate": ("tests/unit/test_validate.py",),
-    "kube": ("tests/unit/test_validate.py", "tests/unit/test_preflight.py"),
+
+
+class Target(NamedTuple):
+    """The tests that cover a module's safety rules (those a reviewer would run for it) and,
+    where only part of the module is safety core, the functions mutated (None: all of it)."""
+
+    tests: tuple[str, ...]
+    scope: tuple[str, ...] | None = None
+
+
+TARGETS: dict[str, Target] = {
+    "cni": Target(("tests/unit/test_cni.py", "tests/unit/test_plan.py")),
+    "cidr": Target(("tests/unit/test_cidr.py", "tests/unit/test_plan.py")),
+    "journal": Target(("tests/unit/test_journal.py",)),
+    # the planner's blockers: what stops a plan before anything changes
+    "plan": Target(
+        ("tests/unit/test_plan.py",),
+        (
+            "_blocker",
+            "_cluster_findings",
+            "_cni_findings",
+            "_out_of_band_flag",
+            "_appliance_findings",
+            "_dns64_findings",
+            "_ungrouped_node_findings",
+            "_result",
+        ),
+    ),
+    # compensation's order and its choice of what to revert, keep or wait for
+    "apply": Target(
+        ("tests/unit/test_apply.py", "-k", "compensat or rollback or revert or kept"),
+        ("compensate", "_ours", "_waiting", "seen_by_aws"),
+    ),
+    "validate": Target(("tests/unit/test_validate.py",)),
+    # the EKS token and who it names
+    "kube": Target(
+        (
+            "tests/unit/test_apply.py::test_an_eks_token_is_a_presigned_get_caller_identity_signing_the_cluster",
+            "tests/unit/test_real_cluster.py::test_an_access_entry_names_an_existing_principal_and_a_role_keeps_its_path",
+            "tests/unit/test_validate.py",
+        ),
+        ("eks_token", "role_arn", "principal"),
+    ),
 }
-QUICK = ("cni", "cidr")
+QUICK = ("cni", "cidr", "journal", "plan")
 
 
 def _config(module: str, timeout: float) -> str:
-    tests = " ".join(TARGETS[module])
+    tests = " ".join(shlex.quote(arg) for arg in TARGETS[module].tests)
     return (
         "[cosmic-ray]\n"
         f'module-path = "{PACKAGE}/{module}.py"\n'
@@ -85,6 +123,36 @@ def _annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int
     return spans
 
 
+def _scoped_lines(source: str, names: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The line ranges of the named functions (at any depth), decorators included."""
+    ranges = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            ranges.append((first, node.end_lineno or node.lineno))
+    missing = set(names) - {n.name for n in ast.walk(ast.parse(source))
+                            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}  # fmt: skip
+    if missing:
+        raise SystemExit(f"scope names functions that do not exist: {', '.join(sorted(missing))}")
+    return ranges
+
+
+def _skip_out_of_scope(session: Path, lines: list[tuple[int, int]]) -> int:
+    """Mark the mutants outside the scope as skipped before they run; returns how many."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    skipped = 0
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in list(db.pending_work_items):
+            line = item.mutations[0].start_pos[0]
+            if not any(first <= line <= last for first, last in lines):
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
+                                                      output="out of scope"))  # fmt: skip
+                skipped += 1
+    return skipped
+
+
 def mutate(module: str, clone: Path, env: dict[str, str], timeout: float) -> list[dict[str, str]]:
     config = clone / f"cosmic-ray-{module}.toml"
     config.write_text(_config(module, timeout))
@@ -92,12 +160,17 @@ def mutate(module: str, clone: Path, env: dict[str, str], timeout: float) -> lis
     tool = str(Path(sys.executable).with_name("cosmic-ray"))
     _run([tool, "baseline", str(config)], clone, env)
     _run([tool, "init", str(config), str(session)], clone, env)
-    _run([tool, "exec", str(config), str(session)], clone, env)
     source = (clone / PACKAGE / f"{module}.py").read_text()
+    scope = TARGETS[module].scope
+    if scope is not None:
+        _skip_out_of_scope(session, _scoped_lines(source, scope))
+    _run([tool, "exec", str(config), str(session)], clone, env)
     spans = _annotation_spans(source) if "from __future__ import annotations" in source else []
     results = []
     for line in _run([tool, "dump", str(session)], clone, env).splitlines():
         item, outcome = json.loads(line)
+        if (outcome or {}).get("worker_outcome") == "skipped":
+            continue  # outside the module's safety core (its scope in TARGETS)
         mutation = item["mutations"][0]
         at = (int(mutation["start_pos"][0]), int(mutation["start_pos"][1]))
         equivalent = any(start <= at < end for start, end in spans)
@@ -136,7 +209,9 @@ def main() -> None:
     for module in modules:
         mine = [r for r in results if r["module"] == module]
         dead = sum(r in killed for r in mine)
-        print(f"{module}: {len(mine)} mutants, {dead} killed")
+        scope = TARGETS[module].scope
+        where = f" (scope: {', '.join(scope)})" if scope else ""
+        print(f"{module}: {len(mine)} mutants, {dead} killed{where}")
     for r in survived:
         print(f"    survived: {PACKAGE}/{r['module']}.py:{r['line']} {r['operator']} "
               f"(occurrence {r['occurrence']})")  # fmt: skip
