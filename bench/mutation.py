@@ -96,6 +96,10 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
      "VPC cannot have"),
     ("cidr", "ReplaceFalseWithTrue", "ipaddress.IPv4Network(cidr, strict=False)",
      "an IPv4 subnet CIDR from EC2 never has host bits set"),
+    ("journal", "NumberReplacer", "zlib.compress(plan.model_dump_json().encode(), level=6)",
+     "the compression level changes the stored size, never what decompresses"),
+    ("journal", "ReplaceTrueWithFalse", "json.dumps(",
+     "sort_keys only orders the stored JSON's keys; it is read back into the same dict"),
 )  # fmt: skip
 
 

@@ -3,7 +3,10 @@ DOMAIN.md, one migration per cluster), each against DynamoDB's conditional write
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from botocore.exceptions import ClientError
 
 from v6migrate.errors import V6MigrateError
 from v6migrate.journal import JournalConflict, Ledger, MigrationInProgress
@@ -115,3 +118,54 @@ def test_notes_are_kept_beside_the_changes_and_replaced_by_key(ledger: Ledger) -
     assert ledger.read_note("m-1", "access") == {"principal": "p", "status": "removed"}
     assert ledger.read_note("m-2", "access") is None
     assert list(ledger.entries("m-1")) == []
+
+
+class _Refusing:
+    """A DynamoDB client whose every write fails with the given error code."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def _fail(self, **_: Any) -> None:
+        raise ClientError({"Error": {"Code": self.code, "Message": "no"}}, "Write")
+
+    put_item = delete_item = update_item = _fail
+
+
+@pytest.mark.parametrize(
+    "code", ["AccessDeniedException", "ResourceNotFoundException", "ValidationException"]
+)
+def test_only_a_lost_condition_means_the_lock_or_the_change_is_taken(code: str) -> None:
+    # Any other refusal (no rights, no table) is an error to surface, never read as "another
+    # migration holds it" nor swallowed as "already released".
+    ledger = Ledger(_Refusing(code), "ledger")
+    change = AssociateVpcIpv6Cidr(target="vpc-1")
+    for attempt in (
+        lambda: ledger.acquire(*WHERE, "m-1"),
+        lambda: ledger.release(*WHERE, "m-1"),
+        lambda: ledger.record("m-1", 1, change, "intent"),
+        lambda: ledger.save_plan("m-1", Plan(cluster="c", account_id="1", region="r", vpc_id="v")),
+    ):
+        with pytest.raises(V6MigrateError) as raised:
+            attempt()
+        assert not isinstance(raised.value, (MigrationInProgress, JournalConflict))
+
+
+def test_every_read_of_the_ledger_is_strongly_consistent(ledger: Ledger) -> None:
+    # DynamoDB reads are eventually consistent unless asked (DynamoDB developer guide, read
+    # consistency): a lock or a journal entry read just after its write must be seen.
+    reads: list[tuple[str, Any]] = []
+    ledger._db.meta.events.register(
+        "provide-client-params.dynamodb.*",
+        lambda params, model, **_: reads.append((model.name, params.get("ConsistentRead"))),
+    )
+    ledger.acquire(*WHERE, "m-1")
+    ledger.holder(*WHERE)
+    ledger.save_plan("m-1", Plan(cluster="c", account_id="1", region="r", vpc_id="v"))
+    ledger.plan("m-1")
+    ledger.note("m-1", "access", {})
+    ledger.read_note("m-1", "access")
+    list(ledger.entries("m-1"))
+    looked = [(name, consistent) for name, consistent in reads if name in ("GetItem", "Query")]
+    assert len(looked) == 4
+    assert all(consistent is True for _, consistent in looked), looked
