@@ -37,9 +37,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from moto.ec2.models.instances import InstanceBackend
 from moto.eks.models import EKSBackend, eks_backends
 
 from local.gaps.access import policies
+from local.gaps.timing import CLOCK, NODE_READY_SECONDS
 from local.network_path import tcp_out
 from local.pod_shell import SHELLS, ImagePullError, Shell, check_image
 from local.sigv4 import BadSignature, verify_presigned
@@ -142,6 +144,11 @@ class ClusterState:
         default_factory=lambda: {k: dict(v) for k, v in _DEFAULT_ENV.items()}
     )
     generation: int = 1
+    # aws-node's pod template as last seen (image, env) and the one before it, with when it
+    # changed: the DaemonSet controller rolls the change out node by node from then.
+    template: str = ""
+    running: tuple[str, bool] | None = None  # (image, flag on) of the pods before the change
+    changed_at: float | None = None
 
 
 @dataclass
@@ -348,6 +355,7 @@ class SimulatedClusters:
     def _patch_aws_node(
         self, backend: EKSBackend, cluster: str, state: ClusterState, patch: dict[str, Any]
     ) -> None:
+        _template(backend, cluster, state)  # the template the patch changes
         addon = _addon(backend, cluster)
         # With the add-on, a patch is a change made outside EKS ("out of band"): it shows on
         # the DaemonSet until an add-on update with resolveConflicts OVERWRITE replaces it;
@@ -361,7 +369,6 @@ class SimulatedClusters:
                     env.pop(entry["name"], None)
                 else:
                     env[entry["name"]] = str(entry.get("value", ""))
-        state.generation += 1
 
     @staticmethod
     def _namespaces(
@@ -518,13 +525,92 @@ def _crashing(version: str, egress_on: bool, node_has_ipv6: bool) -> bool:
     return (1, 13, 0) <= tuple(int(p) for p in found.groups()) < (1, 16, 3)
 
 
-def _daemonset(backend: EKSBackend, cluster: str, state: ClusterState) -> dict[str, Any]:
+# The aws-node DaemonSet's update strategy (amazon-vpc-cni-k8s manifest): RollingUpdate,
+# maxUnavailable "10%", which the DaemonSet controller scales rounding up (at least one pod).
+AWS_NODE_MAX_UNAVAILABLE_PERCENT = 10
+# How long the controller takes to see a new template (status.observedGeneration lags
+# metadata.generation until then), and how long a new aws-node pod takes to be ready: assumed
+# figures, of the order a cluster shows, not documented ones.
+OBSERVE_SECONDS = 1.0
+AWS_NODE_READY_SECONDS = 15.0
+
+
+def rolling_update(
+    crash_new: list[bool], crash_old: list[bool], elapsed: float | None
+) -> dict[str, Any]:
+    """A DaemonSet's rolling update `elapsed` seconds after its template changed (None: no
+    change), over its nodes in update order: whether the change is observed yet, how many
+    pods run the new template, how many are available. Pods unavailable on the old template
+    are replaced at once; the rest in turn, never more than maxUnavailable unavailable at a
+    time, so a new pod that never gets ready (a crash loop) holds the rollout where it is
+    (Kubernetes DaemonSet rolling update; `kubectl rollout status` waits on these fields)."""
+    count = len(crash_new)
+    if elapsed is None:
+        return {"observed": True, "updated": count, "available": count - sum(crash_new)}
+    if elapsed < OBSERVE_SECONDS:
+        return {"observed": False, "updated": count, "available": count - sum(crash_old)}
+    now = elapsed - OBSERVE_SECONDS
+    limit = max(1, -(-count * AWS_NODE_MAX_UNAVAILABLE_PERCENT // 100))  # rounded up
+    order = [i for i in range(count) if crash_old[i]] + [
+        i for i in range(count) if not crash_old[i]
+    ]
+    started: dict[int, float] = {i: 0.0 for i in order if crash_old[i]}
+    moment = 0.0
+    while True:
+        busy = [
+            i for i, at in started.items() if crash_new[i] or at + AWS_NODE_READY_SECONDS > moment
+        ]
+        for i in order:
+            if len(busy) >= limit:
+                break
+            if i not in started:
+                started[i] = moment
+                busy.append(i)
+        upcoming = [at + AWS_NODE_READY_SECONDS for i, at in started.items()
+                    if not crash_new[i] and at + AWS_NODE_READY_SECONDS > moment]  # fmt: skip
+        if not upcoming or min(upcoming) > now:
+            break
+        moment = min(upcoming)
+    available = sum(
+        not crash_new[i] and at + AWS_NODE_READY_SECONDS <= now for i, at in started.items()
+    ) + sum(not crash_old[i] for i in range(count) if i not in started)
+    return {"observed": True, "updated": len(started), "available": available}
+
+
+def _egress_on(env: dict[str, dict[str, str]]) -> bool:
+    return all(env[c].get(FLAG) == "true" for c in ("aws-node", "aws-vpc-cni-init"))
+
+
+def _template(
+    backend: EKSBackend, cluster: str, state: ClusterState
+) -> tuple[dict[str, dict[str, str]], str, bool]:
+    """aws-node's pod template now (env, image, flag on); a change since it was last seen (a
+    patch, an add-on update) is a new generation for the controller to roll out."""
     env = _cni_env(backend, cluster, state)
-    nodes = _nodes(backend, cluster)
-    count = len(nodes)
-    egress_on = all(env[c].get(FLAG) == "true" for c in ("aws-node", "aws-vpc-cni-init"))
     image = _aws_node_image(backend, cluster)
-    crashing = sum(_crashing(image, egress_on, bool(n["ipv6"])) for n in nodes)
+    template = json.dumps([image, env], sort_keys=True)
+    if template != state.template:
+        if state.template:
+            before = json.loads(state.template)
+            state.running = (before[0], _egress_on(before[1]))
+            state.changed_at = CLOCK.now()
+            state.generation += 1
+        state.template = template
+    return env, image, _egress_on(env)
+
+
+def _daemonset(backend: EKSBackend, cluster: str, state: ClusterState) -> dict[str, Any]:
+    env, image, egress_on = _template(backend, cluster, state)
+    nodes = sorted(_nodes(backend, cluster), key=lambda n: str(n["node"]["metadata"]["name"]))
+    count = len(nodes)
+    running = state.running or (image, egress_on)
+    crash_new = [_crashing(image, egress_on, bool(n["ipv6"])) for n in nodes]
+    crash_old = [_crashing(running[0], running[1], bool(n["ipv6"])) for n in nodes]
+    elapsed = None if state.changed_at is None else CLOCK.now() - state.changed_at
+    rollout = rolling_update(crash_new, crash_old, elapsed)
+    settled = count - sum(crash_new)
+    if rollout["observed"] and rollout["updated"] == count and rollout["available"] == settled:
+        state.changed_at = None  # rolled out: every pod runs this template
 
     def container(name: str) -> dict[str, Any]:
         return {
@@ -550,12 +636,13 @@ def _daemonset(backend: EKSBackend, cluster: str, state: ClusterState) -> dict[s
             }
         },
         "status": {
-            "observedGeneration": state.generation,
+            "observedGeneration": state.generation - (not rollout["observed"]),
             "desiredNumberScheduled": count,
-            "updatedNumberScheduled": count,
-            "numberReady": count - crashing,
-            "numberAvailable": count - crashing,
-            "numberUnavailable": crashing,
+            "currentNumberScheduled": count,
+            "updatedNumberScheduled": rollout["updated"],
+            "numberReady": rollout["available"],
+            "numberAvailable": rollout["available"],
+            "numberUnavailable": count - rollout["available"],
         },
     }
 
@@ -600,6 +687,15 @@ def _node_object(
         {"type": "InternalDNS", "address": instance.private_dns_name},
         {"type": "Hostname", "address": instance.private_dns_name},
     ]
+    launched = getattr(instance, "_v6_launched", None)
+    joining = launched is not None and CLOCK.now() - launched < NODE_READY_SECONDS
+    ready = {
+        "type": "Ready",
+        "status": "False" if joining else "True",
+        "reason": "KubeletNotReady" if joining else "KubeletReady",
+        "message": "container runtime network not ready" if joining
+        else "kubelet is posting ready status",
+    }  # fmt: skip
     labels = {
         "kubernetes.io/hostname": instance.private_dns_name,
         "node.kubernetes.io/instance-type": instance.instance_type,
@@ -609,7 +705,7 @@ def _node_object(
     return {
         "metadata": {"name": instance.private_dns_name, "labels": labels},
         "spec": {"providerID": f"aws:///{instance.placement.zone}/{instance.id}"},
-        "status": {"addresses": addresses},
+        "status": {"addresses": addresses, "conditions": [ready]},
     }
 
 
@@ -784,6 +880,23 @@ def identify_in_process(url: str, cluster: str) -> str | None:
 
 
 SIM = SimulatedClusters()
+
+
+def node_launch_clock() -> None:
+    """Each instance keeps when it launched on the simulated clock (moto's launch time is the
+    wall clock's), from which its node turns Ready (`NODE_READY_SECONDS`)."""
+    original = InstanceBackend.run_instances
+    if getattr(original, "_v6migrate", False):
+        return
+
+    def run_instances(self: InstanceBackend, *args: Any, **kwargs: Any) -> Any:
+        reservation = original(self, *args, **kwargs)
+        for instance in reservation.instances:
+            instance.__dict__["_v6_launched"] = CLOCK.now()
+        return reservation
+
+    run_instances._v6migrate = True  # type: ignore[attr-defined]
+    InstanceBackend.run_instances = run_instances  # type: ignore[method-assign]
 
 
 def cluster_endpoint() -> None:

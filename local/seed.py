@@ -16,6 +16,7 @@ from typing import Any, Literal
 import boto3
 from pydantic import BaseModel, ConfigDict, Field
 
+from local.gaps.timing import CLOCK, NODE_READY_SECONDS
 from v6migrate.aws import NETWORK_MANAGER_REGION
 
 WORKFLOW_ACCOUNT = "123456789012"
@@ -352,6 +353,9 @@ def seed(spec: EstateSpec, base: boto3.Session | None = None) -> dict[str, Any]:
     _cluster(session, spec, private, node_sg)
     if spec.pitfalls:
         result.update(_pitfalls(session, spec, vpc_id, private, node_sg, next(blocks)))
+    # The estate has run a while before anyone migrates it: its nodes have joined and are
+    # Ready (in this process's embedded AWS; one served apart sees them Ready a minute later).
+    CLOCK.skip(NODE_READY_SECONDS)
     return result
 
 

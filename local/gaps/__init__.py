@@ -56,9 +56,10 @@ def install() -> None:
         rollouts.instance_refresh()
         access.access_entries()
         access.presigned_identity()
-        from local.cluster import cluster_endpoint
+        from local.cluster import cluster_endpoint, node_launch_clock
 
         cluster_endpoint()
+        node_launch_clock()
         networkmanager.vpc_attachments()
         networkmanager.vpc_attachment_updates()
         privatelink.ip_address_types()

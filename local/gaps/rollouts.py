@@ -48,7 +48,7 @@ from local.gaps.eks import (
     eks_launch_template,
     validate_configuration,
 )
-from local.gaps.timing import CLOCK
+from local.gaps.timing import CLOCK, NODE_READY_SECONDS
 
 FAIL_TAG = "v6migrate.local/fail"
 SECONDS_TAG = "v6migrate.local/seconds-per-node"
@@ -99,8 +99,10 @@ class Roll:
         while self.done < due:
             self._step(self.old[self.done])
             self.done += 1
-        if self.done >= len(self.old) and elapsed >= self.duration:
-            self.status, self.ended = "Successful", self.started + self.duration
+        # A replacing roll ends once its last new node is Ready (timing.NODE_READY_SECONDS).
+        end = self.duration + (NODE_READY_SECONDS if self.replace and self.old else 0.0)
+        if self.done >= len(self.old) and elapsed >= end:
+            self.status, self.ended = "Successful", self.started + end
         return self.status
 
     def _step(self, instance_id: str) -> None:

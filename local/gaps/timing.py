@@ -42,3 +42,12 @@ class SimClock:
 
 
 CLOCK = SimClock()
+
+
+# A node joins its cluster and turns Ready some time after its instance launches: kubelet
+# registers the Node, then reports the Ready condition once its container network is up
+# (Kubernetes API reference, NodeStatus.conditions). An assumed figure of the order EKS shows,
+# not a documented one. An EKS managed node group's update waits for its new nodes to be Ready
+# (EKS user guide, managed node update behaviour); an instance refresh waits out each new
+# instance's warm-up (Auto Scaling user guide, instance warmup), simulated as the same delay.
+NODE_READY_SECONDS = 60.0

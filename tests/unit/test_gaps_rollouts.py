@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.gaps.rollouts import ADDON_UPDATE_SECONDS, FAIL_TAG, SECONDS_PER_NODE
-from local.gaps.timing import CLOCK
+from local.gaps.timing import CLOCK, NODE_READY_SECONDS
 
 CLUSTER = "orders-prod"
 
@@ -108,8 +108,12 @@ def test_nodegroup_version_update_replaces_nodes_one_at_a_time_and_new_ones_get_
     assert status() == "InProgress"
     assert sorted(_node_ipv6(target.ec2, target.autoscaling, asg_name)) == [False, True]
     CLOCK.skip(SECONDS_PER_NODE)
-    assert status() == "Successful"
+    # EKS user guide, managed node update behaviour: the update ends once its new nodes are
+    # Ready, which they turn some time after launch
+    assert status() == "InProgress"
     assert _node_ipv6(target.ec2, target.autoscaling, asg_name) == [True, True]
+    CLOCK.skip(NODE_READY_SECONDS)
+    assert status() == "Successful"
 
 
 def test_pod_eviction_failure_fails_the_update_and_names_the_node_group(target: Any) -> None:
@@ -158,7 +162,8 @@ def test_instance_refresh_replaces_every_instance_and_refuses_a_second_one(
     with pytest.raises(ClientError) as raised:
         target.autoscaling.start_instance_refresh(AutoScalingGroupName=name)
     assert raised.value.response["Error"]["Code"] == "InstanceRefreshInProgress"
-    CLOCK.skip(SECONDS_PER_NODE)
+    # the last instance replaced, then its warm-up (Auto Scaling user guide, instance warmup)
+    CLOCK.skip(SECONDS_PER_NODE + NODE_READY_SECONDS)
     found = target.autoscaling.describe_instance_refreshes(
         AutoScalingGroupName=name, InstanceRefreshIds=[refresh]
     )["InstanceRefreshes"][0]

@@ -19,7 +19,7 @@ from v6migrate.discover import discover
 SMALL = ESTATES["small"]
 
 
-def test_nodes_report_addresses_as_kubelet_does_with_no_ipv6_on_an_ipv4_cluster(
+def test_nodes_report_addresses_as_kubelet_does_and_turn_ready_some_time_after_launch(
     small_estate: dict[str, Any], target: Clients, sim_cluster: Any
 ) -> None:
     # Reference: Kubernetes API, NodeStatus.addresses (InternalIP, ExternalIP, Hostname,
@@ -47,6 +47,19 @@ def test_nodes_report_addresses_as_kubelet_does_with_no_ipv6_on_an_ipv4_cluster(
     assert node["spec"]["providerID"] == (
         f"aws:///{instance['Placement']['AvailabilityZone']}/{instance['InstanceId']}"
     )
+    # Reference: NodeStatus.conditions: a node that just launched has not turned Ready yet;
+    # the estate's older nodes are
+    from local.gaps.timing import CLOCK, NODE_READY_SECONDS
+
+    def ready(found: dict[str, Any]) -> str:
+        return next(c["status"] for c in found["status"]["conditions"] if c["type"] == "Ready")
+
+    assert ready(node) == "False"
+    assert {ready(n) for n in nodes if n is not node} == {"True"}
+    CLOCK.skip(NODE_READY_SECONDS)
+    with kube.access(ctx, ("default",)):
+        later = kube.connect(ctx).nodes()
+    assert {ready(n) for n in later} == {"True"}
 
 
 def _dual_stack_subnets(target: Clients) -> list[tuple[str, str]]:
@@ -536,3 +549,49 @@ def test_aws_node_crash_loops_without_node_ipv6_from_1_13_0_until_1_16_3(
 
     image = f"602401143452.dkr.ecr.eu-west-1.amazonaws.com/amazon-k8s-cni:{version}"
     assert _crashing(image, egress, node_ipv6) is crashes
+
+
+def test_aws_node_rolls_out_a_new_template_a_few_nodes_at_a_time() -> None:
+    # Reference: the aws-node DaemonSet's update strategy (amazon-vpc-cni-k8s manifest:
+    # RollingUpdate, maxUnavailable "10%", rounded up); the DaemonSet controller observes a new
+    # template before it acts (status.observedGeneration), and `kubectl rollout status` waits
+    # for updatedNumberScheduled and numberAvailable to reach desiredNumberScheduled.
+    from local.cluster import AWS_NODE_READY_SECONDS as READY
+    from local.cluster import OBSERVE_SECONDS as SEEN
+    from local.cluster import rolling_update
+
+    calm = [False] * 3
+    assert rolling_update(calm, calm, None) == {"observed": True, "updated": 3, "available": 3}
+    # not yet observed: the status still describes the old template's pods
+    assert rolling_update(calm, calm, SEEN / 2) == {"observed": False, "updated": 3, "available": 3}
+    # then one pod at a time (10 % of 3, rounded up), each ready some seconds after its start
+    assert rolling_update(calm, calm, SEEN) == {"observed": True, "updated": 1, "available": 2}
+    assert rolling_update(calm, calm, SEEN + READY) == {
+        "observed": True,
+        "updated": 2,
+        "available": 2,
+    }
+    assert rolling_update(calm, calm, SEEN + 3 * READY) == {
+        "observed": True,
+        "updated": 3,
+        "available": 3,
+    }
+    # 25 nodes: three at a time
+    assert rolling_update([False] * 25, [False] * 25, SEEN)["updated"] == 3
+
+
+def test_a_crash_looping_aws_node_pod_holds_the_rollout() -> None:
+    from local.cluster import AWS_NODE_READY_SECONDS as READY
+    from local.cluster import OBSERVE_SECONDS as SEEN
+    from local.cluster import rolling_update
+
+    # the first node's new pod never gets ready: the controller goes no further
+    crash_new, calm = [True, False, False], [False] * 3
+    late = rolling_update(crash_new, calm, SEEN + 100 * READY)
+    assert late == {"observed": True, "updated": 1, "available": 2}
+    # a pod unavailable on the old template is replaced first (it counts against the budget)
+    crash_old = [False, False, True]
+    assert rolling_update(calm, crash_old, SEEN / 2)["available"] == 2
+    assert rolling_update(calm, crash_old, SEEN) == {"observed": True, "updated": 1, "available": 2}
+    assert rolling_update(calm, crash_old, SEEN + READY)["updated"] == 2
+    assert rolling_update(calm, crash_old, SEEN + 3 * READY)["available"] == 3
