@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from local.cluster import AWS_NODE_READY_SECONDS
+from local.gaps.timing import CLOCK
 from local.seed import ESTATES
 from tests.unit.estates import migrate, seeded
 from v6migrate import apply, kube, validate
@@ -197,9 +199,10 @@ def test_a_self_managed_cni_is_patched_in_both_containers_and_restored(
     spec = SMALL.model_copy(update={"cni_addon": False})
     target, request = seeded(spec, ledger)
     event = apply.StageInput(request=request, migration_id="m-1")
-    for _ in range(3):
+    for _ in range(10):
         if apply.advance_stage("cni", event, target, ledger).done:
             break
+        CLOCK.skip(AWS_NODE_READY_SECONDS)  # aws-node rolls out node by node
     else:
         raise AssertionError("the self-managed CNI stage never finished")
     env = sim_cluster.states[(spec.account_id, spec.region, spec.cluster)].aws_node_env
@@ -402,3 +405,28 @@ def test_an_estate_without_nodes_fails_the_aws_node_check() -> None:
     found = checks["nodes with ipv6 on the primary ENI"]
     assert not found.ok
     assert "no node" in found.detail
+
+
+@pytest.mark.parametrize(
+    ("observed", "updated", "available", "done"),
+    [
+        (2, 3, 3, False),  # the new template not yet seen: the counts are the old one's
+        (3, 2, 3, False),  # one node still runs the old template
+        (3, 3, 2, False),  # one new pod not ready (or crash-looping)
+        (3, 3, 3, True),
+    ],
+)
+def test_aws_node_is_rolled_out_once_its_new_template_runs_everywhere(
+    observed: int, updated: int, available: int, done: bool
+) -> None:
+    # `kubectl rollout status` for a DaemonSet: observedGeneration >= generation, then
+    # updatedNumberScheduled and numberAvailable at desiredNumberScheduled.
+    class Fixed(kube.Kube):
+        def aws_node(self) -> dict[str, Any]:
+            return {
+                "metadata": {"generation": 3},
+                "status": {"observedGeneration": observed, "desiredNumberScheduled": 3,
+                           "updatedNumberScheduled": updated, "numberAvailable": available},
+            }  # fmt: skip
+
+    assert Fixed("https://cluster", "", lambda: "token").aws_node_rolled_out() is done

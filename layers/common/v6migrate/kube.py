@@ -215,10 +215,16 @@ class Kube:
         )
 
     def aws_node_rolled_out(self) -> bool:
-        status = self.aws_node().get("status", {})
+        """As `kubectl rollout status` decides for a DaemonSet: the controller has seen the
+        latest template (until then the counts describe the one before), and every node runs
+        it, available."""
+        found = self.aws_node()
+        status = found.get("status", {})
+        generation = found.get("metadata", {}).get("generation", 0)
         desired = status.get("desiredNumberScheduled", 0)
         return bool(
-            status.get("updatedNumberScheduled", 0) >= desired
+            status.get("observedGeneration", 0) >= generation
+            and status.get("updatedNumberScheduled", 0) >= desired
             and status.get("numberAvailable", 0) >= desired
         )
 
