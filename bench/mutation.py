@@ -74,6 +74,8 @@ TARGETS: dict[str, Target] = {
             "tests/unit/test_apply.py::test_an_eks_token_is_a_presigned_get_caller_identity_signing_the_cluster",
             "tests/unit/test_real_cluster.py::test_an_access_entry_names_an_existing_principal_and_a_role_keeps_its_path",
             "tests/unit/test_validate.py",
+            "-k",
+            "token or refuses or access_entry",
         ),
         ("eks_token", "role_arn", "principal"),
     ),
