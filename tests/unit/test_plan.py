@@ -26,6 +26,7 @@ from v6migrate.models import (
     EndpointService,
     Inventory,
     Ipv6Source,
+    KubeFacts,
     LoadBalancer,
     NaclEntry,
     Node,
@@ -540,3 +541,109 @@ def test_a_cluster_without_nodes_is_blocked_before_any_change() -> None:
     result = plan(inventory(nodes=()), DEFAULTS)
     assert result.blocked
     assert "no-nodes" in {f.code for f in result.blockers}
+
+
+# ------------------------------------------------------------------ blockers, one fact each
+
+
+def _cluster(**changes: object) -> Inventory:
+    estate = inventory()
+    return estate.model_copy(update={"cluster": estate.cluster.model_copy(update=changes)})
+
+
+CLUSTER_CODES = ("cluster-not-active", "cluster-config-map-auth", "cluster-endpoint-private",
+                 "cluster-endpoint-cidrs", "kubernetes-unreachable")  # fmt: skip
+NARROW = ("203.0.113.0/24",)
+REACHED = KubeFacts(reachable=True, v6_egress={"aws-node": None, "aws-vpc-cni-init": None})
+
+
+@pytest.mark.parametrize(
+    ("estate", "expected"),
+    [
+        (_cluster(), {}),
+        (_cluster(status="UPDATING"), {"cluster-not-active": "blocker"}),
+        (_cluster(status="CREATING"), {"cluster-not-active": "blocker"}),
+        (_cluster(authentication_mode="CONFIG_MAP"), {"cluster-config-map-auth": "blocker"}),
+        (_cluster(authentication_mode="API"), {}),
+        (_cluster(endpoint_public_access=False), {"cluster-endpoint-private": "blocker"}),
+        (_cluster(public_access_cidrs=("203.0.113.0/24",)), {"cluster-endpoint-cidrs": "warning"}),
+        # the apply run proved its access with one read: no warning needed
+        (_cluster(public_access_cidrs=NARROW).model_copy(update={"kubernetes": REACHED}), {}),
+        (inventory(kubernetes=KubeFacts(reachable=False, error="timed out")),
+         {"kubernetes-unreachable": "blocker"}),
+        (inventory(kubernetes=REACHED), {}),
+    ],
+)  # fmt: skip
+def test_each_cluster_blocker_comes_from_its_own_fact(
+    estate: Inventory, expected: dict[str, str]
+) -> None:
+    found = {c: s for c, s in codes(estate).items() if c in CLUSTER_CODES}
+    assert found == expected
+
+
+def _flagged(aws_node: str | None, init: str | None = None, managed: bool = True) -> Inventory:
+    facts = KubeFacts(reachable=True, v6_egress={"aws-node": aws_node, "aws-vpc-cni-init": init})
+    return inventory(kubernetes=facts, cni=inventory().cni.model_copy(update={"managed": managed}))
+
+
+@pytest.mark.parametrize(
+    ("estate", "resolve", "expected"),
+    [
+        (_flagged("true"), "PRESERVE", "blocker"),
+        (_flagged(None, init="false"), "PRESERVE", "blocker"),
+        (_flagged("true"), "OVERWRITE", "warning"),
+        (_flagged("true"), "NONE", "warning"),
+        (_flagged(None), "PRESERVE", None),  # not set outside the add-on
+        (_flagged("true", managed=False), "PRESERVE", None),  # self-managed: the stage patches it
+        (inventory(kubernetes=KubeFacts(reachable=False, v6_egress={"aws-node": "true"})),
+         "PRESERVE", None),  # unread: kubernetes-unreachable says so
+    ],
+)  # fmt: skip
+def test_a_flag_set_outside_the_add_on_blocks_only_where_preserve_would_keep_it(
+    estate: Inventory, resolve: str, expected: str | None
+) -> None:
+    options = PlanOptions(resolve_conflicts=resolve)  # type: ignore[arg-type]
+    assert codes(estate, options).get("cni-flag-set-out-of-band") == expected
+
+
+def test_a_flag_the_add_on_itself_sets_is_not_out_of_band() -> None:
+    configured = inventory().cni.model_copy(update={
+        "configuration_values": '{"env": {"ENABLE_V6_EGRESS": "true"}, '
+                                '"init": {"env": {"ENABLE_V6_EGRESS": "true"}}}'})  # fmt: skip
+    facts = KubeFacts(reachable=True, v6_egress={"aws-node": "true", "aws-vpc-cni-init": "true"})
+    assert "cni-flag-set-out-of-band" not in codes(inventory(cni=configured, kubernetes=facts))
+
+
+@pytest.mark.parametrize(
+    ("option", "expected", "says"),
+    [("block", "blocker", "Replace them yourself"), ("validate", "warning", "Validation checks"),
+     ("exclude", "warning", "Validation leaves them out")],
+)  # fmt: skip
+def test_nodes_outside_node_groups_without_ipv6_are_found_as_the_request_says(
+    option: str, expected: str, says: str
+) -> None:
+    bare = Node(instance_id="i-9", subnet_id="subnet-0003", nodegroup=None)
+    done = Node(instance_id="i-8", subnet_id="subnet-0003", nodegroup=None,
+                ipv6_addresses=("2600::8",))  # fmt: skip
+    options = PlanOptions(nodes_outside_groups=option)  # type: ignore[arg-type]
+    estate = inventory()
+    with_bare = estate.model_copy(update={"nodes": (*estate.nodes, bare, done)})
+    assert codes(with_bare, options).get("nodes-outside-node-groups") == expected
+    [finding] = [f for f in plan(with_bare, options).findings
+                 if f.code == "nodes-outside-node-groups"]  # fmt: skip
+    assert "i-9" in finding.message
+    assert "i-8" not in finding.message
+    assert says in finding.message
+    # a node outside every group that has IPv6 already needs nothing
+    with_done = estate.model_copy(update={"nodes": (*estate.nodes, done)})
+    assert "nodes-outside-node-groups" not in codes(with_done, options)
+
+
+def test_findings_list_blockers_first_then_by_code_and_resource() -> None:
+    estate = _cluster(status="UPDATING", public_access_cidrs=("203.0.113.0/24",),
+                      authentication_mode="CONFIG_MAP")  # fmt: skip
+    findings = plan(estate, DEFAULTS).findings
+    keys = [(f.severity != "blocker", f.code, f.resource or "") for f in findings]
+    assert keys == sorted(keys)
+    assert findings[0].severity == "blocker"
+    assert findings[-1].severity == "warning"
