@@ -295,6 +295,19 @@ def _advance(stage: str, request: MigrationRequest, target: Clients, ledger: Led
     return apply.advance_stage(stage, event, target, ledger)  # type: ignore[arg-type]
 
 
+def _cni_rolled_out(request: MigrationRequest, target: Clients, ledger: Ledger) -> int:
+    """Poll the CNI stage, the clock moving on by one aws-node pod's start each time, until it
+    is done (aws-node rolled out everywhere); how many polls it took."""
+    from local.cluster import AWS_NODE_READY_SECONDS
+    from local.gaps.timing import CLOCK
+
+    for polls in range(1, 20):
+        if _advance("cni", request, target, ledger).done:
+            return polls
+        CLOCK.skip(AWS_NODE_READY_SECONDS)
+    raise AssertionError("aws-node never rolled out")
+
+
 def test_long_stages_start_then_poll_and_roll_at_most_the_requested_concurrency(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
 ) -> None:
@@ -310,7 +323,7 @@ def test_long_stages_start_then_poll_and_roll_at_most_the_requested_concurrency(
     first = _advance("cni", one_at_a_time, target, ledger)
     assert (first.done, first.running) == (False, ("cni:enable-cni-ipv6-egress:vpc-cni",))
     CLOCK.skip(ADDON_UPDATE_SECONDS)
-    assert _advance("cni", one_at_a_time, target, ledger).done
+    assert _cni_rolled_out(one_at_a_time, target, ledger) > 1  # aws-node rolls out after
     assert _remaining(target, one_at_a_time, "cni") == []
     # Nodes: one group at a time, the others wait their turn
     progress = _advance("nodes", one_at_a_time, target, ledger)
@@ -344,14 +357,20 @@ def test_compensation_restores_the_cni_configuration_exactly_after_polling(
     _stage("vpc", request_, target, ledger)
     _advance("cni", request_, target, ledger)
     CLOCK.skip(ADDON_UPDATE_SECONDS)
-    assert _advance("cni", request_, target, ledger).done
+    _cni_rolled_out(request_, target, ledger)
     assert values() != before
     event = apply.RollbackInput(request=request_, migration_id="m-1")
     waiting = apply.compensate(event, target, ledger)
     assert waiting.done is False
     assert "vpc-cni" in (waiting.waiting_on or "")
     CLOCK.skip(ADDON_UPDATE_SECONDS)
-    finished = apply.compensate(event, target, ledger)
+    # the add-on restored, its pods are replaced a few nodes at a time: the network waits
+    reports = [apply.compensate(event, target, ledger)]
+    assert "aws-node" in (reports[0].waiting_on or "")
+    while not reports[-1].done and len(reports) < 20:
+        CLOCK.skip(ADDON_UPDATE_SECONDS)
+        reports.append(apply.compensate(event, target, ledger))
+    finished = reports[-1]
     assert finished.done
     assert "cni:enable-cni-ipv6-egress:vpc-cni" in finished.reverted
     assert values() == before
@@ -695,12 +714,16 @@ def test_compensation_waits_for_a_rollout_whose_answer_was_lost(
 
     target.ec2.meta.events.register("before-call", still_live)  # the network's reverts
     event = apply.RollbackInput(request=request_, migration_id="m-1")
+    assert _live_rollouts(target, request_.cluster)  # rolling when compensation begins
     reports = [apply.compensate(event, target, ledger)]
-    while not reports[-1].done and len(reports) < 20:
-        CLOCK.skip(ADDON_UPDATE_SECONDS)
+    while not reports[-1].done and len(reports) < 40:
+        CLOCK.skip(ADDON_UPDATE_SECONDS / 2)  # the CNI's revert, then aws-node's rollout
         reports.append(apply.compensate(event, target, ledger))
     assert live_at_revert == []
-    assert any("still rolling" in str(r.waiting_on) for r in reports)
+    if action == "UpdateNodegroupVersion":
+        # (the one-node refresh comes to rest while the CNI's restore rolls aws-node out,
+        # before the network's turn: only the two-node group is still rolling then)
+        assert any("still rolling" in str(r.waiting_on) for r in reports)
     report = reports[-1]
     # Then it finishes with every node group at rest and the network reverted
     assert report.done
@@ -710,6 +733,34 @@ def test_compensation_waits_for_a_rollout_whose_answer_was_lost(
     # every /64 is released (none kept as if another team's interface still used it)
     assert not [c for c in report.why_kept if not c.startswith("nodes:")]
     assert not [c for c in report.kept if c.startswith("vpc:associate-subnet")]
+
+
+def test_the_cni_stage_waits_for_aws_node_to_roll_out_after_the_add_on_update(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest, sim_cluster: Any
+) -> None:
+    # Found by the simulated rollout: an add-on update that EKS reports Successful has changed
+    # the aws-node DaemonSet, whose pods are then replaced a few nodes at a time
+    # (amazon-vpc-cni-k8s: RollingUpdate, maxUnavailable 10%). Rolling node groups meanwhile,
+    # or validating, reads counts of pods without the flag.
+    from local.cluster import AWS_NODE_READY_SECONDS
+    from local.gaps.rollouts import ADDON_UPDATE_SECONDS
+    from local.gaps.timing import CLOCK
+
+    event = apply.StageInput(request=request_, migration_id="m-1")
+    assert not apply.advance_stage("cni", event, target, ledger).done  # the update starts
+    CLOCK.skip(ADDON_UPDATE_SECONDS)
+    [entry] = [e for e in ledger.entries("m-1") if e.change.stage == "cni"]
+    status = target.eks.describe_update(name=request_.cluster, updateId=entry.result["update_id"],
+                                        addonName="vpc-cni")["update"]["status"]  # fmt: skip
+    assert status == "Successful"
+    assert not apply.advance_stage("cni", event, target, ledger).done
+    polls = 1
+    while not apply.advance_stage("cni", event, target, ledger).done:
+        polls += 1
+        assert polls < 20
+        CLOCK.skip(AWS_NODE_READY_SECONDS)
+    state = sim_cluster.states[(SMALL.account_id, SMALL.region, SMALL.cluster)]
+    assert state.changed_at is None  # every aws-node pod runs the template with the flag
 
 
 def test_compensation_reports_every_rollout_it_finds_part_way(

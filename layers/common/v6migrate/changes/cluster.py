@@ -106,6 +106,17 @@ def _update_addon(
     return dict(found["update"])
 
 
+def _aws_node_rolled_out(ctx: Context, change: EnableCniIpv6Egress, flag: str | None) -> bool:
+    """Every aws-node pod runs a template whose ENABLE_V6_EGRESS is `flag` (None: not "true")
+    in both containers. A managed add-on needs only view of the cluster for this."""
+    with kube.access(ctx, ()) if change.managed else _aws_node(ctx):
+        client = kube.connect(ctx)
+        env = client.aws_node_env()
+        values = [env.get(c, {}).get(cni.FLAG) for c in kube.CONTAINERS]
+        matches = all(v == "true" for v in values) if flag else all(v != "true" for v in values)
+        return matches and client.aws_node_rolled_out()
+
+
 @register_long("enable-cni-ipv6-egress")
 class CniEgress:
     def before(self, change: EnableCniIpv6Egress, ctx: Context) -> dict[str, Any]:
@@ -133,13 +144,14 @@ class CniEgress:
     def poll(
         self, change: EnableCniIpv6Egress, result: dict[str, Any], ctx: Context
     ) -> tuple[bool, dict[str, Any]]:
-        if not change.managed:
-            with _aws_node(ctx) as client:
-                env = client.aws_node_env()
-                flagged = all(env.get(c, {}).get(cni.FLAG) == "true" for c in kube.CONTAINERS)
-                return flagged and client.aws_node_rolled_out(), result
-        done, _ = _eks_update(ctx, result["update_id"], "vpc-cni add-on")
-        return done, result
+        if change.managed:
+            done, _ = _eks_update(ctx, result["update_id"], "vpc-cni add-on")
+            if not done:
+                return False, result
+        # Either way aws-node's pods are then replaced a few nodes at a time: done once every
+        # one runs the flag (an add-on update EKS reports Successful has only changed the
+        # DaemonSet).
+        return _aws_node_rolled_out(ctx, change, flag="true"), result
 
     def revert(
         self, change: EnableCniIpv6Egress, before: dict[str, Any], result: dict[str, Any],
@@ -149,14 +161,18 @@ class CniEgress:
         if not change.managed:
             with _aws_node(ctx) as client:
                 client.restore_aws_node_env(before.get("containers", {}), cni.FLAG)
-            return
-        previous = before.get("configurationValues", "")
-        if ctx.inventory.cni.configuration_values == previous:
-            return
-        update = _update_addon(ctx, change, previous, "revert")
-        done, _ = _eks_update(ctx, update["id"], "vpc-cni add-on (restore)")
-        if not done:
-            raise Pending(f"vpc-cni add-on: restoring its configuration (update {update['id']})")
+        else:
+            previous = before.get("configurationValues", "")
+            if ctx.inventory.cni.configuration_values != previous:
+                update = _update_addon(ctx, change, previous, "revert")
+                done, _ = _eks_update(ctx, update["id"], "vpc-cni add-on (restore)")
+                if not done:
+                    raise Pending(
+                        f"vpc-cni add-on: restoring its configuration (update {update['id']})"
+                    )
+        # Reverted once every aws-node pod runs without the flag: the network it used goes next.
+        if not _aws_node_rolled_out(ctx, change, flag=None):
+            raise Pending("aws-node: rolling the restored configuration out to every node")
 
 
 # --------------------------------------------------------------------------- node rollout
