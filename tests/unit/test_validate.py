@@ -320,12 +320,19 @@ class _Cluster:
     """A Kubernetes API that answers validation's reads from fixed facts: one node per
     instance, every probe's log as given."""
 
-    def __init__(self, instances: list[str], log: str, crashing: int = 0) -> None:
+    def __init__(
+        self, instances: list[str], log: str, crashing: int = 0, observed: int = 2,
+        updated: int | None = None,
+    ) -> None:  # fmt: skip
         self.instances, self.log, self.probes, self.crashing = instances, log, [], crashing
+        self.observed, self.updated = observed, updated
 
     def aws_node(self) -> dict[str, Any]:
         count = len(self.instances)
-        return {"status": {"desiredNumberScheduled": count,
+        updated = count if self.updated is None else self.updated
+        return {"metadata": {"generation": 2},
+                "status": {"observedGeneration": self.observed, "desiredNumberScheduled": count,
+                           "updatedNumberScheduled": updated,
                            "numberAvailable": count - self.crashing}}  # fmt: skip
 
     def aws_node_env(self) -> dict[str, dict[str, str | None]]:
@@ -382,6 +389,20 @@ def test_validation_fails_while_aws_node_is_down_on_a_node(
 ) -> None:
     # A node whose aws-node restarts for ever gives its pods no network, whatever its ENI has.
     cluster = _Cluster(["i-1", "i-2"], POD_V6 + "egress-source: 2600:1f18::10\n", crashing)
+    checks = _in_cluster(monkeypatch, {"i-1": ("2600:1f18::10",), "i-2": ("2600:1f18::11",)},
+                         cluster)  # fmt: skip
+    assert checks["aws-node available on every node"] is passes
+
+
+@pytest.mark.parametrize(("observed", "updated", "passes"), [(2, 2, True), (1, 2, False),
+                                                            (2, 1, False)])  # fmt: skip
+def test_validation_fails_while_aws_node_still_rolls_out(
+    monkeypatch: pytest.MonkeyPatch, observed: int, updated: int, passes: bool
+) -> None:
+    # Until its controller has observed the flag's template and every pod runs it, the counts
+    # describe pods that may not have the flag: nothing is shown yet.
+    cluster = _Cluster(["i-1", "i-2"], POD_V6 + "egress-source: 2600:1f18::10\n",
+                       observed=observed, updated=updated)  # fmt: skip
     checks = _in_cluster(monkeypatch, {"i-1": ("2600:1f18::10",), "i-2": ("2600:1f18::11",)},
                          cluster)  # fmt: skip
     assert checks["aws-node available on every node"] is passes

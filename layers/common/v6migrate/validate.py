@@ -178,16 +178,24 @@ def _cluster_checks(
             detail=", ".join(f"{k}={v}" for k, v in flags.items()),
         )
     )
-    status = client.aws_node().get("status") or {}
+    daemonset = client.aws_node()
+    status = daemonset.get("status") or {}
     desired = int(status.get("desiredNumberScheduled", 0))
     available = int(status.get("numberAvailable", 0))
+    updated = int(status.get("updatedNumberScheduled", 0))
+    observed = int(status.get("observedGeneration", 0)) >= int(
+        (daemonset.get("metadata") or {}).get("generation", 0)
+    )
     checks.append(
         Check(
             # A CNI that exits on nodes without IPv6 (1.13.0-1.16.2 with the flag on) leaves
-            # their pods without a network: every aws-node pod must be running.
+            # their pods without a network: every aws-node pod must be running, and running
+            # the current template (until the rollout is through, the counts can describe pods
+            # without the flag).
             name="aws-node available on every node",
-            ok=desired > 0 and available == desired,
-            detail=f"{available} of {desired} aws-node pods available",
+            ok=desired > 0 and observed and updated == desired and available == desired,
+            detail=f"{available} of {desired} aws-node pods available, {updated} on the "
+            "current template" + ("" if observed else " (the new template not yet observed)"),
         )
     )
     groups = {n.instance_id: n.nodegroup for n in ctx.inventory.nodes}
