@@ -168,7 +168,9 @@ def unexplained(kept: list[str], before: Snapshot, after: Snapshot) -> list[str]
     if len(added) > 1:
         found.append(f"more than one /56 added: {added}")
     for group in sorted(set(before.nodes) | set(after.nodes)):
-        if before.nodes.get(group) != after.nodes.get(group) and group not in rolls:
+        # a replacement group (`<name>-v6`) stands for the group it replaces
+        planned = group.removesuffix("-v6") if group.removesuffix("-v6") in before.nodes else group
+        if before.nodes.get(group) != after.nodes.get(group) and planned not in rolls:
             found.append(f"node group {group}: instances or addresses changed, its roll not kept")
     return found
 
