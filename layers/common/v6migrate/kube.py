@@ -111,6 +111,20 @@ class KubeUnreachable(TransientError):
     functions out, or a network fault."""
 
 
+def rolled_out(daemonset: dict[str, Any]) -> bool:
+    """As `kubectl rollout status` decides for a DaemonSet: the controller has seen the latest
+    template (until then the counts describe the one before), and every node runs it,
+    available."""
+    status = daemonset.get("status") or {}
+    generation = (daemonset.get("metadata") or {}).get("generation", 0)
+    desired = status.get("desiredNumberScheduled", 0)
+    return bool(
+        status.get("observedGeneration", 0) >= generation
+        and status.get("updatedNumberScheduled", 0) >= desired
+        and status.get("numberAvailable", 0) >= desired
+    )
+
+
 @dataclass
 class Kube:
     endpoint: str
@@ -215,18 +229,7 @@ class Kube:
         )
 
     def aws_node_rolled_out(self) -> bool:
-        """As `kubectl rollout status` decides for a DaemonSet: the controller has seen the
-        latest template (until then the counts describe the one before), and every node runs
-        it, available."""
-        found = self.aws_node()
-        status = found.get("status", {})
-        generation = found.get("metadata", {}).get("generation", 0)
-        desired = status.get("desiredNumberScheduled", 0)
-        return bool(
-            status.get("observedGeneration", 0) >= generation
-            and status.get("updatedNumberScheduled", 0) >= desired
-            and status.get("numberAvailable", 0) >= desired
-        )
+        return rolled_out(self.aws_node())
 
     # ------------------------------------------------------------------ nodes and probes
 

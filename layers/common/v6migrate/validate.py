@@ -183,9 +183,7 @@ def _cluster_checks(
     desired = int(status.get("desiredNumberScheduled", 0))
     available = int(status.get("numberAvailable", 0))
     updated = int(status.get("updatedNumberScheduled", 0))
-    observed = int(status.get("observedGeneration", 0)) >= int(
-        (daemonset.get("metadata") or {}).get("generation", 0)
-    )
+    through = kube.rolled_out(daemonset)
     checks.append(
         Check(
             # A CNI that exits on nodes without IPv6 (1.13.0-1.16.2 with the flag on) leaves
@@ -193,9 +191,9 @@ def _cluster_checks(
             # the current template (until the rollout is through, the counts can describe pods
             # without the flag).
             name="aws-node available on every node",
-            ok=desired > 0 and observed and updated == desired and available == desired,
+            ok=desired > 0 and through,
             detail=f"{available} of {desired} aws-node pods available, {updated} on the "
-            "current template" + ("" if observed else " (the new template not yet observed)"),
+            "current template" + ("" if through else " (its rollout is not through)"),
         )
     )
     groups = {n.instance_id: n.nodegroup for n in ctx.inventory.nodes}
