@@ -41,6 +41,7 @@ from local.seed import ESTATES, PEER_ACCOUNT, EstateSpec, seed, target_session
 from local.server import EmbeddedAws
 from v6migrate.aws import NETWORK_MANAGER_REGION, clients_for
 from v6migrate.discover import discover
+from v6migrate.render import replacement_name
 
 SPEC: EstateSpec = ESTATES["small"]
 
@@ -168,8 +169,8 @@ def unexplained(kept: list[str], before: Snapshot, after: Snapshot) -> list[str]
     if len(added) > 1:
         found.append(f"more than one /56 added: {added}")
     for group in sorted(set(before.nodes) | set(after.nodes)):
-        # a replacement group (`<name>-v6`) stands for the group it replaces
-        planned = group.removesuffix("-v6") if group.removesuffix("-v6") in before.nodes else group
+        # a replacement group stands for the group it replaces
+        planned = next((g for g in before.nodes if replacement_name(g) == group), group)
         if before.nodes.get(group) != after.nodes.get(group) and planned not in rolls:
             found.append(f"node group {group}: instances or addresses changed, its roll not kept")
     return found
