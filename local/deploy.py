@@ -20,6 +20,7 @@ import boto3
 
 from local import runtime
 from local.template import Resolver, load
+from v6migrate.aws import new_session
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = PROJECT_ROOT / "template.yaml"
@@ -100,7 +101,7 @@ def deploy(
     template_path: Path = TEMPLATE,
     parameters: dict[str, str] | None = None,
 ) -> Deployment:
-    session = session or boto3.Session()
+    session = session or new_session()
     region = session.region_name or "us-east-1"
     account = session.client("sts").get_caller_identity()["Account"]
     template = load(template_path)

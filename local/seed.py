@@ -17,7 +17,7 @@ import boto3
 from pydantic import BaseModel, ConfigDict, Field
 
 from local.gaps.timing import CLOCK, NODE_READY_SECONDS
-from v6migrate.aws import NETWORK_MANAGER_REGION
+from v6migrate.aws import NETWORK_MANAGER_REGION, new_session
 
 WORKFLOW_ACCOUNT = "123456789012"
 TARGET_ACCOUNT = "222222222222"
@@ -134,13 +134,13 @@ def target_session(
     region: str, account_id: str = TARGET_ACCOUNT, base: boto3.Session | None = None
 ) -> boto3.Session:
     """A session acting in `account_id`, by assuming the target role as the workflow does."""
-    base = base or boto3.Session(region_name=region)
+    base = base or new_session(region_name=region)
     credentials = base.client("sts").assume_role(
         RoleArn=f"arn:aws:iam::{account_id}:role/{TARGET_ROLE}",
         RoleSessionName="v6migrate-seeder",
         ExternalId=EXTERNAL_ID,
     )["Credentials"]
-    return boto3.Session(
+    return new_session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],

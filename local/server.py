@@ -17,6 +17,7 @@ import boto3
 
 from local import faults, gaps, runtime
 from local.cluster import SIM
+from v6migrate.aws import new_session
 
 DEFAULT_REGION = "eu-west-1"
 # moto maps unknown access keys to its default account, which stands for the tooling account.
@@ -89,7 +90,7 @@ class EmbeddedAws:
         SIM.states.clear()
 
     def session(self, region: str | None = None) -> boto3.Session:
-        return boto3.Session(region_name=region or self.region)
+        return new_session(region_name=region or self.region)
 
     def stop(self) -> None:
         if self._server is not None:

@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-import boto3
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -55,7 +54,7 @@ def _out(text: str = "") -> None:
 
 def _region(value: str | None) -> str:
     region = value or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    region = region or boto3.Session().region_name
+    region = region or aws.new_session().region_name
     if not region:
         raise CliError("no Region: pass --region or set AWS_REGION")
     return region
@@ -196,8 +195,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     os.environ.setdefault("V6MIGRATE_MAX_ATTEMPTS", "3")
     aws.settings.cache_clear()
     # The workflow runs in its own (tooling) Region, which may differ from the cluster's.
-    home = args.stack_region or boto3.Session().region_name or request.region
-    sfn = boto3.Session(region_name=home).client("stepfunctions", config=aws.retries())
+    home = args.stack_region or aws.new_session().region_name or request.region
+    sfn = aws.new_session(region_name=home).client("stepfunctions", config=aws.retries())
     arn = _state_machine_arn(sfn, args.stack, args.state_machine)
     execution = start_execution(sfn, arn, request)
     _out(f"started {execution}")
@@ -252,8 +251,8 @@ def _ledger_table(dynamodb: Any, stack: str, explicit: str | None) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     from v6migrate.journal import Ledger
 
-    home = args.stack_region or boto3.Session().region_name
-    session = boto3.Session(region_name=home)
+    home = args.stack_region or aws.new_session().region_name
+    session = aws.new_session(region_name=home)
     sfn = session.client("stepfunctions", config=aws.retries())
     machine = _state_machine_arn(sfn, args.stack, args.state_machine)
     execution = f"{machine.replace(':stateMachine:', ':execution:')}:{args.migration_id}"
