@@ -102,6 +102,40 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
      "the compression level changes the stored size, never what decompresses"),
     ("journal", "ReplaceTrueWithFalse", "json.dumps(",
      "sort_keys only orders the stored JSON's keys; it is read back into the same dict"),
+    # A comparison with a Literal field's value, where every other value the Literal allows
+    # sorts on one side of it: the mutated order test picks out the same value alone.
+    ("plan", "ReplaceComparisonOperator_Eq_GtE", 'cluster.ip_family == "ipv6"',
+     "ip_family is 'ipv4' or 'ipv6': only 'ipv6' is >= 'ipv6'"),
+    ("plan", "ReplaceComparisonOperator_Eq_GtE", 'authentication_mode == "CONFIG_MAP"',
+     "'API' and 'API_AND_CONFIG_MAP', the other modes, sort before 'CONFIG_MAP'"),
+    ("plan", "ReplaceComparisonOperator_Eq_GtE", 'resolve_conflicts == "PRESERVE"',
+     "'NONE' and 'OVERWRITE', the other choices, sort before 'PRESERVE'"),
+    ("plan", "ReplaceComparisonOperator_Eq_LtE", 'nodes_outside_groups == "block"',
+     "'exclude' and 'validate', the other choices, sort after 'block'"),
+    ("plan", "ReplaceComparisonOperator_Eq_GtE", 'nodes_outside_groups == "validate"',
+     "'block' and 'exclude', the other choices, sort before 'validate'"),
+    ("plan", "ReplaceComparisonOperator_NotEq_Gt", 'f.severity != "blocker"',
+     "severity is 'blocker' or 'warning', and 'warning' sorts after 'blocker'"),
+    ("plan", "ReplaceComparisonOperator_NotEq_Gt", 'cluster.status != "ACTIVE"',
+     "every other status EKS reports (CREATING, DELETING, FAILED, UPDATING, PENDING: EKS API "
+     "reference, Cluster) sorts after ACTIVE"),
+    # Identity instead of equality with a Literal field: pydantic validates the field to the
+    # Literal's own str object, even from JSON (test_an_inventory_that_arrives_as_json_... kills
+    # the same mutant on a plain str field, cluster.status).
+    *(("plan", kind, fragment, "a Literal field holds the Literal's own object after "
+       "validation, so `is` agrees with `==` on every value it can hold")
+      for kind, fragment in (
+          ("ReplaceComparisonOperator_Eq_Is", 'cluster.ip_family == "ipv6"'),
+          ("ReplaceComparisonOperator_Eq_Is", 'authentication_mode == "CONFIG_MAP"'),
+          ("ReplaceComparisonOperator_Eq_Is", 'resolve_conflicts == "PRESERVE"'),
+          ("ReplaceComparisonOperator_Eq_Is", "nodes_outside_groups == "),
+          ("ReplaceComparisonOperator_NotEq_IsNot", 'f.severity != "blocker"'),
+      )),
+    ("plan", "ReplaceOrWithAnd", 'f.resource or ""',
+     "findings of one code are made in their resources' order already (the planner walks "
+     "what it reads sorted: test_plan_is_deterministic_whatever_the_order_of_discovery), so "
+     "the key's last part never breaks a tie; and one code's findings all name a resource or "
+     "none, so None never meets a str"),
 )  # fmt: skip
 
 

@@ -647,3 +647,98 @@ def test_findings_list_blockers_first_then_by_code_and_resource() -> None:
     assert keys == sorted(keys)
     assert findings[0].severity == "blocker"
     assert findings[-1].severity == "warning"
+
+
+# ------------------------------------------------------- blockers, found by mutation testing
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [("602401143452.dkr.ecr.eu-west-1.amazonaws.com/amazon-k8s-cni:v1.16.2-eksbuild.1",
+      "cni-below-1.16.3"),
+     ("602401143452.dkr.ecr.eu-west-1.amazonaws.com/amazon-k8s-cni:v1.16.3-eksbuild.1", None)],
+)  # fmt: skip
+def test_a_self_managed_cnis_version_is_read_from_its_daemonsets_image(
+    image: str, expected: str | None
+) -> None:
+    # Given no vpc-cni add-on (its version unknown to EKS) and aws-node read from the cluster
+    facts = KubeFacts(reachable=True, aws_node_image=image,
+                      v6_egress={"aws-node": None, "aws-vpc-cni-init": None})  # fmt: skip
+    estate = inventory(cni=Cni(managed=False, version=None), kubernetes=facts)
+    # When planned, Then the version comes from the image's tag and is judged like the add-on's
+    found = codes(estate)
+    assert "cni-version-unknown" not in found
+    assert {c for c in found if c.startswith("cni-")} == ({expected} if expected else set())
+
+
+def test_a_flag_set_on_the_init_container_alone_is_out_of_band_though_the_add_on_sets_aws_node(
+) -> None:  # fmt: skip
+    # Given the add-on's configuration sets the flag for aws-node only, and the DaemonSet's
+    # init container has it too (set by hand: the add-on sets `init.env` separately)
+    configured = inventory().cni.model_copy(
+        update={"configuration_values": '{"env": {"ENABLE_V6_EGRESS": "true"}}'}
+    )
+    facts = KubeFacts(reachable=True, v6_egress={"aws-node": "true", "aws-vpc-cni-init": "true"})
+    # When planned with PRESERVE, Then the init container's value is out of band, and named
+    [finding] = [f for f in plan(inventory(cni=configured, kubernetes=facts), DEFAULTS).findings
+                 if f.code == "cni-flag-set-out-of-band"]  # fmt: skip
+    assert finding.severity == "blocker"
+    assert "aws-vpc-cni-init=true" in finding.message
+    assert "aws-node=true" not in finding.message
+
+
+@pytest.mark.parametrize(
+    ("node_subnet", "group_subnets", "carrying"),
+    [
+        # the nodes' subnet is also the group's (the usual case)
+        ("subnet-0002", ("subnet-0002",), True),
+        # a group may launch into the appliance's subnets though no node runs there yet
+        ("subnet-0000", ("subnet-0000", "subnet-0003"), True),
+        # a node there, though its group names other subnets
+        ("subnet-0003", ("subnet-0000",), True),
+        # nodes and groups only behind the internet gateway
+        ("subnet-0000", ("subnet-0001",), False),
+    ],
+)
+def test_an_appliance_table_blocks_only_if_it_serves_a_subnet_with_nodes_or_their_groups(
+    node_subnet: str, group_subnets: tuple[str, ...], carrying: bool
+) -> None:
+    # Given the private table (subnets 0002, 0003) routes 0.0.0.0/0 through a firewall
+    estate = _private_default_via("eni-0firewall")
+    node = Node(instance_id="i-0node", subnet_id=node_subnet, nodegroup="system")
+    groups = tuple(g.model_copy(update={"subnet_ids": group_subnets}) for g in estate.nodegroups)
+    estate = estate.model_copy(update={"nodes": (node,), "nodegroups": groups})
+    # When planned, Then its nodes lose IPv6 egress exactly when the table serves their subnets
+    found = codes(estate)
+    assert found["default-route-via-appliance"] == "warning"
+    assert ("nodes-without-ipv6-default-route" in found) is carrying
+
+
+def test_findings_of_one_code_are_listed_by_resource() -> None:
+    # Given two managed groups without a launch template, discovered in reverse order
+    batch = next(g for g in inventory().nodegroups if g.name == "batch")
+    another = batch.model_copy(update={"name": "analytics"})
+    node = Node(instance_id="i-0analytics", subnet_id="subnet-0003", nodegroup="analytics")
+    estate = inventory(nodegroups=(batch, another), nodes=(*inventory().nodes, node))
+    # When planned, Then their two warnings come by group name, whatever the discovery order
+    for groups in (estate.nodegroups, tuple(reversed(estate.nodegroups))):
+        found = plan(estate.model_copy(update={"nodegroups": groups}), DEFAULTS).findings
+        named = [f.resource for f in found if f.code == "nodegroup-without-launch-template"]
+        assert named == ["analytics", "batch"]
+
+
+@pytest.mark.parametrize(
+    "estate",
+    [inventory(), _cluster(status="UPDATING"), _cluster(authentication_mode="CONFIG_MAP"),
+     _flagged("true"), _with_karpenter_node(), _private_default_via("tgw-central")],
+)  # fmt: skip
+def test_an_inventory_that_arrives_as_json_is_planned_as_the_one_discovered(
+    estate: Inventory,
+) -> None:
+    # The planner's input reaches it parsed from AWS's answers or from JSON (the state
+    # machine's payload), never as the literals of this file: equal strings, not the same ones.
+    for options in (DEFAULTS, PlanOptions(resolve_conflicts="OVERWRITE",
+                                          nodes_outside_groups="validate")):  # fmt: skip
+        parsed = Inventory.model_validate(json.loads(estate.model_dump_json()))
+        chosen = PlanOptions.model_validate(json.loads(options.model_dump_json()))
+        assert plan(parsed, chosen) == plan(estate, options)
