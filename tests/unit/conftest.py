@@ -59,6 +59,7 @@ class AwsCalls:
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str, dict[str, Any]]] = []
+        self.retries: list[tuple[str, dict[str, Any]]] = []  # (service, the client's retries)
         self.crash_when: Any = None  # (service, operation, n-th mutation) -> bool
 
     def mutations(self) -> list[str]:
@@ -84,6 +85,7 @@ def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
         if service == "elasticloadbalancing":
             service = "elbv2"
         calls.seen.append((service, operation, dict(params)))
+        calls.retries.append((service, dict(self.meta.config.retries or {})))
         mutations = len(calls.mutations())
         if calls.crash_when is not None and calls.crash_when(service, operation, mutations):
             calls.crash_when = None

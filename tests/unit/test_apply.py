@@ -114,6 +114,25 @@ def test_stages_crashed_after_any_mutation_finish_on_rerun_without_duplicates(
     assert aws_calls.mutations() == []
 
 
+def test_every_call_of_the_network_stages_retries_in_standard_mode(
+    aws_calls: AwsCalls, planned: str, target: Clients, ledger: Ledger,
+    request_: MigrationRequest,
+) -> None:  # fmt: skip
+    # botocore's default retry mode is still `legacy` (DOMAIN.md, throttling): every client the
+    # run makes, in every account and service (the peer's too), is set to `standard` with the
+    # configured number of attempts (V6MIGRATE_MAX_ATTEMPTS=2 here: 3 attempts in all). The
+    # ledger's client is this test's own (the handler's is `apply.default_ledger`).
+    aws_calls.retries.clear()  # not the seeding's
+    _stage("vpc", request_, target, ledger)
+    _stage("attachments", request_, target, ledger)
+    made = [(s, r) for s, r in aws_calls.retries if s != "dynamodb"]
+    services = {s for s, _ in made}
+    assert {"ec2", "sts", "networkmanager"} <= services, services
+    odd = {(s, str(r)) for s, r in made
+           if r != {"mode": "standard", "total_max_attempts": 3}}  # fmt: skip
+    assert not odd
+
+
 def test_a_second_migration_of_the_same_cluster_is_refused(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
 ) -> None:
