@@ -64,4 +64,7 @@ def install() -> None:
         networkmanager.vpc_attachment_updates()
         privatelink.ip_address_types()
         ipam.ipv6_pools()
+        from local import shared_models
+
+        shared_models.share()
         _installed = True

@@ -6,7 +6,6 @@ environment, and nothing here knows which one it talks to.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -61,31 +60,30 @@ def retries() -> Config:
     )
 
 
-_LOADER_LOCK = threading.Lock()
+class _OncePaths(list[str]):
+    """A loader's search paths: boto3 appends its own data folder once per session it makes."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
 
 
 @cache
-def _loader() -> botocore.loaders.Loader:
-    return botocore.loaders.create_loader()
+def botocore_loader() -> botocore.loaders.Loader:
+    """The botocore data loader every session of the process shares (it caches what it parses)."""
+    return botocore.loaders.Loader(extra_search_paths=_OncePaths())
 
 
 def new_session(**kwargs: Any) -> boto3.Session:
-    """A boto3 session (same arguments) whose service models come from one data loader shared
-    by every session of the process.
+    """A boto3 session (same arguments) whose service models come from `botocore_loader()`.
 
     Each invocation assumes a role per target account, so makes new sessions; with a loader of
     their own, each would parse botocore's JSON models (endpoints, every service it makes a
     client for) again: about a tenth of a second per client, every invocation.
     """
-    loader = _loader()
     core = botocore.session.Session()
-    core.register_component("data_loader", loader)
-    with _LOADER_LOCK:
-        session = boto3.Session(botocore_session=core, **kwargs)
-        # boto3 appends its own data folder to the loader's paths once per session: keep one.
-        paths = loader.search_paths
-        paths[:] = list(dict.fromkeys(paths))
-    return session
+    core.register_component("data_loader", botocore_loader())
+    return boto3.Session(botocore_session=core, **kwargs)
 
 
 @dataclass(frozen=True)
