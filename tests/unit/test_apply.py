@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -245,6 +246,26 @@ def test_compensation_never_touches_what_existed_before(
     rules = target.ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
     ipv6 = [r["CidrIpv6"] for p in rules["IpPermissionsEgress"] for r in p.get("Ipv6Ranges", [])]
     assert ipv6 == ["::/0"]
+
+
+def test_a_stage_applies_only_what_was_approved_though_the_estate_changed_since(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    small_estate: dict[str, Any],
+) -> None:  # fmt: skip
+    # Given a subnet another team made in the VPC after the plan was approved (a fresh plan
+    # would give it a /64; the approved one does not name it)
+    vpc = target.ec2.describe_vpcs(VpcIds=[small_estate["vpc_id"]])["Vpcs"][0]
+    network = ipaddress.ip_network(vpc["CidrBlock"])
+    free = list(network.subnets(new_prefix=24))[-1]
+    late = target.ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock=str(free))["Subnet"]["SubnetId"]
+    # When the vpc stage runs
+    report = _stage("vpc", request_, target, ledger)
+    # Then it applied exactly the approved changes, and the new subnet has no IPv6
+    assert report.applied == len(ledger.plan(planned).stage_changes("vpc"))
+    subnet = target.ec2.describe_subnets(SubnetIds=[late])["Subnets"][0]
+    assert [b for b in subnet.get("Ipv6CidrBlockAssociationSet", [])
+            if b["Ipv6CidrBlockState"]["State"] == "associated"] == []  # fmt: skip
+    assert all(late not in e.change.change_id for e in ledger.entries(planned))
 
 
 def test_load_balancers_and_privatelink_are_applied_and_reverted_when_asked(
