@@ -248,6 +248,26 @@ def test_compensation_never_touches_what_existed_before(
     assert ipv6 == ["::/0"]
 
 
+def test_the_vpc_stage_waits_for_each_block_to_be_associated_before_using_it(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from local.gaps.timing import SETTLE
+    from v6migrate import aws
+
+    # Given associations that stay `associating` for a while (EC2 answers the call at once),
+    # and EC2 refusing auto-assign on a subnet whose /64 is not `associated` yet (DOMAIN.md,
+    # EC2 steps 1-3)
+    monkeypatch.setenv("V6MIGRATE_POLL_SECONDS", "0.05")
+    aws.settings.cache_clear()
+    SETTLE.seconds = 0.3
+    # When the vpc stage runs, Then it polls each block to `associated` before it uses it, and
+    # applies every change in one go
+    report = _stage("vpc", request_, target, ledger)
+    assert report.applied == len(ledger.plan(planned).stage_changes("vpc"))
+    assert _remaining(target, request_, "vpc") == []
+
+
 def test_a_stage_applies_only_what_was_approved_though_the_estate_changed_since(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
     small_estate: dict[str, Any],
