@@ -229,6 +229,29 @@ def test_compensation_reverts_an_intent_whose_effect_is_in_aws(
     assert _estate(target, small_estate["vpc_id"]) == before
 
 
+def test_blocks_a_rollback_released_still_listed_by_ec2_are_planned_again(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    small_estate: dict[str, Any],
+) -> None:  # fmt: skip
+    # Given a vpc stage compensated: its /64s disassociated, which EC2 keeps listing for a
+    # while in state `disassociated` (DOMAIN.md, EC2 step 1)
+    _stage("vpc", request_, target, ledger)
+    apply.compensate(apply.RollbackInput(request=request_, migration_id=planned), target, ledger)
+    subnets = target.ec2.describe_subnets(
+        Filters=[{"Name": "vpc-id", "Values": [small_estate["vpc_id"]]}]
+    )["Subnets"]
+    states = {a["Ipv6CidrBlockState"]["State"]
+              for s in subnets for a in s.get("Ipv6CidrBlockAssociationSet", [])}  # fmt: skip
+    assert states == {"disassociated"}
+    # When the estate is planned again, Then every subnet needs its /64 again, as at first
+    fresh = plan(discover(target, request_.cluster), request_.options)
+    wanted = {c.change_id for c in ledger.plan(planned).changes
+              if c.action == "associate-subnet-ipv6-cidr"}  # fmt: skip
+    assert wanted
+    again = {c.change_id for c in fresh.changes if c.action == "associate-subnet-ipv6-cidr"}
+    assert again == wanted
+
+
 def test_compensation_never_touches_what_existed_before(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
     small_estate: dict[str, Any],
