@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from local.faults import ALL_SERVICES, MUTATING
 from local.gaps.ec2_ipv6 import without_default_ipv6_rules
 from local.seed import ESTATES
 from tests.unit.conftest import AwsCalls, Crash
-from v6migrate import apply, preflight
+from v6migrate import apply, cni, preflight
 from v6migrate.aws import Clients
 from v6migrate.discover import discover
 from v6migrate.journal import Ledger, MigrationInProgress
@@ -844,6 +845,21 @@ def test_the_cni_stage_waits_for_aws_node_to_roll_out_after_the_add_on_update(
         CLOCK.skip(AWS_NODE_READY_SECONDS)
     state = sim_cluster.states[(SMALL.account_id, SMALL.region, SMALL.cluster)]
     assert state.changed_at is None  # every aws-node pod runs the template with the flag
+
+
+def test_the_add_on_update_names_the_resolve_conflicts_the_request_chose(
+    small_estate: dict[str, Any], target: Clients, ledger: Ledger, aws_calls: AwsCalls
+) -> None:
+    # DOMAIN.md, VPC CNI: UpdateAddon takes an explicit resolveConflicts (EKS's own default is
+    # NONE); the request chose OVERWRITE here, the plan's default being PRESERVE
+    request = MigrationRequest(cluster=SMALL.cluster, account_id=SMALL.account_id,
+                               region=SMALL.region, mode="apply",
+                               options=PlanOptions(resolve_conflicts="OVERWRITE"))  # fmt: skip
+    preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
+    _advance("cni", request, target, ledger)
+    [update] = aws_calls.params("UpdateAddon")
+    assert update["resolveConflicts"] == "OVERWRITE"
+    assert cni.egress_enabled(json.loads(update["configurationValues"]))
 
 
 def test_compensation_reports_every_rollout_it_finds_part_way(
