@@ -272,24 +272,41 @@ def test_compensation_never_touches_what_existed_before(
     assert ipv6 == ["::/0"]
 
 
-def test_the_vpc_stage_waits_for_each_block_to_be_associated_before_using_it(
+def test_the_network_stages_wait_for_what_aws_reports_before_going_on(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
-    monkeypatch: pytest.MonkeyPatch,
+    small_estate: dict[str, Any], monkeypatch: pytest.MonkeyPatch, aws_calls: AwsCalls,
 ) -> None:  # fmt: skip
     from local.gaps.timing import SETTLE
     from v6migrate import aws
 
-    # Given associations that stay `associating` for a while (EC2 answers the call at once),
-    # and EC2 refusing auto-assign on a subnet whose /64 is not `associated` yet (DOMAIN.md,
-    # EC2 steps 1-3)
+    # Given transitions that last a while after EC2 and Network Manager answer the call
+    # (`associating`, a TGW attachment `modifying`, a Cloud WAN one `UPDATING`), and EC2
+    # refusing auto-assign on a subnet whose /64 is not `associated` yet (DOMAIN.md, EC2
+    # steps 1-3; Interconnects)
     monkeypatch.setenv("V6MIGRATE_POLL_SECONDS", "0.05")
     aws.settings.cache_clear()
-    SETTLE.seconds = 0.3
+    SETTLE.seconds = 0.5
     # When the vpc stage runs, Then it polls each block to `associated` before it uses it, and
     # applies every change in one go
     report = _stage("vpc", request_, target, ledger)
     assert report.applied == len(ledger.plan(planned).stage_changes("vpc"))
     assert _remaining(target, request_, "vpc") == []
+    # And the attachments stage goes on from a TGW attachment, and ends, only once AWS reports
+    # each attachment settled
+    aws_calls.seen.clear()
+    _stage("attachments", request_, target, ledger)
+    operations = [o for _, o, _ in aws_calls.seen]
+    modified = operations.index("ModifyTransitGatewayVpcAttachment")
+    after = operations[modified + 1 :]
+    following = next(i for i, o in enumerate(after) if o.startswith(("Create", "Update")))
+    assert "DescribeTransitGatewayVpcAttachments" in after[:following]
+    tgw = target.ec2.describe_transit_gateway_vpc_attachments(
+        Filters=[{"Name": "vpc-id", "Values": [small_estate["vpc_id"]]}]
+    )["TransitGatewayVpcAttachments"]
+    assert {(a["State"], a["Options"]["Ipv6Support"]) for a in tgw} == {("available", "enable")}
+    core = target.networkmanager.list_attachments()["Attachments"]
+    assert core
+    assert {a["State"] for a in core} == {"AVAILABLE"}
 
 
 def test_a_stage_applies_only_what_was_approved_though_the_estate_changed_since(
