@@ -109,3 +109,23 @@ def test_a_flag_set_outside_the_add_on_blocks_a_preserve_update(moto: None, ledg
     overwrite = _preflight(clients, ledger, resolve_conflicts="OVERWRITE")
     assert "cni-flag-set-out-of-band" in _codes(overwrite.warnings)
     assert not overwrite.blocked
+
+
+def test_an_access_entry_the_workflows_role_had_before_the_run_is_kept(
+    moto: None, ledger: Ledger
+) -> None:
+    # Given a platform team that gave the workflow's role an access entry of its own (EKS user
+    # guide, access entries), with a policy the run's checks can use
+    clients = _seeded()
+    caller = clients.sts.get_caller_identity()["Arn"]
+    who = kube.role_arn(str(caller), clients.iam)
+    clients.eks.create_access_entry(clusterName=SMALL.cluster, principalArn=who)
+    view = f"arn:aws:eks::aws:cluster-access-policy/{kube.VIEW_POLICY}"
+    clients.eks.associate_access_policy(
+        clusterName=SMALL.cluster, principalArn=who, policyArn=view, accessScope={"type": "cluster"}
+    )
+    # When preflight reads aws-node through the cluster's API (apply mode)
+    summary = _preflight(clients, ledger)
+    # Then it used that entry and left it in place
+    assert "kubernetes-unreachable" not in _codes(summary.blockers)
+    assert clients.eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == [who]
