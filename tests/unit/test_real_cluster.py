@@ -340,6 +340,17 @@ def test_a_node_group_is_updating_while_its_update_runs(
     assert group["nodegroup"]["status"] == "ACTIVE"
 
 
+@pytest.mark.parametrize(
+    "caller",
+    ["arn:aws:iam::123456789012:user/ops/alice", "arn:aws-cn:iam::123456789012:user/bob",
+     "arn:aws:iam::123456789012:root"],
+)  # fmt: skip
+def test_a_caller_that_is_no_role_session_is_its_own_principal(caller: str) -> None:
+    # GetCallerIdentity of an IAM user (the CLI run with a user's keys) is the user's own ARN,
+    # which an access entry names as it is (EKS user guide, creating access entries)
+    assert kube.role_arn(caller) == caller
+
+
 def test_an_access_entry_names_an_existing_principal_and_a_role_keeps_its_path(
     moto: None,
 ) -> None:
