@@ -67,7 +67,27 @@ TARGETS: dict[str, Target] = {
         ("tests/unit/test_apply.py", "-k", "compensat or rollback or revert or kept"),
         ("compensate", "_ours", "_waiting", "seen_by_aws"),
     ),
-    "validate": Target(("tests/unit/test_validate.py",)),
+    # what validation decides (every node's IPv6, aws-node, the probes' answers), with the
+    # tests on fakes first (seconds) and the three on a migrated estate last
+    "validate": Target(
+        tuple(
+            f"tests/unit/test_validate.py::test_{name}"
+            for name in (
+                "egress_passes_only_from_the_nodes_own_ipv6_address",
+                "validation_fails_while_aws_node_is_down_on_a_node",
+                "validation_fails_while_aws_node_still_rolls_out",
+                "a_cluster_that_lists_no_node_fails_validation",
+                "an_estate_without_nodes_fails_the_aws_node_check",
+                "aws_node_is_rolled_out_once_its_new_template_runs_everywhere",
+                "validation_before_the_stages_fails_on_the_aws_checks",
+                "a_probe_that_cannot_run_fails_validation_at_once_saying_why",
+                "a_migrated_cluster_passes_every_check_and_the_access_entry_goes",
+                "a_node_without_ipv6_fails_validation_and_is_named",
+                "nodes_outside_groups_left_out_by_request_are_listed_not_probed",
+            )
+        ),
+        ("_aws_checks", "_excluded", "source_ip_like", "_cluster_checks"),
+    ),
     # the EKS token and who it names
     "kube": Target(
         (
