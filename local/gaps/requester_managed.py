@@ -102,6 +102,21 @@ def requester_managed_interfaces() -> None:
         create_transit_gateway_vpc_attachment
     )
 
+    modify = TransitGatewayAttachmentBackend.modify_transit_gateway_vpc_attachment
+
+    def modify_transit_gateway_vpc_attachment(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # EC2 API reference, ModifyTransitGatewayVpcAttachmentRequestOptions, Ipv6Support: with
+        # it enabled the attachment's network interface receives an IPv6 address; disabled, not.
+        made = modify(self, *args, **kwargs)
+        options = getattr(made, "options", {}) or {}
+        on = str(options.get("Ipv6Support", "disable")).lower() == "enable"
+        _hold_ipv6(self, made.__dict__.get("_v6_enis", []), on)
+        return made
+
+    TransitGatewayAttachmentBackend.modify_transit_gateway_vpc_attachment = (  # type: ignore[method-assign]
+        modify_transit_gateway_vpc_attachment
+    )
+
     create_lb = ELBv2Backend.create_load_balancer
 
     def create_load_balancer(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -132,9 +147,15 @@ def requester_managed_interfaces() -> None:
 def _follow_ip_address_type(ec2: Any, balancer: Any) -> None:
     """The load balancer's own interfaces hold an IPv6 address exactly while it is dualstack."""
     dualstack = str(balancer.ip_address_type).startswith("dualstack")
-    for eni_id in balancer.__dict__.get("_v6_enis", []):
+    _hold_ipv6(ec2, balancer.__dict__.get("_v6_enis", []), dualstack)
+
+
+def _hold_ipv6(ec2: Any, eni_ids: list[str], on: bool) -> None:
+    """A service's interfaces take one IPv6 address from their subnet's /64 (when it has one)
+    while `on`, and give it back when not."""
+    for eni_id in eni_ids:
         eni = ec2.get_network_interface(eni_id)
-        if not dualstack:
+        if not on:
             eni.ipv6_addresses.clear()
             continue
         block = _live_ipv6_block(eni.subnet)

@@ -127,6 +127,42 @@ def test_services_own_their_interfaces_and_refuse_address_changes(
     )
 
 
+def test_a_tgw_attachments_interfaces_hold_ipv6_exactly_while_its_ipv6_support_is_on(
+    small_estate: dict[str, Any], target: Clients
+) -> None:
+    # Reference: EC2 API reference, CreateTransitGatewayVpcAttachmentRequestOptions and
+    # ModifyTransitGatewayVpcAttachmentRequestOptions, Ipv6Support: "When enabled, the transit
+    # gateway network interface receives an IPv6 address ... When disabled, the network
+    # interface does not receive an IPv6 address."
+    vpc = discover(target, SMALL.cluster).vpc.vpc_id
+    for subnet, block in _dual_stack_subnets(target):
+        target.ec2.associate_subnet_cidr_block(SubnetId=subnet, Ipv6CidrBlock=block)
+    attachment = small_estate["transit_gateway_attachment"]
+
+    def addresses() -> list[list[dict[str, Any]]]:
+        return [e["Ipv6Addresses"] for e in _service_interfaces(target, vpc)
+                if e["InterfaceType"] == "transit_gateway"]  # fmt: skip
+
+    assert addresses()
+    assert not any(addresses())
+    target.ec2.modify_transit_gateway_vpc_attachment(
+        TransitGatewayAttachmentId=attachment, Options={"Ipv6Support": "enable"}
+    )
+    assert all(len(held) == 1 for held in addresses())
+    # while one holds an address from its subnet's /64, the /64 cannot be released
+    tgw_subnets = {e["SubnetId"] for e in _service_interfaces(target, vpc)
+                   if e["InterfaceType"] == "transit_gateway"}  # fmt: skip
+    subnet = target.ec2.describe_subnets(SubnetIds=[sorted(tgw_subnets)[0]])["Subnets"][0]
+    association = subnet["Ipv6CidrBlockAssociationSet"][0]["AssociationId"]
+    with pytest.raises(ClientError) as refused:
+        target.ec2.disassociate_subnet_cidr_block(AssociationId=association)
+    assert refused.value.response["Error"]["Code"] == "InvalidCidrBlock.InUse"
+    target.ec2.modify_transit_gateway_vpc_attachment(
+        TransitGatewayAttachmentId=attachment, Options={"Ipv6Support": "disable"}
+    )
+    assert not any(addresses())
+
+
 def _custom_acl(target: Clients) -> str:
     vpc = discover(target, SMALL.cluster).vpc.vpc_id
     acls = target.ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}])

@@ -115,4 +115,17 @@ def test_the_realistic_estate_migrates_validates_and_leaves_the_rest_alone(
         for i in r["Instances"]
     }  # fmt: skip
     assert images == {release_image("1.31.2-20260915")}
-    assert _foreign(clients, ids) == before
+    # What others own is as it was, but for what the plan asked of AWS: a TGW attachment with
+    # IPv6 support gives its own interfaces an IPv6 address (EC2 API reference, Ipv6Support)
+    after = _foreign(clients, ids)
+    tgw = "Network Interface for Transit Gateway Attachment"
+    given = [(i, d) for i, d, held in after["interfaces"] if d.startswith(tgw) and len(held) == 1]
+    assert given
+    assert [(i, d, []) for i, d in given] == [
+        e for e in before["interfaces"] if e[1].startswith(tgw)
+    ]
+    unchanged = [e for e in after["interfaces"] if not e[1].startswith(tgw)]
+    assert {**after, "interfaces": unchanged} == {
+        **before,
+        "interfaces": [e for e in before["interfaces"] if not e[1].startswith(tgw)],
+    }
