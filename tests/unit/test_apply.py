@@ -560,8 +560,9 @@ def test_rolled_nodes_are_kept_on_rollback_by_default(
 
 
 def test_rolled_nodes_are_cycled_back_when_the_request_asks(
-    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
-) -> None:
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    aws_calls: AwsCalls,
+) -> None:  # fmt: skip
     from tests.unit.estates import migrate
 
     migrate(request_, target, ledger)
@@ -569,13 +570,25 @@ def test_rolled_nodes_are_cycled_back_when_the_request_asks(
     asking = request_.model_copy(update={"recycle_nodes_on_rollback": True})
     event = apply.RollbackInput(request=asking, migration_id="m-1")
     waited_on = []
+    calls: list[list[str]] = []
     for _ in range(30):
+        aws_calls.seen.clear()
         report = apply.compensate(event, target, ledger)
+        calls.append(aws_calls.mutations())
         if report.done:
             break
         waited_on.append(report.waiting_on)
         _skip_clock()
     assert report.done
+    # DOMAIN.md, rollback: the CNI flag goes off (and aws-node rolls that out) before the
+    # nodes are recycled, so the new nodes start their pods without an IPv6 egress path
+    made = [m for call in calls for m in call]
+    assert made[0] == "eks:UpdateAddon"
+    while_cni_reverts = [m for call, waiting in zip(calls, waited_on, strict=False)
+                         if "vpc-cni" in str(waiting) or "aws-node" in str(waiting)
+                         for m in call]  # fmt: skip
+    assert "eks:UpdateAddon" in while_cni_reverts
+    assert not [m for m in while_cni_reverts if "Nodegroup" in m or not m.startswith("eks:")]
     assert any("cycling its nodes back" in str(w) for w in waited_on)
     assert {c for c in report.reverted if c.startswith("nodes:")} == {
         f"nodes:roll-nodegroup:{g}" for g in ("batch", "system", f"{SMALL.cluster}-legacy-asg")
