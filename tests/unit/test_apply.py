@@ -577,9 +577,12 @@ def test_rolled_nodes_are_cycled_back_when_the_request_asks(
         calls.append(aws_calls.mutations())
         if report.done:
             break
+        # a rollback that waits still holds the cluster's lock: no other run may start
+        assert ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) == "m-1"
         waited_on.append(report.waiting_on)
         _skip_clock()
     assert report.done
+    assert ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) is None
     # DOMAIN.md, rollback: the CNI flag goes off (and aws-node rolls that out) before the
     # nodes are recycled, so the new nodes start their pods without an IPv6 egress path
     made = [m for call in calls for m in call]
