@@ -74,6 +74,8 @@ TARGETS: dict[str, Target] = {
             f"tests/unit/test_validate.py::test_{name}"
             for name in (
                 "egress_passes_only_from_the_nodes_own_ipv6_address",
+                "validation_waits_for_every_probe_pod_to_finish",
+                "the_vpc_block_passes_only_once_associated",
                 "validation_fails_while_aws_node_is_down_on_a_node",
                 "validation_fails_while_aws_node_still_rolls_out",
                 "a_cluster_that_lists_no_node_fails_validation",
@@ -155,6 +157,9 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     ("kube", "ReplaceComparisonOperator_Eq_", "if len(parts) == 6 and",
      "a caller ARN from GetCallerIdentity always has six ':'-separated parts (a role session "
      "name holds no ':', IAM API reference, RoleSessionName), so <= and >= pick the same ARNs"),
+    ("validate", "NumberReplacer", "hexdigest()[:8]",
+     "the probe pods' names need only differ from each other inside the run's own namespace "
+     "(their index does that); any length of the migration's hash does"),
     ("plan", "ReplaceOrWithAnd", 'f.resource or ""',
      "findings of one code are made in their resources' order already (the planner walks "
      "what it reads sorted: test_plan_is_deterministic_whatever_the_order_of_discovery), so "

@@ -322,10 +322,12 @@ class _Cluster:
 
     def __init__(
         self, instances: list[str], log: str, crashing: int = 0, observed: int = 2,
-        updated: int | None = None,
+        updated: int | None = None, running_reads: int = 0,
     ) -> None:  # fmt: skip
         self.instances, self.log, self.probes, self.crashing = instances, log, [], crashing
         self.observed, self.updated = observed, updated
+        # how many reads of a probe pod find it still running (no result yet)
+        self.running_reads, self.reads = running_reads, dict[str, int]()
 
     def aws_node(self) -> dict[str, Any]:
         count = len(self.instances)
@@ -345,7 +347,10 @@ class _Cluster:
     def run_probe(self, namespace: str, name: str, *_: Any) -> None:
         self.probes.append(name)
 
-    def probe_result(self, namespace: str, name: str) -> tuple[str, str]:
+    def probe_result(self, namespace: str, name: str) -> tuple[str, str] | None:
+        self.reads[name] = self.reads.get(name, 0) + 1
+        if self.reads[name] <= self.running_reads:
+            return None
         return "Succeeded", self.log
 
     def delete_pod(self, namespace: str, name: str) -> None:
@@ -406,6 +411,46 @@ def test_validation_fails_while_aws_node_still_rolls_out(
     checks = _in_cluster(monkeypatch, {"i-1": ("2600:1f18::10",), "i-2": ("2600:1f18::11",)},
                          cluster)  # fmt: skip
     assert checks["aws-node available on every node"] is passes
+
+
+def test_validation_waits_for_every_probe_pod_to_finish(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    from v6migrate import aws
+
+    # Given probe pods that are still running at the first reads (a pod takes seconds to pull
+    # its image and run: Kubernetes pod phases Pending, Running, then Succeeded)
+    monkeypatch.setenv("V6MIGRATE_POLL_SECONDS", "0.01")
+    aws.settings.cache_clear()
+    request.addfinalizer(aws.settings.cache_clear)
+    cluster = _Cluster(["i-1", "i-2"], POD_V6 + "egress-source: 2600:1f18::10\n",
+                       running_reads=2)  # fmt: skip
+    # When validation runs its probes, Then it judges each only once the pod has finished
+    checks = _in_cluster(monkeypatch, {"i-1": ("2600:1f18::10",), "i-2": ("2600:1f18::10",)},
+                         cluster)  # fmt: skip
+    assert checks["group system: pod v6if0"]
+    assert all(reads == 3 for reads in cluster.reads.values())
+    assert len(cluster.reads) == 2
+
+
+@pytest.mark.parametrize(
+    ("state", "passes"),
+    [("associated", True), ("associating", False), ("disassociating", False),
+     ("disassociated", False), ("failed", False)],
+)  # fmt: skip
+def test_the_vpc_block_passes_only_once_associated(state: str, passes: bool) -> None:
+    from tests.unit.estates import inventory, with_vpc_block
+
+    estate = with_vpc_block(inventory())
+    blocks = tuple(b.model_copy(update={"state": state}) for b in estate.vpc.ipv6_blocks)
+    estate = estate.model_copy(
+        update={"vpc": estate.vpc.model_copy(update={"ipv6_blocks": blocks})}
+    )
+    ctx = Context(clients=None, inventory=estate, migration_id="m-1")  # type: ignore[arg-type]
+    request = MigrationRequest(cluster="orders", account_id="222222222222",
+                               region="eu-west-1", mode="apply")  # fmt: skip
+    checks = {c.name: c for c in validate._aws_checks(ctx, [], set(), request)}
+    assert checks["vpc ipv6 block"].ok is passes
 
 
 def test_a_cluster_that_lists_no_node_fails_validation(monkeypatch: pytest.MonkeyPatch) -> None:
