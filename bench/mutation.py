@@ -76,6 +76,7 @@ TARGETS: dict[str, Target] = {
                 "egress_passes_only_from_the_nodes_own_ipv6_address",
                 "validation_waits_for_every_probe_pod_to_finish",
                 "the_vpc_block_passes_only_once_associated",
+                "the_pod_check_names_the_pods_ula_address_and_the_egress_check_the_source",
                 "validation_fails_while_aws_node_is_down_on_a_node",
                 "validation_fails_while_aws_node_still_rolls_out",
                 "a_cluster_that_lists_no_node_fails_validation",

@@ -357,9 +357,9 @@ class _Cluster:
         return None
 
 
-def _in_cluster(
+def _checks_in_cluster(
     monkeypatch: pytest.MonkeyPatch, node_v6: dict[str, tuple[str, ...]], cluster: _Cluster
-) -> dict[str, bool]:
+) -> dict[str, Any]:
     from tests.unit.estates import inventory
 
     monkeypatch.setattr(validate, "primary_ipv6", lambda ctx, ids: node_v6)
@@ -367,7 +367,13 @@ def _in_cluster(
     request = MigrationRequest(cluster="orders", account_id="222222222222",
                                region="eu-west-1", mode="apply")  # fmt: skip
     checks = validate._cluster_checks(ctx, request, cluster, "ns")  # type: ignore[arg-type]
-    return {c.name: c.ok for c in checks}
+    return {c.name: c for c in checks}
+
+
+def _in_cluster(
+    monkeypatch: pytest.MonkeyPatch, node_v6: dict[str, tuple[str, ...]], cluster: _Cluster
+) -> dict[str, bool]:
+    return {name: c.ok for name, c in _checks_in_cluster(monkeypatch, node_v6, cluster).items()}
 
 
 POD_V6 = "    inet6 fd00::ac:5/118 scope global\n"
@@ -451,6 +457,18 @@ def test_the_vpc_block_passes_only_once_associated(state: str, passes: bool) -> 
                                region="eu-west-1", mode="apply")  # fmt: skip
     checks = {c.name: c for c in validate._aws_checks(ctx, [], set(), request)}
     assert checks["vpc ipv6 block"].ok is passes
+
+
+def test_the_pod_check_names_the_pods_ula_address_and_the_egress_check_the_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What an operator reads in the report: the pod's v6if0 address (fd00::ac:/118, DOMAIN.md,
+    # VPC CNI) and where its egress left from, against the node's own address
+    cluster = _Cluster(["i-1"], POD_V6 + "egress-source: 2600:1f18::10\n")
+    checks = _checks_in_cluster(monkeypatch, {"i-1": ("2600:1f18::10",)}, cluster)
+    assert checks["group system: pod v6if0"].detail == "node ip-i-1 (i-1): fd00::ac:5"
+    egress = checks["group system: ipv6 egress from the node's address"].detail
+    assert egress == "node ip-i-1 (i-1): left from 2600:1f18::10, node has 2600:1f18::10"
 
 
 def test_a_cluster_that_lists_no_node_fails_validation(monkeypatch: pytest.MonkeyPatch) -> None:
