@@ -13,6 +13,7 @@ caches each service's URL map on first use).
 
 from __future__ import annotations
 
+import os
 import threading
 
 from local.gaps import (
@@ -67,4 +68,8 @@ def install() -> None:
         from local import shared_models
 
         shared_models.share()
+        # moto loads its catalogue of public AMIs (some 10,000 images) into every EC2 backend it
+        # makes, one per account and Region: 0.3 s each. The workflow never reads public images,
+        # and the estates launch from image ids of their own (`gaps.eks.release_image`).
+        os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         _installed = True
