@@ -309,6 +309,32 @@ def test_the_network_stages_wait_for_what_aws_reports_before_going_on(
     assert {a["State"] for a in core} == {"AVAILABLE"}
 
 
+def test_a_wait_past_its_timeout_is_a_transient_error_and_the_retry_resumes(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    monkeypatch: pytest.MonkeyPatch, aws_calls: AwsCalls,
+) -> None:  # fmt: skip
+    from local.gaps.timing import SETTLE
+    from v6migrate import aws
+    from v6migrate.errors import TransientError
+
+    # Given the VPC's block stays `associating` past the poll timeout
+    monkeypatch.setenv("V6MIGRATE_POLL_SECONDS", "0.05")
+    monkeypatch.setenv("V6MIGRATE_POLL_TIMEOUT_SECONDS", "0.3")
+    aws.settings.cache_clear()
+    SETTLE.seconds = 30.0
+    # When the vpc stage waits for it, Then it gives up with a TransientError (the state
+    # machine's Retry runs the stage again), its intent journaled
+    with pytest.raises(TransientError, match="not yet in effect"):
+        _stage("vpc", request_, target, ledger)
+    assert [e.status for e in ledger.entries(planned)] == ["intent"]
+    # And once the block is associated, the retry resumes: the block is not asked for again
+    SETTLE.seconds = 0.0
+    report = _stage("vpc", request_, target, ledger)
+    assert report.already_applied == 1
+    assert _remaining(target, request_, "vpc") == []
+    assert [o for _, o, _ in aws_calls.seen].count("AssociateVpcCidrBlock") == 1
+
+
 def test_a_stage_applies_only_what_was_approved_though_the_estate_changed_since(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
     small_estate: dict[str, Any],
