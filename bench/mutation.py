@@ -158,6 +158,9 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     ("kube", "ReplaceComparisonOperator_Eq_", "if len(parts) == 6 and",
      "a caller ARN from GetCallerIdentity always has six ':'-separated parts (a role session "
      "name holds no ':', IAM API reference, RoleSessionName), so <= and >= pick the same ARNs"),
+    ("validate", "ReplaceComparisonOperator_NotEq_IsNot", 'nodes_outside_groups != "exclude"',
+     "a Literal field holds the Literal's own object after validation, so `is not` agrees with "
+     "`!=` on every value it can hold"),
     ("validate", "NumberReplacer", "hexdigest()[:8]",
      "the probe pods' names need only differ from each other inside the run's own namespace "
      "(their index does that); any length of the migration's hash does"),

@@ -328,6 +328,7 @@ class _Cluster:
         self.observed, self.updated = observed, updated
         # how many reads of a probe pod find it still running (no result yet)
         self.running_reads, self.reads = running_reads, dict[str, int]()
+        self.deleted: list[str] = []
 
     def aws_node(self) -> dict[str, Any]:
         count = len(self.instances)
@@ -354,7 +355,7 @@ class _Cluster:
         return "Succeeded", self.log
 
     def delete_pod(self, namespace: str, name: str) -> None:
-        return None
+        self.deleted.append(name)
 
 
 def _checks_in_cluster(
@@ -437,6 +438,8 @@ def test_validation_waits_for_every_probe_pod_to_finish(
     assert checks["group system: pod v6if0"]
     assert all(reads == 3 for reads in cluster.reads.values())
     assert len(cluster.reads) == 2
+    # and deletes each once it has its result
+    assert sorted(cluster.deleted) == sorted(cluster.probes)
 
 
 @pytest.mark.parametrize(
@@ -466,6 +469,7 @@ def test_the_pod_check_names_the_pods_ula_address_and_the_egress_check_the_sourc
     # VPC CNI) and where its egress left from, against the node's own address
     cluster = _Cluster(["i-1"], POD_V6 + "egress-source: 2600:1f18::10\n")
     checks = _checks_in_cluster(monkeypatch, {"i-1": ("2600:1f18::10",)}, cluster)
+    assert checks["nodes to probe"].detail == "1 probe pods"
     assert checks["group system: pod v6if0"].detail == "node ip-i-1 (i-1): fd00::ac:5"
     egress = checks["group system: ipv6 egress from the node's address"].detail
     assert egress == "node ip-i-1 (i-1): left from 2600:1f18::10, node has 2600:1f18::10"
