@@ -122,6 +122,11 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
      "VPC cannot have"),
     ("cidr", "ReplaceFalseWithTrue", "ipaddress.IPv4Network(cidr, strict=False)",
      "an IPv4 subnet CIDR from EC2 never has host bits set"),
+    ("cni", "ReplaceTrueWithFalse", "json.dumps(merged, sort_keys=True)",
+     "sort_keys orders the configuration's keys; EKS reads the JSON, whose meaning has no order"),
+    ("cni", "NumberReplacer", "V6_EGRESS_MIN = (1, 13, 0)",
+     "the patch number -1 in place of 0: no release has a negative patch, so (1, 13, -1) and "
+     "(1, 13, 0) admit the same versions"),
     ("journal", "NumberReplacer", "zlib.compress(plan.model_dump_json().encode(), level=6)",
      "the compression level changes the stored size, never what decompresses"),
     ("journal", "ReplaceTrueWithFalse", "json.dumps(",
