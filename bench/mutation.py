@@ -166,6 +166,10 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     ("validate", "ReplaceComparisonOperator_NotEq_IsNot", 'nodes_outside_groups != "exclude"',
      "a Literal field holds the Literal's own object after validation, so `is not` agrees with "
      "`!=` on every value it can hold"),
+    ("validate", "NumberReplacer", 'status.get("desiredNumberScheduled", 0)',
+     "accepted: a DaemonSet status without desiredNumberScheduled is one its controller has "
+     "not written, so observedGeneration is absent too and kube.rolled_out fails the check "
+     "whatever the default (only the detail's count differs)"),
     ("validate", "NumberReplacer", "hexdigest()[:8]",
      "the probe pods' names need only differ from each other inside the run's own namespace "
      "(their index does that); any length of the migration's hash does"),
