@@ -79,6 +79,7 @@ TARGETS: dict[str, Target] = {
                 "the_pod_check_names_the_pods_ula_address_and_the_egress_check_the_source",
                 "a_failed_download_is_reported_with_wgets_own_words",
                 "aws_node_passes_only_with_at_least_one_pod_scheduled",
+                "a_subnet_passes_once_its_64_is_associated_and_auto_assign_on",
                 "validation_fails_while_aws_node_is_down_on_a_node",
                 "validation_fails_while_aws_node_still_rolls_out",
                 "a_cluster_that_lists_no_node_fails_validation",
@@ -178,6 +179,15 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
      "accepted: CPython keeps one object per int up to 256 and the run probes one pod per node "
      "group (EKS allows 30 managed node groups per cluster by default); beyond 256 groups the "
      "wait would time out, a TransientError, never a wrong verdict"),
+    # Numbers and comparisons that shape a detail's text only, never a check's verdict
+    *(("validate", kind, fragment, "accepted: it changes a detail's wording (how many ids it "
+       "lists, a count a failed check prints, the phase it names), never whether a check passes")
+      for kind, fragment in (
+          ("NumberReplacer", "pending[:20]"),
+          ("NumberReplacer", 'status.get("numberAvailable", 0)'),
+          ("NumberReplacer", 'status.get("updatedNumberScheduled", 0)'),
+          ("ReplaceComparisonOperator_Eq_", 'why = "" if phase == "Succeeded"'),
+      )),
     ("validate", "NumberReplacer", "hexdigest()[:8]",
      "the probe pods' names need only differ from each other inside the run's own namespace "
      "(their index does that); any length of the migration's hash does"),

@@ -6,6 +6,7 @@ containers, a probe pod with v6if0 (fd00::ac:) whose IPv6 egress leaves from its
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -494,6 +495,29 @@ def test_aws_node_passes_only_with_at_least_one_pod_scheduled(
     cluster = _Cluster(instances, POD_V6 + "egress-source: 2600:1f18::10\n")
     checks = _in_cluster(monkeypatch, dict.fromkeys(instances, ("2600:1f18::10",)), cluster)
     assert checks["aws-node available on every node"] is passes
+
+
+@pytest.mark.parametrize(
+    ("state", "assign", "passes"),
+    [("associated", True, True), ("associating", True, False), (None, True, False),
+     ("associated", False, False)],
+)  # fmt: skip
+def test_a_subnet_passes_once_its_64_is_associated_and_auto_assign_on(
+    state: str | None, assign: bool, passes: bool
+) -> None:
+    from tests.unit.estates import inventory
+
+    estate = inventory()
+    # the state as discovery reads it from EC2's answer (parsed, not this file's literal)
+    read = json.loads(json.dumps(state))
+    subnets = tuple(s.model_copy(update={"ipv6_state": read, "assign_ipv6_on_creation": assign})
+                    for s in estate.subnets)  # fmt: skip
+    ctx = Context(clients=None, inventory=estate.model_copy(update={"subnets": subnets}),
+                  migration_id="m-1")  # type: ignore[arg-type]  # fmt: skip
+    request = MigrationRequest(cluster="orders", account_id="222222222222",
+                               region="eu-west-1", mode="apply")  # fmt: skip
+    checks = {c.name: c for c in validate._aws_checks(ctx, [], set(), request)}
+    assert checks["subnets ipv6 and auto-assign"].ok is passes
 
 
 def test_a_cluster_that_lists_no_node_fails_validation(monkeypatch: pytest.MonkeyPatch) -> None:
