@@ -80,6 +80,7 @@ TARGETS: dict[str, Target] = {
                 "a_failed_download_is_reported_with_wgets_own_words",
                 "aws_node_passes_only_with_at_least_one_pod_scheduled",
                 "a_subnet_passes_once_its_64_is_associated_and_auto_assign_on",
+                "only_an_exclude_request_leaves_nodes_outside_groups_out",
                 "validation_fails_while_aws_node_is_down_on_a_node",
                 "validation_fails_while_aws_node_still_rolls_out",
                 "a_cluster_that_lists_no_node_fails_validation",

@@ -471,6 +471,7 @@ def test_the_pod_check_names_the_pods_ula_address_and_the_egress_check_the_sourc
     cluster = _Cluster(["i-1"], POD_V6 + "egress-source: 2600:1f18::10\n")
     checks = _checks_in_cluster(monkeypatch, {"i-1": ("2600:1f18::10",)}, cluster)
     assert checks["nodes to probe"].detail == "1 probe pods"
+    assert not [name for name in checks if name.startswith("Fargate")]  # none in this cluster
     assert checks["group system: pod v6if0"].detail == "node ip-i-1 (i-1): fd00::ac:5"
     egress = checks["group system: ipv6 egress from the node's address"].detail
     assert egress == "node ip-i-1 (i-1): left from 2600:1f18::10, node has 2600:1f18::10"
@@ -518,6 +519,24 @@ def test_a_subnet_passes_once_its_64_is_associated_and_auto_assign_on(
                                region="eu-west-1", mode="apply")  # fmt: skip
     checks = {c.name: c for c in validate._aws_checks(ctx, [], set(), request)}
     assert checks["subnets ipv6 and auto-assign"].ok is passes
+
+
+@pytest.mark.parametrize(
+    ("choice", "left_out"), [("block", set()), ("validate", set()), ("exclude", {"i-9"})]
+)
+def test_only_an_exclude_request_leaves_nodes_outside_groups_out(
+    choice: str, left_out: set[str]
+) -> None:
+    from tests.unit.estates import inventory
+    from v6migrate.models import Node, PlanOptions
+
+    estate = inventory()
+    bare = Node(instance_id="i-9", subnet_id="subnet-0003", nodegroup=None)
+    with_bare = estate.model_copy(update={"nodes": (*estate.nodes, bare)})
+    ctx = Context(clients=None, inventory=with_bare, migration_id="m-1")  # type: ignore[arg-type]
+    request = MigrationRequest(cluster="orders", account_id="222222222222", region="eu-west-1",
+                               mode="apply", options=PlanOptions(nodes_outside_groups=choice))  # type: ignore[arg-type]  # fmt: skip
+    assert validate._excluded(ctx, request) == left_out
 
 
 def test_a_cluster_that_lists_no_node_fails_validation(monkeypatch: pytest.MonkeyPatch) -> None:
