@@ -64,7 +64,7 @@ bench: setup
 	$(BIN)/python bench/apply_scale.py
 	$(BIN)/python bench/fault_matrix.py
 	$(BIN)/python bench/migration_cost.py
-	$(BIN)/python bench/mutation.py
+	$(BIN)/python bench/mutation.py --jobs 2
 
 docs: setup
 	$(BIN)/python -c 'from v6migrate.events import reference; print(reference())' > docs/events.md

@@ -6,16 +6,17 @@ and the tests that cover it run against each mutant; a mutant the tests do not f
 The clone's own source comes first on the path, so the project's installed copy is never
 mutated, and the working tree is never touched.
 
-    .venv/bin/python bench/mutation.py [--modules cni,cidr] [--timeout 120]
+    .venv/bin/python bench/mutation.py [--modules cni,cidr] [--timeout 300] [--jobs 2]
 
 The last line: `mutation: mutants=<N> killed=<K> survived=<S> score=<K/N>`; survivors are
 listed above it (file, line, operator) to be killed or explained. A mutant that makes the
 tests time out or crash counts as killed (cosmic-ray's "incompetent"); one inside a type
 annotation is equivalent (never evaluated) and left out of the score. Where only part of a
 module is safety core (the planner's blockers, compensation in apply, the EKS token in kube) only
-the functions named in its scope are mutated, and the rest is neither run nor counted. The
-default modules are those whose tests take seconds; `apply`, `validate` and `kube` run
-moto-backed tests (up to minutes a mutant) and are chosen with `--modules`.
+the functions named in its scope are mutated, and the rest is neither run nor counted. By
+default every module runs; `apply`, `validate` and `kube` run moto-backed tests (up to two
+minutes a surviving mutant, an hour or more a module), so `--jobs 2` mutates two modules side by
+side, and `--modules cni,cidr,journal,plan` picks the ones whose tests take seconds.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -63,8 +65,37 @@ TARGETS: dict[str, Target] = {
         ),
     ),
     # compensation's order and its choice of what to revert, keep or wait for
+    # (every test that calls compensate, the quickest first: a killed mutant stops at its
+    # first failure, and a survivor runs them all)
     "apply": Target(
-        ("tests/unit/test_apply.py", "-k", "compensat or rollback or revert or kept"),
+        (
+            *(
+                f"tests/unit/test_apply.py::test_{name}"
+                for name in (
+                    "compensation_never_touches_what_existed_before",
+                    "compensation_restores_the_estate_and_keeps_the_vpc_block",
+                    "compensation_releases_the_block_when_the_request_opts_in",
+                    "compensation_reverts_an_intent_whose_effect_is_in_aws",
+                    "rollback_leaves_foreign_interfaces_alone_and_keeps_the_64s_they_use",
+                    "compensation_removes_an_access_entry_a_dead_validation_left",
+                    "compensation_keeps_an_access_entry_the_validation_removed_or_never_made",
+                    "blocks_a_rollback_released_still_listed_by_ec2_are_planned_again",
+                    "load_balancers_and_privatelink_are_applied_and_reverted_when_asked",
+                )
+            ),
+            "tests/unit/test_validate.py::test_a_self_managed_cni_is_patched_in_both_containers_and_restored",
+            "tests/unit/test_validate.py::test_rollback_deletes_the_probe_namespace_a_dead_validation_left",
+            *(
+                f"tests/unit/test_apply.py::test_{name}"
+                for name in (
+                    "compensation_restores_the_cni_configuration_exactly_after_polling",
+                    "compensation_reports_every_rollout_it_finds_part_way",
+                    "rolled_nodes_are_kept_on_rollback_by_default",
+                    "rolled_nodes_are_cycled_back_when_the_request_asks",
+                    "compensation_waits_for_a_rollout_whose_answer_was_lost",
+                )
+            ),
+        ),
         ("compensate", "_ours", "_waiting", "seen_by_aws"),
     ),
     # what validation decides (every node's IPv6, aws-node, the probes' answers), with the
@@ -200,14 +231,14 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
 )  # fmt: skip
 
 
+SLOW = ("apply", "validate", "kube")  # moto-backed tests
+
+
 def _reviewed(module: str, operator: str, line: str) -> str | None:
     for where, kind, fragment, why in EQUIVALENT:
         if where == module and operator.startswith(kind) and fragment in line:
             return why
     return None
-
-
-QUICK = ("cni", "cidr", "journal", "plan")
 
 
 def _config(module: str, timeout: float) -> str:
@@ -320,8 +351,9 @@ def mutate(module: str, clone: Path, env: dict[str, str], timeout: float) -> lis
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--modules", default=",".join(QUICK))
-    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--modules", default=",".join(TARGETS))
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--jobs", type=int, default=1, help="modules mutated side by side")
     args = parser.parse_args()
     modules = [m for m in args.modules.split(",") if m]
     unknown = [m for m in modules if m not in TARGETS]
@@ -329,10 +361,19 @@ def main() -> None:
         raise SystemExit(f"unknown modules: {', '.join(unknown)} (known: {', '.join(TARGETS)})")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="v6migrate-mutation-") as work:
-        clone = Path(work) / "clone"
-        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-        env = {**os.environ, "PYTHONPATH": f"{clone / 'layers/common'}:{clone}"}
-        results = [r for m in modules for r in mutate(m, clone, env, args.timeout)]
+
+        def one(module: str) -> list[dict[str, str]]:
+            # a clone per module: cosmic-ray mutates the file in place, and one module's tests
+            # import the others, so modules run side by side must not share a tree
+            clone = Path(work) / module
+            subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+            env = {**os.environ, "PYTHONPATH": f"{clone / 'layers/common'}:{clone}"}
+            return mutate(module, clone, env, args.timeout)
+
+        # the slow modules start first, so the quick ones fill in beside them
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            runs = {m: pool.submit(one, m) for m in sorted(modules, key=lambda m: m not in SLOW)}
+            results = [r for m in modules for r in runs[m].result()]
     equivalent = [r for r in results if r["outcome"] == "equivalent"]
     reviewed = [r for r in results if r["outcome"] == "survived" and r["why"]]
     results = [r for r in results if r not in equivalent and r not in reviewed]
