@@ -6,13 +6,14 @@ STAMP := $(VENV)/.installed-v1
 DEPLOY_VENV := .venv-deploy
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format typecheck cfn-lint asl unit integration coverage bench docs build deploy clean
+.PHONY: help setup demo test lint format typecheck cfn-lint asl unit integration coverage bench docs build validate deploy clean
 
 help:
 	@echo "make demo   - the migration state machine's dry run on the embedded AWS"
 	@echo "make test   - every check: lint, types, template, state machines, tests"
 	@echo "make bench  - benchmarks (bench/), figures printed"
-	@echo "make build  - sam build (needs python3.13 on PATH)"
+	@echo "make build  - sam build (finds a python3.13, or says what to install)"
+	@echo "make validate - sam validate --lint (offline)"
 	@echo "make deploy - sam deploy (needs AWS credentials)"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -49,8 +50,9 @@ asl: setup
 
 # Coverage is measured over both runs (unit starts it afresh, integration adds to it); `coverage`
 # reports it and checks the floor in pyproject.toml.
+# tests/artifacts builds the functions and the layer as `sam build` does and loads them as Lambda does
 unit: setup
-	$(BIN)/pytest -q -n auto tests/unit --cov --cov-report= --cov-fail-under=0
+	$(BIN)/pytest -q -n auto tests/unit tests/artifacts --cov --cov-report= --cov-fail-under=0
 
 integration: setup
 	$(BIN)/pytest -q -n auto tests/integration --cov --cov-append --cov-report= --cov-fail-under=0
@@ -64,6 +66,7 @@ bench: setup
 	$(BIN)/python bench/apply_scale.py
 	$(BIN)/python bench/fault_matrix.py
 	$(BIN)/python bench/migration_cost.py
+	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/mutation.py --jobs 2
 
 docs: setup
@@ -74,11 +77,20 @@ $(DEPLOY_VENV)/.installed: requirements-deploy.txt
 	$(DEPLOY_VENV)/bin/python -m pip install --quiet -r requirements-deploy.txt
 	@touch $@
 
+# The SAM CLI sends no telemetry from here; `sam build` needs the runtime's python3.13 on PATH,
+# found on PATH or where pyenv, asdf or uv put it (tools/lambda_build.py says what to install).
+SAM := SAM_CLI_TELEMETRY=0 $(DEPLOY_VENV)/bin/sam
+
 build: $(DEPLOY_VENV)/.installed
-	$(DEPLOY_VENV)/bin/sam build
+	@python313="$$($(PYTHON) tools/lambda_build.py find-python)" || exit 1; \
+	PATH="$$(dirname "$$python313"):$$PATH" $(SAM) build && \
+	$(PYTHON) tools/lambda_build.py compile .aws-sam/build
+
+validate: $(DEPLOY_VENV)/.installed
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1} $(SAM) validate --lint
 
 deploy: build
-	$(DEPLOY_VENV)/bin/sam deploy --config-env $${ENV:-dev}
+	$(SAM) deploy --config-env $${ENV:-dev}
 
 clean:
 	rm -rf $(VENV) $(DEPLOY_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
