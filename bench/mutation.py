@@ -3,6 +3,9 @@
 Each module below is mutated one change at a time (cosmic-ray's operators: comparisons,
 arithmetic, boolean and number replacements, removed decorators, ...) in a clean clone of HEAD,
 and the tests that cover it run against each mutant; a mutant the tests do not fail survived.
+Of a module's target tests, a mutant runs those that execute a line it changed (a coverage run
+of the target, one context per test, says which), in the target's order: a test that never
+reaches the mutated line cannot fail because of it.
 The clone's own source comes first on the path, so the project's installed copy is never
 mutated, and the working tree is never touched.
 
@@ -241,17 +244,54 @@ def _reviewed(module: str, operator: str, line: str) -> str | None:
     return None
 
 
-def _config(module: str, timeout: float) -> str:
-    tests = " ".join(shlex.quote(arg) for arg in TARGETS[module].tests)
+PYTEST = ("-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "0")
+
+
+def _config(module: str, timeout: float, clone: Path) -> str:
+    # each mutant runs only the target's tests that execute a line it changed (from a coverage
+    # run of the target's tests, one context per test): a test that never reaches the mutant
+    # cannot kill it, and the slow tests no longer run for every survivor
+    command = [sys.executable, str(clone / "bench" / "mutation.py"), "--covering", module]
     return (
         "[cosmic-ray]\n"
         f'module-path = "{PACKAGE}/{module}.py"\n'
         f"timeout = {timeout}\n"
         "excluded-modules = []\n"
-        f'test-command = "{sys.executable} -m pytest -x -q -p no:cacheprovider --no-cov '
-        f'-p no:randomly -n 0 {tests}"\n'
+        f"test-command = {json.dumps(shlex.join(command))}\n"
         "\n[cosmic-ray.distributor]\n"
         'name = "local"\n'
+    )
+
+
+def _coverage_file(clone: Path, module: str) -> Path:
+    return clone / f"{module}-lines.json"
+
+
+def _map_coverage(module: str, clone: Path, env: dict[str, str]) -> None:
+    """Which of the target's tests execute each line of the module (setup and call alike)."""
+    from coverage import CoverageData
+
+    data_file = clone / f".coverage-{module}"
+    source = clone / PACKAGE / f"{module}.py"
+    done = subprocess.run(
+        [sys.executable, *PYTEST, f"--cov={clone / PACKAGE}", "--cov-context=test",
+         "--cov-report=", *TARGETS[module].tests],
+        cwd=clone, env={**env, "COVERAGE_FILE": str(data_file)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"the coverage run of {module}'s tests failed:\n{done.stdout[-3000:]}")
+    data = CoverageData(basename=str(data_file))
+    data.read()
+    lines: dict[int, set[str]] = {}
+    for filename in data.measured_files():
+        if Path(filename).resolve() != source.resolve():
+            continue
+        for line, contexts in data.contexts_by_lineno(filename).items():
+            # a context is `<node id>|setup`, `|run` or `|teardown`
+            lines.setdefault(line, set()).update(c.rsplit("|", 1)[0] for c in contexts if c)
+    _coverage_file(clone, module).write_text(
+        json.dumps({str(k): sorted(v) for k, v in lines.items()})
     )
 
 
@@ -315,10 +355,10 @@ def _skip_out_of_scope(session: Path, lines: list[tuple[int, int]]) -> int:
 
 def mutate(module: str, clone: Path, env: dict[str, str], timeout: float) -> list[dict[str, str]]:
     config = clone / f"cosmic-ray-{module}.toml"
-    config.write_text(_config(module, timeout))
+    config.write_text(_config(module, timeout, clone))
     session = clone / f"{module}.sqlite"
     tool = str(Path(sys.executable).with_name("cosmic-ray"))
-    _run([tool, "baseline", str(config)], clone, env)
+    _map_coverage(module, clone, env)  # also the baseline: it fails if a target test fails
     _run([tool, "init", str(config), str(session)], clone, env)
     source = (clone / PACKAGE / f"{module}.py").read_text()
     scope = TARGETS[module].scope
@@ -349,7 +389,40 @@ def mutate(module: str, clone: Path, env: dict[str, str], timeout: float) -> lis
     return results
 
 
+def covering(module: str) -> int:
+    """Run, for the mutant now in the tree (cosmic-ray writes it in place), the target's tests
+    that execute a line it changed, in the target's order; none: the mutant survives."""
+    import difflib
+
+    clone = Path.cwd()
+    path = f"{PACKAGE}/{module}.py"
+    original = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=clone, capture_output=True,
+                              text=True, check=True).stdout.splitlines()  # fmt: skip
+    mutated = (clone / path).read_text().splitlines()
+    changed: set[int] = set()
+    matcher = difflib.SequenceMatcher(a=original, b=mutated, autojunk=False)
+    for tag, first, last, _, _ in matcher.get_opcodes():
+        if tag != "equal":
+            changed.update(range(first + 1, max(last, first + 1) + 1))
+    lines = json.loads(_coverage_file(clone, module).read_text())
+    tests = sorted({t for line in changed for t in lines.get(str(line), [])})
+    if not tests:
+        print(f"no test of the target executes line(s) {sorted(changed)}: survived")
+        return 0
+    order = [a for a in TARGETS[module].tests if a.startswith("tests/")]
+
+    def rank(test: str) -> tuple[int, str]:
+        places = [i for i, a in enumerate(order) if test.startswith(a)]
+        return (min(places, default=len(order)), test)
+
+    tests.sort(key=rank)
+    return subprocess.run([sys.executable, *PYTEST, "-x", "--no-cov", *tests],
+                          cwd=clone, check=False).returncode  # fmt: skip
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--covering":
+        raise SystemExit(covering(sys.argv[2]))
     parser = argparse.ArgumentParser()
     parser.add_argument("--modules", default=",".join(TARGETS))
     parser.add_argument("--timeout", type=float, default=300.0)
