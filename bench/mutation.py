@@ -275,7 +275,7 @@ def _map_coverage(module: str, clone: Path, env: dict[str, str]) -> None:
     source = clone / PACKAGE / f"{module}.py"
     done = subprocess.run(
         [sys.executable, *PYTEST, f"--cov={clone / PACKAGE}", "--cov-context=test",
-         "--cov-report=", *TARGETS[module].tests],
+         "--cov-report=", "--cov-fail-under=0", *TARGETS[module].tests],
         cwd=clone, env={**env, "COVERAGE_FILE": str(data_file)},
         capture_output=True, text=True, check=False,
     )  # fmt: skip
