@@ -226,6 +226,19 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     ("validate", "NumberReplacer", "hexdigest()[:8]",
      "the probe pods' names need only differ from each other inside the run's own namespace "
      "(their index does that); any length of the migration's hash does"),
+    ("apply", "ReplaceComparisonOperator_Eq_Is", 'return entry.status == "intent" and',
+     "a Literal field holds the Literal's own object after validation (the journal's entries "
+     "are read back through pydantic), so `is` agrees with `==` on every value it can hold"),
+    ("apply", "ReplaceComparisonOperator_Eq_Is", 'if entry.status == "applied"',
+     "a Literal field holds the Literal's own object after validation (the journal's entries "
+     "are read back through pydantic), so `is` agrees with `==` on every value it can hold"),
+    *(("apply", kind, 'isinstance(e.change, RollNodegroup) and e.status == "intent"',
+       "accepted: it adds finished rollouts (applied, in place or reverted) to those compensation "
+       "waits on before the first unfinished one; AWS reports them at rest unless a rollout "
+       "of that group is live (a recycle, or someone else's), which the run would wait out "
+       "anyway: it changes when compensation goes on, never what it reverts or keeps")
+      for kind in ("ReplaceComparisonOperator_Eq_LtE", "ReplaceComparisonOperator_Eq_GtE",
+                   "ReplaceComparisonOperator_Eq_Is")),
     ("plan", "ReplaceOrWithAnd", 'f.resource or ""',
      "findings of one code are made in their resources' order already (the planner walks "
      "what it reads sorted: test_plan_is_deterministic_whatever_the_order_of_discovery), so "

@@ -193,6 +193,11 @@ def test_compensation_restores_the_estate_and_keeps_the_vpc_block(
     )
     assert report.kept == (f"vpc:associate-vpc-ipv6-cidr:{vpc_id}",)
     assert _estate(target, vpc_id) == before
+    # every journaled change reverted but the kept /56: the one left untouched
+    journaled = list(ledger.entries(planned))
+    assert len(journaled) > 10
+    assert report.untouched == 1
+    assert len(report.reverted) == len(journaled) - 1
     # The journal keeps, for each reverted change, what it was before and what AWS returned
     reverted = [e for e in ledger.entries(planned) if e.status == "reverted"]
     subnet = next(e for e in reverted if e.change.action == "associate-subnet-ipv6-cidr")
@@ -490,6 +495,9 @@ def test_compensation_restores_the_cni_configuration_exactly_after_polling(
     waiting = apply.compensate(event, target, ledger)
     assert waiting.done is False
     assert "vpc-cni" in (waiting.waiting_on or "")
+    # nothing reverted yet (the CNI first, and it runs): every journaled change is untouched
+    assert waiting.reverted == ()
+    assert waiting.untouched == len(list(ledger.entries("m-1"))) > 1
     CLOCK.skip(ADDON_UPDATE_SECONDS)
     # the add-on restored, its pods are replaced a few nodes at a time: the network waits
     reports = [apply.compensate(event, target, ledger)]
