@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-v1
 DEPLOY_VENV := .venv-deploy
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format typecheck cfn-lint asl unit integration coverage bench docs build validate deploy clean
+.PHONY: help setup demo test lint format typecheck cfn-lint checkov asl unit integration coverage bench docs build validate deploy clean
 
 help:
 	@echo "make demo   - the migration state machine's dry run on the embedded AWS"
@@ -28,7 +28,7 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/v6migrate demo
 
-test: setup lint typecheck cfn-lint asl unit integration coverage
+test: setup lint typecheck cfn-lint checkov asl unit integration coverage
 
 lint: setup
 	$(BIN)/ruff check .
@@ -43,6 +43,17 @@ typecheck: setup
 
 cfn-lint: setup
 	$(BIN)/cfn-lint template.yaml target-account-role.yaml
+
+CHECKOV_VENV := .venv-checkov
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $@
+
+# both templates and the SAM-translated one; every failed check justified in docs/iam.md
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/python tools/checkov_gate.py
 
 asl: setup
 	$(BIN)/statelint statemachines/*.asl.json
@@ -93,4 +104,4 @@ deploy: build
 	$(SAM) deploy --config-env $${ENV:-dev}
 
 clean:
-	rm -rf $(VENV) $(DEPLOY_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
+	rm -rf $(VENV) $(DEPLOY_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage

@@ -34,11 +34,11 @@ from typing import Any, NamedTuple
 import boto3
 
 from local import faults
-from local.demo import DECISIONS, foreign_interfaces
 from local.deploy import Deployment, deploy, drain, local_parameters
 from local.gaps.ec2_ipv6 import without_default_ipv6_rules
 from local.seed import ESTATES, PEER_ACCOUNT, EstateSpec, seed, target_session
 from local.server import EmbeddedAws
+from tooling.demo import DECISIONS, foreign_interfaces
 from v6migrate.aws import NETWORK_MANAGER_REGION, clients_for
 from v6migrate.discover import discover
 from v6migrate.render import replacement_name

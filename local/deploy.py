@@ -26,6 +26,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 
 
+EXTERNAL_ID_PARAMETER = "/v6migrate/external-id"
+
+
 def _trust(service: str) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
@@ -36,14 +39,13 @@ def _trust(service: str) -> dict[str, Any]:
 
 
 def local_parameters(log_level: str = "INFO") -> dict[str, str]:
-    """Stack parameters for the embedded AWS: its external id, and fast polling (its
-    transitional states settle in a fraction of a second)."""
-    from local.seed import EXTERNAL_ID
+    """Stack parameters for the embedded AWS: where its external id is kept, and fast polling
+    (its transitional states settle in a fraction of a second)."""
 
     # WaitSeconds: the state machine's Wait between polls, fast-forwarded here (it moves the
     # simulated clock of long operations on; see local.gaps.timing).
     return {
-        "ExternalId": EXTERNAL_ID,
+        "ExternalIdParameterName": EXTERNAL_ID_PARAMETER,
         "LogLevel": log_level,
         "PollSeconds": "0.05",
         "WaitSeconds": "60",
@@ -59,6 +61,17 @@ class Deployment:
     functions: dict[str, str] = field(default_factory=dict)
     state_machines: dict[str, str] = field(default_factory=dict)
     event_queue_url: str = ""
+
+
+def _store_external_id(session: boto3.Session, name: str) -> None:
+    """What an operator does once per tooling account before deploying (docs/runbook.md): keep
+    the external id in a SecureString parameter, which the functions read at run time."""
+    from local.seed import EXTERNAL_ID
+
+    session.client("ssm").put_parameter(
+        Name=name, Value=EXTERNAL_ID, Type="SecureString", Overwrite=True,
+        Description="the external id the v6migrate target role requires",
+    )  # fmt: skip
 
 
 def _zip() -> bytes:
@@ -107,6 +120,7 @@ def deploy(
     template = load(template_path)
     resolver = Resolver(template, stack_name, region, account, parameters=dict(parameters or {}))
     resources: dict[str, Any] = template["Resources"]
+    _store_external_id(session, resolver.parameters["ExternalIdParameterName"])
     result = Deployment(stack_name=stack_name, region=region, account_id=account)
     iam = session.client("iam")
 
@@ -144,6 +158,10 @@ def deploy(
             resolver.attributes[(logical, "Arn")] = (
                 f"arn:aws:logs:{region}:{account}:log-group:{name}:*"
             )
+        elif kind == "AWS::SNS::Topic":
+            arn = session.client("sns").create_topic(Name=f"{stack_name}-{logical}")["TopicArn"]
+            resolver.refs[logical] = arn
+            resolver.attributes[(logical, "TopicArn")] = arn
         elif kind == "AWS::Serverless::LayerVersion":
             # The layer's package is importable in-process already (pip install -e .).
             resolver.refs[logical] = f"arn:aws:lambda:{region}:{account}:layer:{logical}:1"

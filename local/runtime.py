@@ -27,8 +27,13 @@ from typing import Any
 
 _registry: dict[str, FunctionSpec] = {}
 _current = threading.local()
-# IAM actions each function's code called, as `service:Operation` (tests check the policies).
+# IAM actions each function's code called, as `service:Operation` (tests check the policies):
+# with its execution role's credentials, and with any other (a role it assumed)
 calls_by_function: dict[str, set[str]] = {}
+calls_through_assumed_roles: dict[str, set[str]] = {}
+# Every execution role's session keys: one process runs every function here, and a client made
+# in one invocation (cached, as a warm Lambda keeps it) may carry an earlier one's keys
+_execution_keys: set[str] = set()
 _env_lock = threading.RLock()
 _modules: dict[Path, ModuleType] = {}
 _installed = False
@@ -61,6 +66,7 @@ def _execution_credentials(spec: FunctionSpec) -> dict[str, str]:
         region_name=region, role_session_name=spec.name, role_arn=spec.role_arn,
         policy="", duration=3600, external_id="",
     )  # fmt: skip
+    _execution_keys.add(session.access_key_id)
     return {
         "AWS_ACCESS_KEY_ID": session.access_key_id,
         "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
@@ -114,11 +120,17 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
         saved = {key: os.environ.get(key) for key in values}
         os.environ.update(values)
         from v6migrate import aws
+        from v6migrate.observability import logger
 
         aws.settings.cache_clear()  # a fresh "cold start" reads this function's settings
+        # Powertools reads the level once, when the logger is made: on Lambda that is in this
+        # environment; here the process made it before, so set it as that start would have
+        level = logger.log_level
+        logger.setLevel(values.get("POWERTOOLS_LOG_LEVEL", level))
         try:
             yield
         finally:
+            logger.setLevel(level)
             for key, old in saved.items():
                 if old is None:
                     os.environ.pop(key, None)
@@ -192,7 +204,11 @@ def _record_calls() -> None:
         function = getattr(_current, "function", None)
         if function:
             prefix = self.meta.service_model.endpoint_prefix
-            calls_by_function.setdefault(function, set()).add(f"{prefix}:{operation_name}")
+            credentials = self._request_signer._credentials
+            key = credentials.get_frozen_credentials().access_key if credentials else None
+            own = key in _execution_keys
+            into = calls_by_function if own else calls_through_assumed_roles
+            into.setdefault(function, set()).add(f"{prefix}:{operation_name}")
         return original(self, operation_name, api_params)
 
     BaseClient._make_api_call = make_api_call  # type: ignore[attr-defined]

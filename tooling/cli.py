@@ -307,7 +307,7 @@ def cmd_local_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from local.demo import run_demo
+    from tooling.demo import run_demo
 
     return run_demo(echo=_out, output=args.output, scenario=args.scenario, estate=args.estate)
 

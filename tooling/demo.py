@@ -20,8 +20,8 @@ from local.deploy import Deployment, deploy, drain, local_parameters
 from local.gaps.rollouts import FAIL_TAG
 from local.seed import ESTATES, seed, target_session
 from local.server import EmbeddedAws
+from tooling.cli import follow, outcome, start_execution
 from v6migrate.aws import clients_for
-from v6migrate.cli import follow, outcome, start_execution
 from v6migrate.discover import discover
 from v6migrate.models import Inventory, MigrationRequest
 from v6migrate.render import network_table
@@ -95,8 +95,15 @@ def _validation(description: dict[str, Any], echo: Callable[[str], None]) -> Non
         echo(f"   {'ok  ' if check['ok'] else 'FAIL'} {check['name']}: {check['detail']}")
 
 
+# V6MIGRATE_DEMO_LOG_LEVEL=DEBUG: the functions' logs at that level, and every event whole
+LOG_LEVEL = "V6MIGRATE_DEMO_LOG_LEVEL"
+
+
 def _events(session: Any, deployment: Deployment, echo: Callable[[str], None]) -> None:
+    whole = os.environ.get(LOG_LEVEL, "WARNING") == "DEBUG"
     for event in drain(session, deployment.event_queue_url):
+        if whole:
+            echo(f"   event {json.dumps(event, default=str)}")
         detail = event["detail"]
         extra = f" error={detail['error']}" if detail.get("error") else ""
         echo(f"   {event['detail-type']:<22} stage={detail.get('stage')}{extra}")
@@ -115,7 +122,9 @@ def run_demo(
         session = embedded.session()
         echo(f"   endpoint {embedded.endpoint}")
         echo("2. Deploying template.yaml into it")
-        deployment = deploy(session, parameters=local_parameters("WARNING"))
+        deployment = deploy(
+            session, parameters=local_parameters(os.environ.get(LOG_LEVEL, "WARNING"))
+        )
         machine = deployment.state_machines["MigrationStateMachine"]
         echo(f"   state machine {machine}")
         echo(f"3. Seeding the {estate} estate in account {spec.account_id} ({spec.region})")

@@ -62,37 +62,10 @@ def find_python() -> str | None:
     return None
 
 
-class _Tag(dict[str, Any]):
-    """A CloudFormation short-form function (!Ref, !Sub, ...) read as its long form."""
-
-
-def _template_loader() -> Any:
-    import yaml  # only here: `find-python` runs before any virtual environment exists
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def construct(loader: Any, suffix: str, node: Any) -> _Tag:
-        name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-            if suffix == "GetAtt":
-                value = str(value).split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        return _Tag({name: value})
-
-    Loader.add_multi_constructor("!", construct)
-    return Loader
-
-
 def template(path: Path = ROOT / "template.yaml") -> dict[str, Any]:
-    import yaml
+    from local.template import load  # the embedded AWS reads templates as CloudFormation does
 
-    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=_template_loader())  # noqa: S506
-    return loaded
+    return load(path)
 
 
 @dataclass(frozen=True)
@@ -103,63 +76,17 @@ class Function:
     environment: dict[str, str]
 
 
-class _Resolver:
-    """Plain values for the environment's intrinsic functions, as a deploy with the parameters'
-    defaults would give (a resource's Ref stands in as `<stack>-<logical id>`)."""
-
-    def __init__(self, doc: dict[str, Any], stack: str) -> None:
-        self.doc, self.stack = doc, stack
-        self.parameters = {
-            k: str(v.get("Default", "")) for k, v in doc.get("Parameters", {}).items()
-        }
-
-    def value(self, node: Any) -> Any:
-        if not isinstance(node, dict) or len(node) != 1:
-            return node
-        ((name, arg),) = node.items()
-        if name == "Ref":
-            pseudo = {"AWS::StackName": self.stack, "AWS::Region": "eu-west-1",
-                      "AWS::AccountId": "111122223333", "AWS::Partition": "aws",
-                      "AWS::NoValue": None}  # fmt: skip
-            if arg in pseudo:
-                return pseudo[arg]
-            return self.parameters.get(arg, f"{self.stack}-{arg}")
-        if name == "Fn::If":
-            condition, yes, no = arg
-            return self.value(yes if self.condition(condition) else no)
-        if name == "Fn::Sub":
-            text = arg if isinstance(arg, str) else arg[0]
-            for key in [*self.parameters, "AWS::StackName", "AWS::Region", "AWS::AccountId",
-                        "AWS::Partition"]:  # fmt: skip
-                text = text.replace("${" + key + "}", str(self.value({"Ref": key})))
-            return text
-        if name == "Fn::GetAtt":
-            return f"{self.stack}-{arg[0]}-{arg[1]}"
-        raise ValueError(f"no stand-in for {name} in a function's environment")
-
-    def condition(self, name: str) -> bool:
-        return bool(self._evaluate(self.doc["Conditions"][name]))
-
-    def _evaluate(self, node: Any) -> Any:
-        if isinstance(node, dict) and len(node) == 1:
-            ((name, arg),) = node.items()
-            if name == "Fn::Not":
-                return not self._evaluate(arg[0])
-            if name == "Fn::Equals":
-                return self._evaluate(arg[0]) == self._evaluate(arg[1])
-            if name == "Fn::And":
-                return all(self._evaluate(a) for a in arg)
-            if name == "Fn::Or":
-                return any(self._evaluate(a) for a in arg)
-            if name == "Condition":
-                return self.condition(arg)
-        return self.value(node)
-
-
 def functions(stack: str = "v6migrate") -> list[Function]:
     """Every AWS::Serverless::Function of template.yaml, with its Globals applied."""
+    from local.template import Resolver
+
     doc = template()
-    resolve = _Resolver(doc, stack)
+    # the parameters' defaults; a resource's Ref or attribute stands in as `<stack>-<logical id>`
+    resolve = Resolver(doc, stack, "eu-west-1", "111122223333")
+    for logical in doc["Resources"]:
+        resolve.refs[logical] = f"{stack}-{logical}"
+        for attribute in ("Arn", "Name"):
+            resolve.attributes[(logical, attribute)] = f"{stack}-{logical}-{attribute}"
     defaults = doc.get("Globals", {}).get("Function", {})
     found = []
     for logical_id, resource in doc["Resources"].items():
@@ -170,11 +97,7 @@ def functions(stack: str = "v6migrate") -> list[Function]:
             **defaults.get("Environment", {}).get("Variables", {}),
             **resource["Properties"].get("Environment", {}).get("Variables", {}),
         }
-        environment = {}
-        for key, node in variables.items():
-            value = resolve.value(node)
-            if value is not None:
-                environment[key] = str(value)
+        environment = {key: str(value) for key, value in resolve.resolve(variables).items()}
         found.append(Function(logical_id, ROOT / properties["CodeUri"], properties["Handler"],
                               environment))  # fmt: skip
     return found

@@ -178,3 +178,25 @@ def test_with_a_fifth_of_ec2_calls_throttled_the_migration_still_succeeds(stack:
     assert throttled > 0
     remaining = _remaining(stack)
     assert (remaining["vpc"], remaining["attachments"]) == (0, 0)
+
+
+def test_an_operation_past_its_poll_cap_fails_its_stage_and_is_compensated(stack: Stack) -> None:
+    # Given a stack that allows one poll of a long operation (the CNI stage needs several: the
+    # add-on update, then aws-node rolling out node by node)
+    from local.deploy import deploy, local_parameters
+
+    deploy(stack.session, parameters={**local_parameters("WARNING"), "MaxPolls": "1"})
+    ids = seed(SMALL, stack.session)
+    before = _network(stack, ids["vpc_id"])
+    # When a migration runs
+    description = stack.run(APPLY, name="apply-poll-cap")
+    # Then the CNI stage fails as over its cap, and compensation restores the network
+    assert description["status"] == "FAILED"
+    entered = stack.entered(description["executionArn"])
+    assert "CniEgressPollLimit" in entered
+    assert entered.index("CniEgressPollLimit") < entered.index("Rollback")
+    assert "NodeRolloutStarted" not in entered
+    assert _network(stack, ids["vpc_id"]) == before
+    events = {e["detail-type"]: e["detail"] for e in stack.events()}
+    assert events["Stage Failed"] == {**events["Stage Failed"], "stage": "cni",
+                                      "error": "PollLimitExceeded"}  # fmt: skip

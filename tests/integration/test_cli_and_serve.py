@@ -15,7 +15,7 @@ import pytest
 
 from local.seed import ESTATES, EstateSpec, NodegroupSpec, seed
 from tests.integration.conftest import Stack
-from v6migrate.cli import main
+from tooling.cli import main
 
 SMALL = ESTATES["small"]
 BIN = Path(sys.executable).parent

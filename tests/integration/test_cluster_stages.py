@@ -13,7 +13,7 @@ import pytest
 from local.gaps.rollouts import FAIL_TAG
 from local.seed import ESTATES, seed, target_session
 from tests.integration.conftest import Stack
-from v6migrate import cli
+from tooling import cli
 from v6migrate.aws import clients_for
 
 SMALL = ESTATES["small"]
@@ -160,12 +160,13 @@ def test_a_self_managed_cni_flag_is_removed_by_compensation(stack: Stack) -> Non
     assert clients.eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []
 
 
-def test_a_cluster_in_the_tooling_account_migrates_under_the_functions_own_roles(
+def test_a_cluster_in_the_tooling_account_migrates_through_the_target_role_there(
     stack: Stack,
 ) -> None:
-    # Lambda developer guide, execution role: a function calls AWS as a session of its
-    # execution role (GetCallerIdentity: assumed-role/<role>/<function>). With no role to
-    # assume, the access entry names that role, path included (EKS user guide, access entries).
+    # The tooling account is a target like any other (docs/iam.md): the functions assume the
+    # target role there too, so the access entry names that role (GetCallerIdentity answers
+    # assumed-role/v6migrate-target/<session>; the entry names the role, EKS user guide, access
+    # entries), never a function's own execution role.
     tooling = stack.session.client("sts").get_caller_identity()["Account"]
     spec = SMALL.model_copy(update={"account_id": tooling})
     seed(spec, stack.session)
@@ -174,8 +175,6 @@ def test_a_cluster_in_the_tooling_account_migrates_under_the_functions_own_roles
     assert description["status"] == "SUCCEEDED", description.get("cause")
     note = _ledger_note(stack, "same-account", "access")
     assert note is not None
-    assert note["principal"] == (
-        f"arn:aws:iam::{tooling}:role/v6migrate/{stack.deployment.stack_name}-ValidateFunction"
-    )
+    assert note["principal"] == f"arn:aws:iam::{tooling}:role/v6migrate-target"
     eks = stack.session.client("eks", region_name=SMALL.region)
     assert eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == []

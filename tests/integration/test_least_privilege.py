@@ -1,5 +1,7 @@
-"""Least privilege, checked: every AWS action a function called is granted by its policy
-(and, for the estate, by the target role), and no policy grants `*` actions."""
+"""Least privilege, checked: every AWS action a function called with its own role is granted by
+its policy, every one it called through the target role is granted by that role, the functions
+call nothing in a cluster's account with their own role (not even in the tooling account, where
+the target role is deployed too), and no policy grants `*` actions."""
 
 from __future__ import annotations
 
@@ -15,7 +17,11 @@ from tests.integration.conftest import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ESTATES["small"]
-TOOLING_SERVICES = ("sts:", "dynamodb:")
+# what a function calls with its own role: the ledger, the external id, the target role
+TOOLING_SERVICES = ("sts:", "dynamodb:", "ssm:")
+# "No permissions are required to perform this operation" (STS API reference,
+# GetCallerIdentity): the functions read their own account and partition with it
+NEEDS_NO_GRANT = {"sts:GetCallerIdentity"}
 
 
 def _actions(statements: list[dict[str, Any]]) -> set[str]:
@@ -57,6 +63,7 @@ def test_no_policy_grants_every_action() -> None:
 def recorded(stack: Stack) -> dict[str, set[str]]:
     """Run the whole workflow once well and once failing (so Rollback runs too)."""
     runtime.calls_by_function.clear()
+    runtime.calls_through_assumed_roles.clear()
     seed(SMALL, stack.session)
     request = {"cluster": SMALL.cluster, "account_id": SMALL.account_id,
                "region": SMALL.region, "mode": "apply"}  # fmt: skip
@@ -67,21 +74,47 @@ def recorded(stack: Stack) -> dict[str, set[str]]:
     finally:
         faults.disarm()
     assert stack.run(request, name="lp-apply")["status"] == "SUCCEEDED"
+    prefix = f"{stack.deployment.stack_name}-"
     return {
-        name.removeprefix(f"{stack.deployment.stack_name}-"): calls
+        name.removeprefix(prefix): (calls, runtime.calls_through_assumed_roles.get(name, set()))
         for name, calls in runtime.calls_by_function.items()
     }
 
 
-def test_every_call_a_function_makes_is_granted(recorded: dict[str, set[str]]) -> None:
+def test_every_call_a_function_makes_is_granted(
+    recorded: dict[str, tuple[set[str], set[str]]],
+) -> None:
     policies = _function_policies()
     role = _target_role()
     assert set(recorded) == {
         "PreflightFunction", "VpcDualStackFunction", "AttachmentsFunction", "RollbackFunction",
         "CniEgressFunction", "NodeRolloutFunction", "ValidateFunction",
     }  # fmt: skip
-    for function, calls in recorded.items():
-        missing = calls - policies[function]
+    for function, (own, assumed) in recorded.items():
+        missing = own - policies[function] - NEEDS_NO_GRANT
         assert not missing, f"{function} calls {sorted(missing)} without a grant"
-        estate_calls = {c for c in calls if not c.startswith(TOOLING_SERVICES)}
-        assert not estate_calls - role, f"the target role lacks {sorted(estate_calls - role)}"
+        estate = {c for c in own if not c.startswith(TOOLING_SERVICES)}
+        assert not estate, f"{function} calls {sorted(estate)} with its own role"
+        assert assumed, f"{function} never acted through the target role"
+        lacking = assumed - role - NEEDS_NO_GRANT
+        assert not lacking, f"the target role lacks {sorted(lacking)}"
+    # the functions hold no write of their own: sts, the ledger and one parameter
+    for function, actions in policies.items():
+        assert {a.split(":")[0] for a in actions} <= {"sts", "dynamodb", "ssm"}, function
+
+
+def test_a_cluster_in_the_tooling_account_is_reached_through_the_target_role(stack: Stack) -> None:
+    # Given a cluster in the account the stack runs in, where the target role is deployed too
+    runtime.calls_by_function.clear()
+    runtime.calls_through_assumed_roles.clear()
+    spec = SMALL.model_copy(update={"account_id": stack.deployment.account_id})
+    seed(spec, stack.session)
+    # When its migration is planned
+    request = {"cluster": spec.cluster, "account_id": spec.account_id, "region": spec.region,
+               "mode": "plan"}  # fmt: skip
+    assert stack.run(request, name="lp-tooling-account")["status"] == "SUCCEEDED"
+    # Then the function read the estate through the target role, and nothing with its own
+    name = f"{stack.deployment.stack_name}-PreflightFunction"
+    own = runtime.calls_by_function[name]
+    assert not {c for c in own if not c.startswith(TOOLING_SERVICES)}, sorted(own)
+    assert "eks:DescribeCluster" in runtime.calls_through_assumed_roles[name]

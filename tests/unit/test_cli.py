@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from local.seed import ESTATES, seed
-from v6migrate.cli import main
+from tooling.cli import main
 
 
 def _exit_code(argv: list[str]) -> int | str | None:

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any, Literal
 
 import boto3
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
 from v6migrate import aws
@@ -34,7 +35,7 @@ from v6migrate.models import (
     RollNodegroup,
     Stage,
 )
-from v6migrate.observability import logger
+from v6migrate.observability import logger, metrics
 from v6migrate.plan import plan
 from v6migrate.render import replacement_name
 
@@ -433,6 +434,7 @@ def compensate(
     _remove_leftover_access(ledger, migration_id, clients, request)
     account = clients.account_id
     ledger.release(account, request.region, request.cluster, migration_id)
+    metrics.add_metric(name="MigrationsRolledBack", unit=MetricUnit.Count, value=1)
     return RollbackReport(
         reverted=tuple(reverted), kept=tuple(kept), untouched=len(entries) - len(reverted),
         why_kept=why_kept,

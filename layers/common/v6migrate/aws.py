@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from v6migrate.errors import translate
+from v6migrate.errors import InputError, translate
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -38,7 +38,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="V6MIGRATE_", frozen=True)
 
     target_role_name: str = "v6migrate-target"
-    external_id: str | None = None
+    # The name of the SSM SecureString that holds the external id the target role requires:
+    # the id itself is never in the environment, the template or a log.
+    external_id_parameter: str | None = None
+    # Deployed, the workflow acts in its own account through the target role too (deployed
+    # there as everywhere), so its functions hold no write of their own; the CLI, run by an
+    # operator already in the account, uses the operator's credentials there.
+    assume_in_own_account: bool = False
     ledger_table: str = "v6migrate-ledger"
     event_bus_name: str = "v6migrate"
     state_machine_arn: str | None = None
@@ -147,15 +153,17 @@ def _target_session(
     """`session_for`, and the partition (the caller's: an assumed role is in the same one)."""
     base = base or new_session(region_name=region)
     current, partition = _caller(base)
-    if account_id is None or account_id == current:
-        return base, current, partition
     config = settings()
+    if account_id is None:
+        account_id = current
+    if account_id == current and not config.assume_in_own_account:
+        return base, current, partition
     role = role_name or config.target_role_name
     kwargs: dict[str, Any] = {
         "RoleArn": f"arn:{partition}:iam::{account_id}:role/{role}",
         "RoleSessionName": "v6migrate",
     }
-    external = external_id or config.external_id
+    external = external_id or stored_external_id(base)
     if external:
         kwargs["ExternalId"] = external
     sts = base.client("sts", config=retries())
@@ -170,6 +178,46 @@ def _target_session(
         region_name=region,
     )
     return session, account_id, partition
+
+
+_EXTERNAL_ID_MAX_AGE = 300.0  # seconds a read of the parameter serves warm invocations
+
+
+_providers: dict[tuple[str | None, str], Any] = {}
+
+
+def _parameters(base: boto3.Session) -> Any:
+    """A Powertools SSM provider per caller, kept for the process: its cache serves the warm
+    invocations that follow."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    # the parameter lives where the workflow runs (Lambda's AWS_REGION, the operator's default
+    # Region), whichever Region the cluster is in
+    home = new_session().region_name or base.region_name
+    credentials = base.get_credentials()
+    key = (home, credentials.access_key if credentials else "")
+    if key not in _providers:
+        client = base.client("ssm", region_name=home, config=retries())
+        _providers[key] = SSMProvider(boto3_client=client)
+    return _providers[key]
+
+
+def stored_external_id(base: boto3.Session) -> str | None:
+    """The external id, read (decrypted) from the SSM parameter the settings name, or None when
+    none is named. Read in the workflow's own account, with its own credentials."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    name = settings().external_id_parameter
+    if not name:
+        return None
+    try:
+        value = _parameters(base).get(name, decrypt=True, max_age=_EXTERNAL_ID_MAX_AGE)
+    except GetParameterError as error:
+        cause = error.__cause__
+        if isinstance(cause, ClientError):
+            raise translate(cause, f"ssm:GetParameter {name} (the external id)") from error
+        raise InputError(f"the external id parameter {name} cannot be read: {error}") from error
+    return str(value)
 
 
 def clients_for(

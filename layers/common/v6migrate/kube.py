@@ -23,12 +23,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from v6migrate.changes import call
+from v6migrate.context import call
 from v6migrate.errors import ChangeFailed, TransientError
 from v6migrate.models import KubeFacts
 
 if TYPE_CHECKING:
-    from v6migrate.changes import Context
+    from v6migrate.context import Context
 
 TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 (a format prefix, not a secret)
 CLUSTER_ID_HEADER = "x-k8s-aws-id"

@@ -108,6 +108,7 @@ def run(
             # No plan, no run: do not leave the cluster locked by a migration that cannot go on.
             ledger.release(result.account_id, result.region, result.cluster, event.migration_id)
             raise
+        metrics.add_metric(name="MigrationsStarted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="PlansMade", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="PlannedChanges", unit=MetricUnit.Count, value=len(result.changes))
     logger.info(

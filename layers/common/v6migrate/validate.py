@@ -19,12 +19,15 @@ import ipaddress
 import re
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from v6migrate import aws, cni, kube
 from v6migrate.apply import StageInput, _fresh, default_ledger, seen_by_aws
 from v6migrate.changes import Context, wait_until
 from v6migrate.discover import primary_interface
 from v6migrate.journal import Ledger
 from v6migrate.models import Check, MigrationRequest, ValidationReport
+from v6migrate.observability import metrics
 
 # The probes run in a namespace of the run's own, made and deleted by it (journaled under
 # NAMESPACE_NOTE, so a rollback deletes one a dead validation left), that enforces the Pod
@@ -320,4 +323,7 @@ def run(
     failures = tuple(f"{c.name}: {c.detail}" for c in checks if not c.ok)
     report = ValidationReport(passed=not failures, checks=tuple(checks), failures=failures)
     ledger.note(migration_id, "validation", report.model_dump(mode="json"))
+    # the dashboard's "succeeded" (a run that validates is through: only the lock is left)
+    name = "MigrationsValidated" if report.passed else "ValidationsFailed"
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     return report
