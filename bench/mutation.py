@@ -239,6 +239,9 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
        "anyway: it changes when compensation goes on, never what it reverts or keeps")
       for kind in ("ReplaceComparisonOperator_Eq_LtE", "ReplaceComparisonOperator_Eq_GtE",
                    "ReplaceComparisonOperator_Eq_Is")),
+    ("apply", "ReplaceComparisonOperator_Eq_GtE", 'if entry.status == "reverted"',
+     "an entry's status is 'applied', 'in-place', 'intent' or 'reverted': only 'reverted' is "
+     ">= 'reverted'"),
     ("plan", "ReplaceOrWithAnd", 'f.resource or ""',
      "findings of one code are made in their resources' order already (the planner walks "
      "what it reads sorted: test_plan_is_deterministic_whatever_the_order_of_discovery), so "
@@ -350,8 +353,13 @@ def _scoped_lines(source: str, names: tuple[str, ...]) -> list[tuple[int, int]]:
     return ranges
 
 
-def _skip_out_of_scope(session: Path, lines: list[tuple[int, int]]) -> int:
-    """Mark the mutants outside the scope as skipped before they run; returns how many."""
+def _skip_out_of_scope(
+    session: Path,
+    lines: list[tuple[int, int]],
+    annotations: list[tuple[tuple[int, int], tuple[int, int]]],
+) -> int:
+    """Mark the mutants outside the scope as skipped before they run, and those inside an
+    annotation (equivalent whatever the tests say: they are never run); returns how many."""
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
@@ -359,7 +367,12 @@ def _skip_out_of_scope(session: Path, lines: list[tuple[int, int]]) -> int:
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item in list(db.pending_work_items):
             line = item.mutations[0].start_pos[0]
-            if not any(first <= line <= last for first, last in lines):
+            at = tuple(item.mutations[0].start_pos)
+            if any(start <= at < end for start, end in annotations):
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
+                                                      output="annotation"))  # fmt: skip
+                skipped += 1
+            elif not any(first <= line <= last for first, last in lines):
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
                                                       output="out of scope"))  # fmt: skip
                 skipped += 1
@@ -375,15 +388,16 @@ def mutate(module: str, clone: Path, env: dict[str, str], timeout: float) -> lis
     _run([tool, "init", str(config), str(session)], clone, env)
     source = (clone / PACKAGE / f"{module}.py").read_text()
     scope = TARGETS[module].scope
-    if scope is not None:
-        _skip_out_of_scope(session, _scoped_lines(source, scope))
-    _run([tool, "exec", str(config), str(session)], clone, env)
     spans = _annotation_spans(source) if "from __future__ import annotations" in source else []
+    whole = [(1, len(source.splitlines()))]
+    _skip_out_of_scope(session, _scoped_lines(source, scope) if scope else whole, spans)
+    _run([tool, "exec", str(config), str(session)], clone, env)
     lines = source.splitlines()
     results = []
     for line in _run([tool, "dump", str(session)], clone, env).splitlines():
         item, outcome = json.loads(line)
-        if (outcome or {}).get("worker_outcome") == "skipped":
+        skipped = (outcome or {}).get("worker_outcome") == "skipped"
+        if skipped and (outcome or {}).get("output") != "annotation":
             continue  # outside the module's safety core (its scope in TARGETS)
         mutation = item["mutations"][0]
         at = (int(mutation["start_pos"][0]), int(mutation["start_pos"][1]))
