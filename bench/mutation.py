@@ -115,6 +115,7 @@ TARGETS: dict[str, Target] = {
                 "aws_node_passes_only_with_at_least_one_pod_scheduled",
                 "a_subnet_passes_once_its_64_is_associated_and_auto_assign_on",
                 "only_an_exclude_request_leaves_nodes_outside_groups_out",
+                "fargate_nodes_are_listed_as_left_out_and_pass",
                 "validation_fails_while_aws_node_is_down_on_a_node",
                 "validation_fails_while_aws_node_still_rolls_out",
                 "a_cluster_that_lists_no_node_fails_validation",
@@ -222,7 +223,15 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
           ("NumberReplacer", 'status.get("numberAvailable", 0)'),
           ("NumberReplacer", 'status.get("updatedNumberScheduled", 0)'),
           ("ReplaceComparisonOperator_Eq_", 'why = "" if phase == "Succeeded"'),
+          ("ReplaceUnaryOperator_USub_Not", "lines[-1] if lines else"),
+          ("ReplaceOrWithAnd", '", ".join(bad_subnets) or'),
+          ("ReplaceOrWithAnd", "n.nodegroup or 'no node group'"),
+          ("ReplaceOrWithAnd", '", ".join(pending[:20]) or'),
       )),
+    ("validate", "ReplaceComparisonOperator_Eq_LtE", 'block.state == "associated"',
+     "a CIDR block's state is associating, associated, disassociating, disassociated, failing "
+     "or failed (EC2 API reference, VpcCidrBlockState, SubnetCidrBlockState): only "
+     "'associated' is <= 'associated'"),
     ("validate", "NumberReplacer", "hexdigest()[:8]",
      "the probe pods' names need only differ from each other inside the run's own namespace "
      "(their index does that); any length of the migration's hash does"),

@@ -41,6 +41,10 @@ def test_a_migrated_cluster_passes_every_check_and_the_access_entry_goes(
     assert report.passed, report.failures
     names = {check.name for check in report.checks}
     assert "aws-node ENABLE_V6_EGRESS in both containers" in names
+    # the add-on's own configuration is checked too (the estate's CNI is the EKS add-on)
+    (addon,) = [c for c in report.checks if c.name == "vpc-cni add-on env and init.env"]
+    assert addon.ok
+    assert '"ENABLE_V6_EGRESS": "true"' in addon.detail.replace("'", '"')
     for group in ("system", "batch-v6", f"{SMALL.cluster}-legacy-asg"):  # batch -> batch-v6
         assert f"group {group}: pod v6if0" in names
         assert f"group {group}: ipv6 egress from the node's address" in names
@@ -582,3 +586,22 @@ def test_aws_node_is_rolled_out_once_its_new_template_runs_everywhere(
             }  # fmt: skip
 
     assert Fixed("https://cluster", "", lambda: "token").aws_node_rolled_out() is done
+
+
+def test_fargate_nodes_are_listed_as_left_out_and_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a cluster with a Fargate node beside its EC2 node (no aws-node runs on Fargate)
+    class _WithFargate(_Cluster):
+        def nodes(self) -> list[dict[str, Any]]:
+            fargate = {"metadata": {"name": "fargate-ip-10-0-1-5",
+                                    "labels": {"eks.amazonaws.com/compute-type": "fargate"}},
+                       "spec": {"providerID": "aws:///az/fargate-ip-10-0-1-5"}}  # fmt: skip
+            return [*super().nodes(), fargate]
+
+    cluster = _WithFargate(["i-1"], POD_V6 + "egress-source: 2600:1f18::10\n")
+    checks = _checks_in_cluster(monkeypatch, {"i-1": ("2600:1f18::10",)}, cluster)
+    # Then it is named, not probed, and does not fail the report
+    fargate = checks["Fargate nodes, left out (no aws-node runs there)"]
+    assert fargate.ok
+    assert fargate.detail == "fargate-ip-10-0-1-5"
+    assert checks["nodes to probe"].detail == "1 probe pods"
+    assert all(check.ok for check in checks.values())
