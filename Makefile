@@ -63,7 +63,7 @@ asl: setup
 # reports it and checks the floor in pyproject.toml.
 # tests/artifacts builds the functions and the layer as `sam build` does and loads them as Lambda does
 unit: setup
-	$(BIN)/pytest -q -n auto tests/unit tests/artifacts --cov --cov-report= --cov-fail-under=0
+	$(BIN)/pytest -q -n auto --dist loadgroup tests/unit tests/artifacts --cov --cov-report= --cov-fail-under=0
 
 integration: setup
 	$(BIN)/pytest -q -n auto tests/integration --cov --cov-append --cov-report= --cov-fail-under=0

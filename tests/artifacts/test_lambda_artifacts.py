@@ -15,7 +15,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import lambda_build
 
 PYTHON = lambda_build.find_python()
-pytestmark = pytest.mark.skipif(PYTHON is None, reason=lambda_build.WHERE_TO_GET_IT)
+pytestmark = [
+    pytest.mark.skipif(PYTHON is None, reason=lambda_build.WHERE_TO_GET_IT),
+    # one worker builds once for all of them (`--dist loadgroup` in `make unit`)
+    pytest.mark.xdist_group("lambda-artifacts"),
+]
 FUNCTIONS = lambda_build.functions()
 
 

@@ -26,7 +26,8 @@ SECRETS = {
 }
 
 
-@pytest.mark.parametrize("scenario", ["apply", "fail-validation"])
+# fail-validation runs every stage, the validation and the whole compensation: the most logs
+@pytest.mark.parametrize("scenario", ["fail-validation"])
 def test_a_whole_demo_logs_and_emits_no_secret(scenario: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
     done = subprocess.run(
