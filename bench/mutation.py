@@ -224,6 +224,7 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
           ("NumberReplacer", 'status.get("updatedNumberScheduled", 0)'),
           ("ReplaceComparisonOperator_Eq_", 'why = "" if phase == "Succeeded"'),
           ("ReplaceUnaryOperator_USub_Not", "lines[-1] if lines else"),
+          ("NumberReplacer", "lines[-1] if lines else"),
           ("ReplaceOrWithAnd", '", ".join(bad_subnets) or'),
           ("ReplaceOrWithAnd", "n.nodegroup or 'no node group'"),
           ("ReplaceOrWithAnd", '", ".join(pending[:20]) or'),
@@ -248,6 +249,10 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
        "anyway: it changes when compensation goes on, never what it reverts or keeps")
       for kind in ("ReplaceComparisonOperator_Eq_LtE", "ReplaceComparisonOperator_Eq_GtE",
                    "ReplaceComparisonOperator_Eq_Is")),
+    ("apply", "ReplaceAndWithOr", 'isinstance(e.change, RollNodegroup) and e.status == "intent"',
+     "accepted: stages run in order and one ends only once each of its changes is applied, and "
+     "a rollout is the nodes stage's only kind of change, so while a rollout is `intent` every "
+     "other `intent` entry is a rollout too: `or` adds only finished rollouts (as above)"),
     ("apply", "ReplaceComparisonOperator_Eq_GtE", 'if entry.status == "reverted"',
      "an entry's status is 'applied', 'in-place', 'intent' or 'reverted': only 'reverted' is "
      ">= 'reverted'"),
