@@ -225,10 +225,13 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
           ("ReplaceComparisonOperator_Eq_", 'why = "" if phase == "Succeeded"'),
           ("ReplaceUnaryOperator_USub_Not", "lines[-1] if lines else"),
           ("NumberReplacer", "lines[-1] if lines else"),
+          ("ReplaceOrWithAnd", 'configuration_values or "(no configurationValues)"'),
           ("ReplaceOrWithAnd", '", ".join(bad_subnets) or'),
           ("ReplaceOrWithAnd", "n.nodegroup or 'no node group'"),
           ("ReplaceOrWithAnd", '", ".join(pending[:20]) or'),
       )),
+    ("validate", "ReplaceComparisonOperator_Eq_GtE", "return len(results) == len(pods)",
+     "results only ever holds pods' names, so it is never longer than pods: >= is =="),
     ("validate", "ReplaceComparisonOperator_Eq_LtE", 'block.state == "associated"',
      "a CIDR block's state is associating, associated, disassociating, disassociated, failing "
      "or failed (EC2 API reference, VpcCidrBlockState, SubnetCidrBlockState): only "
@@ -253,6 +256,11 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
      "accepted: stages run in order and one ends only once each of its changes is applied, and "
      "a rollout is the nodes stage's only kind of change, so while a rollout is `intent` every "
      "other `intent` entry is a rollout too: `or` adds only finished rollouts (as above)"),
+    ("apply", "ReplaceComparisonOperator_Eq_LtE", 'if entry.status == "applied"',
+     "an entry's status is 'applied', 'in-place', 'intent' or 'reverted': only 'applied' is "
+     "<= 'applied'"),
+    ("apply", "ReplaceUnaryOperator_USub_Invert", "-e.seq))",
+     "~seq is -seq - 1: the same order of the journal's sequence numbers"),
     ("apply", "ReplaceComparisonOperator_Eq_GtE", 'if entry.status == "reverted"',
      "an entry's status is 'applied', 'in-place', 'intent' or 'reverted': only 'reverted' is "
      ">= 'reverted'"),
