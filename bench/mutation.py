@@ -259,6 +259,16 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     ("apply", "ReplaceComparisonOperator_Eq_LtE", 'if entry.status == "applied"',
      "an entry's status is 'applied', 'in-place', 'intent' or 'reverted': only 'applied' is "
      "<= 'applied'"),
+    ("apply", "ReplaceComparisonOperator_Eq_GtE", 'return entry.status == "intent" and',
+     "only 'reverted' sorts after 'intent', and compensate counts a reverted entry and moves "
+     "on (`continue`) before it asks `_ours`, its only caller"),
+    ("apply", "ReplaceComparisonOperator_Eq_Is", 'if entry.status == "reverted"',
+     "a Literal field holds the Literal's own object after validation (the journal's entries "
+     "are read back through pydantic), so `is` agrees with `==` on every value it can hold"),
+    ("apply", "ReplaceTrueWithFalse", "settled = True",
+     "accepted: every later unfinished rollout asks again whether the started ones still roll "
+     "and reads the estate again; all were at rest a moment before, so it costs reads, and "
+     "if one rolls again (someone else's rollout) waiting for it is the right answer anyway"),
     ("apply", "ReplaceUnaryOperator_USub_Invert", "-e.seq))",
      "~seq is -seq - 1: the same order of the journal's sequence numbers"),
     ("apply", "ReplaceComparisonOperator_Eq_GtE", 'if entry.status == "reverted"',
