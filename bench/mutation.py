@@ -228,6 +228,7 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
           ("ReplaceOrWithAnd", 'configuration_values or "(no configurationValues)"'),
           ("ReplaceOrWithAnd", '", ".join(bad_subnets) or'),
           ("ReplaceOrWithAnd", "n.nodegroup or 'no node group'"),
+          ("AddNot", '" (its rollout is not through)"'),
           ("ReplaceOrWithAnd", '", ".join(pending[:20]) or'),
       )),
     ("validate", "ReplaceComparisonOperator_Eq_GtE", "return len(results) == len(pods)",
@@ -265,6 +266,22 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     ("apply", "ReplaceComparisonOperator_Eq_Is", 'if entry.status == "reverted"',
      "a Literal field holds the Literal's own object after validation (the journal's entries "
      "are read back through pydantic), so `is` agrees with `==` on every value it can hold"),
+    *(("apply", kind, 'isinstance(change, RollNodegroup) and entry.status == "intent"', why)
+      for kind, why in (
+          ("ReplaceComparisonOperator_Eq_Is",
+           "a Literal field holds the Literal's own object after validation (the journal's "
+           "entries are read back through pydantic), so `is` agrees with `==` on every value"),
+          ("ReplaceComparisonOperator_Eq_GtE",
+           "only 'reverted' sorts after 'intent', and a reverted entry is counted and passed "
+           "over (`continue`) just above this line"),
+      )),
+    *(("apply", kind, fragment, "accepted: the estate is read again more often than needed "
+       "(each network entry, or the first entry too); a fresher read changes which calls are "
+       "made to read, never what is reverted or kept")
+      for kind, fragment in (
+          ("ReplaceAndWithOr", "if stale and entry.change.stage in"),
+          ("ReplaceFalseWithTrue", "stale = False"),
+      )),
     ("apply", "ReplaceTrueWithFalse", "settled = True",
      "accepted: every later unfinished rollout asks again whether the started ones still roll "
      "and reads the estate again; all were at rest a moment before, so it costs reads, and "
