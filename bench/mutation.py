@@ -78,6 +78,7 @@ TARGETS: dict[str, Target] = {
                     "compensation_never_touches_what_existed_before",
                     "compensation_restores_the_estate_and_keeps_the_vpc_block",
                     "compensation_releases_the_block_when_the_request_opts_in",
+                    "a_finished_compensation_counts_one_rollback_for_the_dashboard",
                     "compensation_reverts_an_intent_whose_effect_is_in_aws",
                     "rollback_leaves_foreign_interfaces_alone_and_keeps_the_64s_they_use",
                     "compensation_removes_an_access_entry_a_dead_validation_left",

@@ -218,6 +218,18 @@ def test_compensation_releases_the_block_when_the_request_opts_in(
     assert discover(target, request_.cluster).vpc.ipv6_block is None
 
 
+def test_a_finished_compensation_counts_one_rollback_for_the_dashboard(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    # MigrationsRolledBack feeds the dashboard and the rollback alarm (template.yaml): one
+    # finished compensation is one rollback, whatever it reverted
+    _stage("vpc", request_, target, ledger)
+    apply.metrics.clear_metrics()
+    apply.compensate(apply.RollbackInput(request=request_, migration_id=planned), target, ledger)
+    rolled_back = apply.metrics.metric_set["MigrationsRolledBack"]
+    assert (rolled_back["Unit"], rolled_back["Value"]) == ("Count", [1.0])
+
+
 @pytest.mark.parametrize("operation", ["AuthorizeSecurityGroupEgress",
                                        "CreateEgressOnlyInternetGateway"])  # fmt: skip
 def test_compensation_reverts_an_intent_whose_effect_is_in_aws(
