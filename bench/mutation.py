@@ -241,12 +241,13 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     ("validate", "NumberReplacer", "hexdigest()[:8]",
      "the probe pods' names need only differ from each other inside the run's own namespace "
      "(their index does that); any length of the migration's hash does"),
-    ("apply", "ReplaceComparisonOperator_Eq_Is", 'return entry.status == "intent" and',
-     "a Literal field holds the Literal's own object after validation (the journal's entries "
-     "are read back through pydantic), so `is` agrees with `==` on every value it can hold"),
-    ("apply", "ReplaceComparisonOperator_Eq_Is", 'if entry.status == "applied"',
-     "a Literal field holds the Literal's own object after validation (the journal's entries "
-     "are read back through pydantic), so `is` agrees with `==` on every value it can hold"),
+    # Identity with a journal entry's status, a Literal read back through pydantic
+    *(("apply", "ReplaceComparisonOperator_Eq_Is", fragment, "a Literal field holds the "
+       "Literal's own object after validation (the journal's entries are read back through "
+       "pydantic), so `is` agrees with `==` on every value it can hold")
+      for fragment in ('return entry.status == "intent" and', 'if entry.status == "applied"',
+                       'if entry.status == "reverted"',
+                       'isinstance(change, RollNodegroup) and entry.status == "intent"')),
     *(("apply", kind, 'isinstance(e.change, RollNodegroup) and e.status == "intent"',
        "accepted: it adds finished rollouts (applied, in place or reverted) to those compensation "
        "waits on before the first unfinished one; AWS reports them at rest unless a rollout "
@@ -264,18 +265,10 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     ("apply", "ReplaceComparisonOperator_Eq_GtE", 'return entry.status == "intent" and',
      "only 'reverted' sorts after 'intent', and compensate counts a reverted entry and moves "
      "on (`continue`) before it asks `_ours`, its only caller"),
-    ("apply", "ReplaceComparisonOperator_Eq_Is", 'if entry.status == "reverted"',
-     "a Literal field holds the Literal's own object after validation (the journal's entries "
-     "are read back through pydantic), so `is` agrees with `==` on every value it can hold"),
-    *(("apply", kind, 'isinstance(change, RollNodegroup) and entry.status == "intent"', why)
-      for kind, why in (
-          ("ReplaceComparisonOperator_Eq_Is",
-           "a Literal field holds the Literal's own object after validation (the journal's "
-           "entries are read back through pydantic), so `is` agrees with `==` on every value"),
-          ("ReplaceComparisonOperator_Eq_GtE",
-           "only 'reverted' sorts after 'intent', and a reverted entry is counted and passed "
-           "over (`continue`) just above this line"),
-      )),
+    ("apply", "ReplaceComparisonOperator_Eq_GtE",
+     'isinstance(change, RollNodegroup) and entry.status == "intent"',
+     "only 'reverted' sorts after 'intent', and a reverted entry is counted and passed over "
+     "(`continue`) just above this line"),
     *(("apply", kind, fragment, "accepted: the estate is read again more often than needed "
        "(each network entry, or the first entry too); a fresher read changes which calls are "
        "made to read, never what is reverted or kept")

@@ -221,8 +221,8 @@ def test_compensation_releases_the_block_when_the_request_opts_in(
 def test_a_finished_compensation_counts_one_rollback_for_the_dashboard(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
 ) -> None:
-    # MigrationsRolledBack feeds the dashboard and the rollback alarm (template.yaml): one
-    # finished compensation is one rollback, whatever it reverted
+    # MigrationsRolledBack feeds the dashboard (template.yaml): one finished compensation is
+    # one rollback, whatever it reverted
     _stage("vpc", request_, target, ledger)
     apply.metrics.clear_metrics()
     apply.compensate(apply.RollbackInput(request=request_, migration_id=planned), target, ledger)
