@@ -7,8 +7,7 @@ environment, and nothing here knows which one it talks to.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -105,20 +104,50 @@ def new_session(**kwargs: Any) -> boto3.Session:
     return boto3.Session(botocore_session=core, **kwargs)
 
 
-@dataclass(frozen=True)
 class Clients:
-    """The clients discovery and the changes use, all bound to one account and Region."""
+    """The clients discovery and the changes use, all bound to one account and Region.
 
-    account_id: str
-    region: str
-    ec2: EC2Client
-    eks: EKSClient
-    autoscaling: AutoScalingClient
-    networkmanager: NetworkManagerClient
-    elbv2: ElasticLoadBalancingv2Client
-    sts: STSClient
-    iam: IAMClient
-    partition: str = "aws"  # from the caller's ARN: aws, aws-cn, aws-us-gov
+    Each is made on first use and kept: a stage or a peer account's read needs two or three of
+    the seven, and making a client (its class, its event hooks) costs more than a call.
+    """
+
+    def __init__(
+        self, session: boto3.Session, account_id: str, region: str, partition: str = "aws"
+    ) -> None:
+        self.session = session
+        self.account_id = account_id
+        self.region = region
+        self.partition = partition  # from the caller's ARN: aws, aws-cn, aws-us-gov
+
+    @cached_property
+    def ec2(self) -> EC2Client:
+        return self.session.client("ec2", region_name=self.region, config=retries())
+
+    @cached_property
+    def eks(self) -> EKSClient:
+        return self.session.client("eks", region_name=self.region, config=retries())
+
+    @cached_property
+    def autoscaling(self) -> AutoScalingClient:
+        return self.session.client("autoscaling", region_name=self.region, config=retries())
+
+    @cached_property
+    def networkmanager(self) -> NetworkManagerClient:
+        return self.session.client(
+            "networkmanager", region_name=NETWORK_MANAGER_REGION, config=retries()
+        )
+
+    @cached_property
+    def elbv2(self) -> ElasticLoadBalancingv2Client:
+        return self.session.client("elbv2", region_name=self.region, config=retries())
+
+    @cached_property
+    def sts(self) -> STSClient:
+        return self.session.client("sts", region_name=self.region, config=retries())
+
+    @cached_property
+    def iam(self) -> IAMClient:
+        return self.session.client("iam", config=retries())
 
 
 def partition_of(arn: str) -> str:
@@ -238,20 +267,7 @@ def clients_for(
 ) -> Clients:
     if partition is None:
         partition = _caller(session)[1]
-    return Clients(
-        account_id=account_id,
-        region=region,
-        partition=partition,
-        ec2=session.client("ec2", region_name=region, config=retries()),
-        eks=session.client("eks", region_name=region, config=retries()),
-        autoscaling=session.client("autoscaling", region_name=region, config=retries()),
-        networkmanager=session.client(
-            "networkmanager", region_name=NETWORK_MANAGER_REGION, config=retries()
-        ),
-        elbv2=session.client("elbv2", region_name=region, config=retries()),
-        sts=session.client("sts", region_name=region, config=retries()),
-        iam=session.client("iam", config=retries()),
-    )
+    return Clients(session, account_id, region, partition)
 
 
 def target_clients(account_id: str | None, region: str) -> Clients:
