@@ -89,6 +89,8 @@ TARGETS: dict[str, Target] = {
             ),
             "tests/unit/test_validate.py::test_a_self_managed_cni_is_patched_in_both_containers_and_restored",
             "tests/unit/test_validate.py::test_rollback_deletes_the_probe_namespace_a_dead_validation_left",
+            # seen_by_aws decides, for every approved change, whether validation asks AWS for it
+            "tests/unit/test_validate.py::test_validation_before_the_stages_fails_on_the_aws_checks",
             *(
                 f"tests/unit/test_apply.py::test_{name}"
                 for name in (
@@ -280,6 +282,17 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
      "accepted: every later unfinished rollout asks again whether the started ones still roll "
      "and reads the estate again; all were at rest a moment before, so it costs reads, and "
      "if one rolls again (someone else's rollout) waiting for it is the right answer anyway"),
+    ("apply", "ReplaceComparisonOperator_Eq_LtE",
+     'isinstance(change, RollNodegroup) and entry.status == "intent"',
+     "accepted: it lets applied rollouts in too ('applied' <= 'intent'); one is applied only "
+     "once every node it launched has IPv6 and none it replaced is left, so part_way finds "
+     "it at rest and whole, and it is reverted or kept as before; what changes is one more "
+     "read of the estate"),
+    ("apply", "ReplaceAndWithOr",
+     'isinstance(change, RollNodegroup) and entry.status == "intent"',
+     "accepted: stages run in order, so an `intent` entry of another kind comes only from a "
+     "journal with no rollout started; it then waits on no rollout, reads the estate once "
+     "more, and part_way names no group for a change that is not a rollout"),
     ("apply", "ReplaceUnaryOperator_USub_Invert", "-e.seq))",
      "~seq is -seq - 1: the same order of the journal's sequence numbers"),
     ("apply", "ReplaceComparisonOperator_Eq_GtE", 'if entry.status == "reverted"',

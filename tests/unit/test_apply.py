@@ -626,8 +626,17 @@ def test_rolled_nodes_are_cycled_back_when_the_request_asks(
         # a rollback that waits still holds the cluster's lock: no other run may start
         assert ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) == "m-1"
         waited_on.append(report.waiting_on)
+        if "cycling its nodes back" in str(report.waiting_on):
+            cycling = report
         _skip_clock()
     assert report.done
+    # a report that waits counts as untouched each journaled change it has not reverted yet
+    # (the CNI's restore is done by then: the nodes are cycled after it)
+    assert "cni:enable-cni-ipv6-egress:vpc-cni" in cycling.reverted
+    assert cycling.untouched == len(list(ledger.entries("m-1"))) - len(cycling.reverted)
+    # the nodes the recycle launched count as the cluster's: every /64 goes (none is kept as
+    # if another team's interface used it)
+    assert not [c for c in report.kept if c.startswith("vpc:associate-subnet")]
     assert ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) is None
     # DOMAIN.md, rollback: the CNI flag goes off (and aws-node rolls that out) before the
     # nodes are recycled, so the new nodes start their pods without an IPv6 egress path
