@@ -603,6 +603,8 @@ def test_rolled_nodes_are_kept_on_rollback_by_default(
         f"nodes:roll-nodegroup:{g}" for g in ("batch", "system", f"{SMALL.cluster}-legacy-asg")
     }
     assert _group_instances(target, request_.cluster) == rolled
+    # the kept changes (the rollouts and the /56) are the ones the report leaves untouched
+    assert report.untouched == len(report.kept) == 4
 
 
 def test_rolled_nodes_are_cycled_back_when_the_request_asks(
@@ -637,6 +639,8 @@ def test_rolled_nodes_are_cycled_back_when_the_request_asks(
     # the nodes the recycle launched count as the cluster's: every /64 goes (none is kept as
     # if another team's interface used it)
     assert not [c for c in report.kept if c.startswith("vpc:associate-subnet")]
+    assert [c.split(":")[1] for c in report.kept] == ["associate-vpc-ipv6-cidr"]
+    assert report.untouched == 1  # the /56, kept
     assert ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) is None
     # DOMAIN.md, rollback: the CNI flag goes off (and aws-node rolls that out) before the
     # nodes are recycled, so the new nodes start their pods without an IPv6 egress path
@@ -905,6 +909,8 @@ def test_compensation_waits_for_a_rollout_whose_answer_was_lost(
     # every /64 is released (none kept as if another team's interface still used it)
     assert not [c for c in report.why_kept if not c.startswith("nodes:")]
     assert not [c for c in report.kept if c.startswith("vpc:associate-subnet")]
+    assert [c.split(":")[1] for c in report.kept] == ["associate-vpc-ipv6-cidr"]
+    assert report.untouched == 1  # the /56, kept
 
 
 def test_the_cni_stage_waits_for_aws_node_to_roll_out_after_the_add_on_update(
