@@ -909,8 +909,6 @@ def test_compensation_waits_for_a_rollout_whose_answer_was_lost(
     # every /64 is released (none kept as if another team's interface still used it)
     assert not [c for c in report.why_kept if not c.startswith("nodes:")]
     assert not [c for c in report.kept if c.startswith("vpc:associate-subnet")]
-    assert [c.split(":")[1] for c in report.kept] == ["associate-vpc-ipv6-cidr"]
-    assert report.untouched == 1  # the /56, kept
 
 
 def test_the_cni_stage_waits_for_aws_node_to_roll_out_after_the_add_on_update(
