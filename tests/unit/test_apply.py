@@ -883,10 +883,13 @@ def test_compensation_waits_for_a_rollout_whose_answer_was_lost(
 
     assert ADDON_UPDATE_SECONDS < SECONDS_PER_NODE  # one step of the clock ends the CNI revert only
     live_at_revert: list[str] = []
+    network_reverts: list[str] = []  # proof the hook sees the calls (on the client they use)
 
     def still_live(model: Any, **_: Any) -> None:
-        if model.name.startswith(MUTATING) and _live_rollouts(target, request_.cluster):
-            live_at_revert.append(model.name)
+        if model.name.startswith(MUTATING):
+            network_reverts.append(model.name)
+            if _live_rollouts(target, request_.cluster):
+                live_at_revert.append(model.name)
 
     target.ec2.meta.events.register("before-call", still_live)  # the network's reverts
     event = apply.RollbackInput(request=request_, migration_id="m-1")
@@ -895,6 +898,7 @@ def test_compensation_waits_for_a_rollout_whose_answer_was_lost(
     while not reports[-1].done and len(reports) < 40:
         CLOCK.skip(ADDON_UPDATE_SECONDS / 2)  # the CNI's revert, then aws-node's rollout
         reports.append(apply.compensate(event, target, ledger))
+    assert network_reverts
     assert live_at_revert == []
     if action == "UpdateNodegroupVersion":
         # (the one-node refresh comes to rest while the CNI's restore rolls aws-node out,
