@@ -293,6 +293,10 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
      "accepted: stages run in order, so an `intent` entry of another kind comes only from a "
      "journal with no rollout started; it then waits on no rollout, reads the estate once "
      "more, and part_way names no group for a change that is not a rollout"),
+    ("apply", "ReplaceContinueWithBreak", "continue  # the /56 stays",
+     "accepted: the VPC's block is the vpc stage's first change (its /64s are carved from it) "
+     "and compensation goes stage by stage, vpc last, newest first, so the /56 is the last "
+     "entry it reaches: break and continue both end the loop there"),
     ("apply", "ReplaceUnaryOperator_USub_Invert", "-e.seq))",
      "~seq is -seq - 1: the same order of the journal's sequence numbers"),
     ("apply", "ReplaceComparisonOperator_Eq_GtE", 'if entry.status == "reverted"',
@@ -310,8 +314,11 @@ SLOW = ("apply", "validate", "kube")  # moto-backed tests
 
 
 def _reviewed(module: str, operator: str, line: str) -> str | None:
+    """The reason a survivor is equivalent or accepted: `kind` names one operator, or every
+    operator of a family when it ends with `_` (`ReplaceComparisonOperator_Eq_`)."""
     for where, kind, fragment, why in EQUIVALENT:
-        if where == module and operator.startswith(kind) and fragment in line:
+        same = operator.startswith(kind) if kind.endswith("_") else operator == kind
+        if where == module and same and fragment in line:
             return why
     return None
 

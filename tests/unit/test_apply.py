@@ -607,9 +607,10 @@ def test_rolled_nodes_are_kept_on_rollback_by_default(
     assert report.untouched == len(report.kept) == 4
 
 
+@pytest.mark.parametrize("clock", ["between calls", "while a call reads"])
 def test_rolled_nodes_are_cycled_back_when_the_request_asks(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
-    aws_calls: AwsCalls,
+    aws_calls: AwsCalls, clock: str,
 ) -> None:  # fmt: skip
     from tests.unit.estates import migrate
 
@@ -617,6 +618,23 @@ def test_rolled_nodes_are_cycled_back_when_the_request_asks(
     rolled = _group_instances(target, request_.cluster)
     asking = request_.model_copy(update={"recycle_nodes_on_rollback": True})
     event = apply.RollbackInput(request=asking, migration_id="m-1")
+    if clock == "while a call reads":
+        # On AWS a rollout finishes on its own time: here, between a call's first read of the
+        # estate and its poll of the rollout, so the recycle's new nodes (IPv6 from the /64s,
+        # which still auto-assign) are launched after that read: compensation reads again
+        # before it releases the /64s, or it would keep them as another team's.
+        def a_batch_launched_and_ready(**_: Any) -> None:
+            from local.gaps.rollouts import SECONDS_PER_NODE
+            from local.gaps.timing import CLOCK, NODE_READY_SECONDS
+
+            CLOCK.skip(SECONDS_PER_NODE + NODE_READY_SECONDS)
+
+        target.eks.meta.events.register(
+            "before-call.eks.DescribeUpdate", a_batch_launched_and_ready
+        )
+        target.autoscaling.meta.events.register(
+            "before-call.autoscaling.DescribeInstanceRefreshes", a_batch_launched_and_ready
+        )
     waited_on = []
     calls: list[list[str]] = []
     for _ in range(30):
@@ -630,6 +648,8 @@ def test_rolled_nodes_are_cycled_back_when_the_request_asks(
         waited_on.append(report.waiting_on)
         if "cycling its nodes back" in str(report.waiting_on):
             cycling = report
+            if clock == "while a call reads":
+                continue  # the hook moves the clock
         _skip_clock()
     assert report.done
     # a report that waits counts as untouched each journaled change it has not reverted yet
@@ -745,6 +765,8 @@ def test_rollback_leaves_foreign_interfaces_alone_and_keeps_the_64s_they_use(
     held = {private} | alb_subnets
     kept_subnets = {c.rsplit(":", 1)[-1] for c in report.kept if "associate-subnet" in c}
     assert kept_subnets == held
+    # what it left untouched is what it kept: the /56 and each /64 another team's ENI holds
+    assert report.untouched == len(report.kept) == 1 + len(held)
     why = report.why_kept[f"vpc:associate-subnet-ipv6-cidr:{private}"]
     assert other_eni["NetworkInterfaceId"] in why
     assert "not this cluster's nodes" in why

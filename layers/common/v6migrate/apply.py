@@ -405,7 +405,7 @@ def compensate(
             if isinstance(change, AssociateVpcIpv6Cidr) and not request.release_vpc_cidr:
                 # Irreversible: a re-associated Amazon-provided /56 is a different range.
                 kept.append(change.change_id)
-                continue
+                continue  # the /56 stays
             if isinstance(change, RollNodegroup) and request.recycle_nodes_on_rollback:
                 done, waiting_on = _recycle(ledger, migration_id, entry, change, ctx)
                 if not done:
