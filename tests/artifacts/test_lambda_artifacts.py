@@ -60,6 +60,30 @@ def test_every_handler_imports_from_the_built_artifacts_alone(
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.logical_id)
+def test_every_handler_traces_its_aws_calls_and_patches_nothing_else(
+    built: Path, function: lambda_build.Function
+) -> None:
+    # Given the handler loaded as Lambda loads it (tracing is on under Lambda's variables)
+    module = function.handler.rsplit(".", 1)[0]
+    check = (
+        f"import {module}\n"
+        "from aws_xray_sdk.core.patcher import _PATCHED_MODULES\n"
+        "print(sorted(_PATCHED_MODULES))\n"
+    )
+    # When it is imported
+    done = subprocess.run(
+        lambda_build.import_command(PYTHON or "", function, built, check),
+        env=lambda_build.lambda_environment(function, built),
+        cwd=built / "functions" / function.logical_id,
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    # Then botocore's calls are traced, and no patcher of a library the functions never use
+    # was imported (each costs import time on every cold start: bench/cold_start.py)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[-2] == "['botocore']"
+
+
 def test_the_layer_holds_the_pinned_packages_and_nothing_for_development(built: Path) -> None:
     layer = built / "layer" / "python"
     installed = {

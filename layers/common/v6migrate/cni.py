@@ -11,8 +11,6 @@ import json
 import re
 from typing import Any
 
-import yaml
-
 V6_EGRESS_MIN = (1, 13, 0)
 V6_EGRESS_SAFE_WITHOUT_NODE_IPV6 = (1, 16, 3)
 FLAG = "ENABLE_V6_EGRESS"
@@ -38,6 +36,8 @@ def parse_configuration(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
+        import yaml  # only YAML configurationValues need it (a tenth of a handler's import)
+
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as error:

@@ -9,7 +9,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
-tracer = Tracer()
+# What patch_all() traced, botocore (http.client is left out: it would trace every AWS call a
+# second time), without importing a patcher for each library the X-Ray SDK knows.
+tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
