@@ -452,6 +452,49 @@ def _cni_rolled_out(request: MigrationRequest, target: Clients, ledger: Ledger) 
     raise AssertionError("aws-node never rolled out")
 
 
+def _stage_durations(out: str) -> list[tuple[str, float, list[list[str]]]]:
+    """The StageDuration metrics written (CloudWatch EMF lines): stage, seconds, dimensions."""
+    found = []
+    for line in out.splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and "StageDuration" in doc:
+            directive = doc["_aws"]["CloudWatchMetrics"][0]
+            assert directive["Metrics"] == [{"Name": "StageDuration", "Unit": "Seconds"}]
+            [seconds] = doc["StageDuration"]  # one value per line
+            found.append((doc["stage"], seconds, directive["Dimensions"]))
+    return found
+
+
+def test_a_long_stage_counts_its_duration_once_from_its_first_call_to_its_end(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from local.gaps.timing import CLOCK
+
+    # Given the stages timed on the simulated clock (the one the rollouts run on), and the
+    # service named as template.yaml's Globals name it
+    monkeypatch.setattr(apply, "clock", CLOCK.now)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "v6migrate")
+    _stage("vpc", request_, target, ledger)
+    assert [stage for stage, _, _ in _stage_durations(capsys.readouterr().out)] == ["vpc"]
+    started = CLOCK.now()
+    # When the CNI stage is polled until it is done (aws-node rolled out), then once more
+    polls = _cni_rolled_out(request_, target, ledger)
+    ended = CLOCK.now()
+    _advance("cni", request_, target, ledger)
+    # Then the dashboard gets one duration for it, from its first call to its end across every
+    # poll and wait, under the dimensions it reads (template.yaml, MigrationsDashboard)
+    assert polls > 1
+    [(stage, seconds, dimensions)] = _stage_durations(capsys.readouterr().out)
+    assert stage == "cni"
+    assert seconds == pytest.approx(ended - started, abs=1.0)
+    assert seconds > 1.0
+    assert dimensions == [["stage", "service"]]
+
+
 def test_long_stages_start_then_poll_and_roll_at_most_the_requested_concurrency(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
 ) -> None:

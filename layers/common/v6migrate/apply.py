@@ -10,6 +10,7 @@ together and waited for together (one filtered describe per poll for the batch).
 from __future__ import annotations
 
 import itertools
+import time
 from functools import cache
 from typing import Any, Literal
 
@@ -35,7 +36,7 @@ from v6migrate.models import (
     RollNodegroup,
     Stage,
 )
-from v6migrate.observability import logger, metrics
+from v6migrate.observability import logger, metrics, stage_duration
 from v6migrate.plan import plan
 from v6migrate.render import replacement_name
 
@@ -152,6 +153,31 @@ def _in_effect(
     return "already" if ours else "in-place"
 
 
+def clock() -> float:
+    """Seconds since the epoch (a function, so a test can move it)."""
+    return time.time()
+
+
+def stage_began(ledger: Ledger, migration_id: str, stage: str) -> dict[str, Any]:
+    """When the stage's first call began, noted once: a long stage spans many calls and waits."""
+    key = f"stage#{stage}"
+    began = ledger.read_note(migration_id, key)
+    if began is None:
+        began = {"started": clock()}
+        ledger.note(migration_id, key, began)
+    return began
+
+
+def stage_ended(ledger: Ledger, migration_id: str, stage: str, began: dict[str, Any]) -> None:
+    """The stage's duration, from its first call to now, noted and counted once (a call
+    repeated after the end, a retry or a redrive, counts nothing more)."""
+    if "seconds" in began:
+        return
+    seconds = round(max(0.0, clock() - float(began["started"])), 3)
+    ledger.note(migration_id, f"stage#{stage}", {**began, "seconds": seconds})
+    stage_duration(stage, seconds)
+
+
 def run_stage(
     stage: Stage,
     event: StageInput,
@@ -159,6 +185,7 @@ def run_stage(
     ledger: Ledger | None = None,
 ) -> StageReport:
     request, migration_id, clients, ledger = _bind(event, clients, ledger)
+    began = stage_began(ledger, migration_id, stage)
     approved, order, journal = _journal(ledger, migration_id)
     ctx, missing = _fresh(clients, request, migration_id)
 
@@ -194,6 +221,7 @@ def run_stage(
         changes=tuple(change.change_id for _, change in todo[:REPORTED_CHANGES]),
     )
     logger.info("stage applied", extra=report.model_dump())
+    stage_ended(ledger, migration_id, stage, began)
     return report
 
 
@@ -211,6 +239,7 @@ def advance_stage(
     longer needs it (for nodes: every node's primary ENI has a global IPv6 address).
     """
     request, migration_id, clients, ledger = _bind(event, clients, ledger)
+    began = stage_began(ledger, migration_id, stage)
     approved, order, journal = _journal(ledger, migration_id)
     ctx, missing = _fresh(clients, request, migration_id)
     limit = request.options.node_concurrency if stage == "nodes" else 1
@@ -272,6 +301,8 @@ def advance_stage(
         found_in_place=counts["in-place"],
     )
     logger.info("stage progress", extra=progress.model_dump())
+    if progress.done:
+        stage_ended(ledger, migration_id, stage, began)
     return progress
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 logger = Logger()
 # What patch_all() traced, botocore (http.client is left out: it would trace every AWS call a
@@ -24,3 +25,10 @@ def entrypoint(handler: Handler) -> Handler:
         tracer.capture_lambda_handler(metrics.log_metrics(handler))
     )
     return wrapped
+
+
+def stage_duration(stage: str, seconds: float) -> None:
+    """One `StageDuration` (seconds, with the stage as a dimension of its own) for the
+    dashboard, written at once: the handler's other metrics share one set of dimensions."""
+    with single_metric(name="StageDuration", unit=MetricUnit.Seconds, value=seconds) as metric:
+        metric.add_dimension(name="stage", value=stage)

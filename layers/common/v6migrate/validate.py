@@ -22,7 +22,14 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from v6migrate import aws, cni, kube
-from v6migrate.apply import StageInput, _fresh, default_ledger, seen_by_aws
+from v6migrate.apply import (
+    StageInput,
+    _fresh,
+    default_ledger,
+    seen_by_aws,
+    stage_began,
+    stage_ended,
+)
 from v6migrate.changes import Context, wait_until
 from v6migrate.discover import primary_interface
 from v6migrate.journal import Ledger
@@ -299,6 +306,7 @@ def run(
     request, migration_id = event.request, event.migration_id
     clients = clients or aws.target_clients(request.account_id, request.region)
     ledger = ledger or default_ledger()
+    began = stage_began(ledger, migration_id, "validate")
     approved = [c.change_id for c in ledger.plan(migration_id).changes if seen_by_aws(c)]
     ctx, missing = _fresh(clients, request, migration_id)
     checks = _aws_checks(ctx, approved, missing, request)
@@ -326,4 +334,5 @@ def run(
     # the dashboard's "succeeded" (a run that validates is through: only the lock is left)
     name = "MigrationsValidated" if report.passed else "ValidationsFailed"
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    stage_ended(ledger, migration_id, "validate", began)
     return report
