@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from collections.abc import Callable
@@ -12,15 +13,26 @@ from local.seed import ESTATES, seed
 from local.server import EmbeddedAws
 
 
-def serve(estate: str, port: int, echo: Callable[[str], None]) -> int:
-    stop = threading.Event()
+def serve(estate: str, port: int, echo: Callable[[str], None], page_size: int | None = None) -> int:
+    """Start, deploy, seed, print how to reach it, then serve until SIGTERM or Ctrl-C, which end
+    it at any point (while it deploys or seeds too): returns 0 then."""
 
     def _stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        raise _Stopped
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    embedded = EmbeddedAws(port=port).start()
+    with contextlib.suppress(_Stopped):
+        _serve(estate, port, echo, page_size)
+    return 0
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGINT: raised in the main thread wherever it is."""
+
+
+def _serve(estate: str, port: int, echo: Callable[[str], None], page_size: int | None) -> None:
+    embedded = EmbeddedAws(port=port, page_size=page_size).start()
     try:
         session = embedded.session()
         deployment = deploy(session, parameters=local_parameters())
@@ -39,7 +51,8 @@ def serve(estate: str, port: int, echo: Callable[[str], None]) -> int:
         echo(f"export AWS_ENDPOINT_URL={embedded.endpoint} AWS_ACCESS_KEY_ID=embedded "
              f"AWS_SECRET_ACCESS_KEY=embedded AWS_REGION={embedded.region}")  # fmt: skip
         echo(f"endpoint: {embedded.endpoint}")
-        stop.wait()
+        threading.Event().wait()  # until a signal's handler raises
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second signal ends it at once
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         embedded.stop()
-    return 0

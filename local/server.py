@@ -31,11 +31,61 @@ MOTO_CONFIG = {
 }
 
 
+class ServerStartFailed(RuntimeError):
+    """The embedded AWS could not listen (most often: its port is in use)."""
+
+
+def _listen(server: Any, port: int) -> None:
+    """`ThreadedMotoServer.start` without its hang: when the bind fails, the server's thread
+    dies before it says it is ready, and `start` would wait for ever (moto 5.2.5)."""
+    import socket
+    import threading
+
+    failed: list[str] = []
+    if port:
+        # werkzeug, asked for a port in use, prints two lines of its own and ends the thread:
+        # the same bind tried first (with the server's SO_REUSEADDR) says why in one
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as error:
+                raise ServerStartFailed(_cannot_listen(port, error.strerror)) from error
+
+    def entry() -> None:
+        try:
+            server._server_entry()
+        except BaseException as error:  # werkzeug ends a failed bind with SystemExit
+            failed.append(str(error))
+
+    server._thread = threading.Thread(target=entry, daemon=True)
+    server._thread.start()
+    while not server._server_ready_event.wait(0.05):
+        if not server._thread.is_alive():
+            raise ServerStartFailed(
+                _cannot_listen(port, "the server stopped while starting " + " ".join(failed))
+            )
+
+
+def _cannot_listen(port: int, reason: str | None) -> str:
+    return (
+        f"cannot listen on 127.0.0.1:{port}: {reason or 'refused'} (choose another port with "
+        "--port, or 0 for a free one)"
+    )
+
+
 class EmbeddedAws:
     def __init__(
-        self, port: int = 0, region: str = DEFAULT_REGION, fast_forward: bool = True
+        self,
+        port: int = 0,
+        region: str = DEFAULT_REGION,
+        fast_forward: bool = True,
+        page_size: int | None = None,
     ) -> None:
+        """`page_size`: at most that many items a page of every Describe and List the workflow
+        reads (AWS may answer fewer than asked: gaps/paging.py); None for AWS's own sizes."""
         self._requested_port = port
+        self._page_size = page_size
         self.region = region
         self._fast_forward = fast_forward
         self._server: Any = None
@@ -45,6 +95,7 @@ class EmbeddedAws:
     def start(self) -> EmbeddedAws:
         # The extensions must be in place before the server's first request (URL map cache).
         gaps.install()
+        gaps.paging.set_page_size(self._page_size)
         runtime.install()
         faults.install()
         runtime.quiet()
@@ -55,7 +106,7 @@ class EmbeddedAws:
         self._server = ThreadedMotoServer(
             ip_address="127.0.0.1", port=self._requested_port, verbose=False
         )
-        self._server.start()
+        _listen(self._server, self._requested_port)
         SIM.start()  # the simulated clusters' Kubernetes API (DescribeCluster points at it)
         _, port = self._server.get_host_and_port()
         self.endpoint = f"http://127.0.0.1:{port}"
@@ -97,6 +148,7 @@ class EmbeddedAws:
             self._server.stop()
             self._server = None
             SIM.stop()
+            gaps.paging.set_page_size(None)
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

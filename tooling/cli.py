@@ -300,10 +300,24 @@ def cmd_status(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- local
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
+
+
 def cmd_local_serve(args: argparse.Namespace) -> int:
     from local.serve import serve
+    from local.server import ServerStartFailed
 
-    return serve(estate=args.estate, port=args.port, echo=_out)
+    try:
+        return serve(estate=args.estate, port=args.port, echo=_out, page_size=args.page_size)
+    except ServerStartFailed as error:
+        raise CliError(str(error)) from error
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -358,6 +372,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = local_commands.add_parser("serve", help="run the embedded AWS in the foreground")
     serve.add_argument("--estate", choices=["none", "small", "realistic", "large"], default="small")
     serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    serve.add_argument(
+        "--page-size", type=_positive, default=None, metavar="N",
+        help="at most N items a page of every Describe and List the workflow reads (AWS may "
+        "answer fewer than asked; default: AWS's own page sizes)",
+    )  # fmt: skip
     serve.set_defaults(func=cmd_local_serve)
 
     demo = commands.add_parser("demo", help="the small estate migrated in the embedded AWS")

@@ -23,6 +23,7 @@ from local.gaps import (
     eks,
     ipam,
     networkmanager,
+    paging,
     privatelink,
     requester_managed,
     rollouts,
@@ -68,6 +69,7 @@ def install() -> None:
         from local import shared_models
 
         shared_models.share()
+        paging.pages_as_aws()  # last: it wraps the final response methods
         # moto loads its catalogue of public AMIs (some 10,000 images) into every EC2 backend it
         # makes, one per account and Region: 0.3 s each. The workflow never reads public images,
         # and the estates launch from image ids of their own (`gaps.eks.release_image`).

@@ -14,10 +14,15 @@ import pytest
 from local.deploy import Deployment, deploy, drain, local_parameters
 from local.server import EmbeddedAws
 
+# Every Describe and List answers at most this many items a page (AWS may answer fewer than a
+# client asks, local/gaps/paging.py), so every paginator in discovery and the changes turns
+# pages for real: a read of the first page only misses resources here as it would on AWS.
+PAGE_SIZE = 2
+
 
 @pytest.fixture(scope="session")
 def embedded() -> Iterator[EmbeddedAws]:
-    with EmbeddedAws() as server:
+    with EmbeddedAws(page_size=PAGE_SIZE) as server:
         yield server
 
 

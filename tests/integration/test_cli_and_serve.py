@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -159,3 +160,56 @@ def test_each_failing_demo_shows_the_failure_and_the_compensation(
         assert "IPv6 block" in line or line.rstrip().endswith("->local"), line
     if estate == "realistic":
         assert "interfaces and instances: untouched" in done.stdout
+
+
+def _serve(*args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
+    return subprocess.Popen(
+        [str(BIN / "v6migrate"), "local", "serve", *args],
+        env={**env, "POWERTOOLS_METRICS_DISABLED": "true"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line_and_exits_1() -> None:
+    # Given a port another program listens on
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # When `local serve` is asked for it
+        process = _serve("--estate", "none", "--port", str(port))
+        try:
+            out, err = process.communicate(timeout=60)
+        finally:
+            process.kill()
+    # Then it says so in one line, and exits 1 (it used to wait for ever)
+    assert process.returncode == 1
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"error: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert "endpoint:" not in out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_ends_on_a_signal_while_it_seeds_and_once_it_serves(signum: int) -> None:
+    for moment in ("seeding", "serving"):
+        process = _serve("--estate", "small")
+        try:
+            assert process.stdout is not None
+            wanted = "deployed stack" if moment == "seeding" else "endpoint: "
+            deadline = time.monotonic() + 120
+            seen = ""
+            while time.monotonic() < deadline and not seen.startswith(wanted):
+                seen = process.stdout.readline()
+                assert seen or process.poll() is None, "local serve ended before it was asked"
+            # When the signal comes (while the estate is being built, or once it serves)
+            started = time.monotonic()
+            process.send_signal(signum)
+            out, _ = process.communicate(timeout=30)
+            # Then it ends at once, cleanly, without going on to serve
+            assert process.returncode == 0, moment
+            assert time.monotonic() - started < 10, moment
+            if moment == "seeding":
+                assert "endpoint:" not in out
+        finally:
+            process.kill()

@@ -111,14 +111,20 @@ def test_a_flag_set_outside_the_add_on_blocks_a_preserve_update(moto: None, ledg
     assert not overwrite.blocked
 
 
+@pytest.mark.parametrize("others", [0, 100])
 def test_an_access_entry_the_workflows_role_had_before_the_run_is_kept(
-    moto: None, ledger: Ledger
+    moto: None, ledger: Ledger, others: int
 ) -> None:
     # Given a platform team that gave the workflow's role an access entry of its own (EKS user
-    # guide, access entries), with a policy the run's checks can use
+    # guide, access entries), with a policy the run's checks can use; and, in the second case,
+    # a hundred other teams' entries listed before it, so that ListAccessEntries, which answers
+    # at most 100 a page (EKS API reference, maxResults), names it on the second page only
     clients = _seeded()
     caller = clients.sts.get_caller_identity()["Arn"]
     who = kube.role_arn(str(caller), clients.iam)
+    for n in range(others):
+        team = clients.iam.create_role(RoleName=f"a-team-{n:03d}", AssumeRolePolicyDocument="{}")
+        clients.eks.create_access_entry(clusterName=SMALL.cluster, principalArn=team["Role"]["Arn"])
     clients.eks.create_access_entry(clusterName=SMALL.cluster, principalArn=who)
     view = f"arn:aws:eks::aws:cluster-access-policy/{kube.VIEW_POLICY}"
     clients.eks.associate_access_policy(
@@ -128,4 +134,7 @@ def test_an_access_entry_the_workflows_role_had_before_the_run_is_kept(
     summary = _preflight(clients, ledger)
     # Then it used that entry and left it in place
     assert "kubernetes-unreachable" not in _codes(summary.blockers)
-    assert clients.eks.list_access_entries(clusterName=SMALL.cluster)["accessEntries"] == [who]
+    listed = clients.eks.get_paginator("list_access_entries").paginate(clusterName=SMALL.cluster)
+    entries = [e for page in listed for e in page["accessEntries"]]
+    assert who in entries
+    assert len(entries) == others + 1

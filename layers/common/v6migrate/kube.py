@@ -23,8 +23,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from v6migrate.context import call
-from v6migrate.errors import ChangeFailed, TransientError
+from v6migrate.errors import ChangeFailed, TransientError, translate
 from v6migrate.models import KubeFacts
 
 if TYPE_CHECKING:
@@ -330,6 +332,20 @@ def connect(ctx: Context) -> Kube:
     )
 
 
+def access_entries(ctx: Context) -> list[str]:
+    """Every principal with an access entry on the cluster. ListAccessEntries answers at most
+    100 a page (EKS API reference, maxResults), and the role's own entry may be on any page:
+    read from the first only, an entry the platform team made would be taken for the run's
+    own, and removed after it."""
+    pages = ctx.clients.eks.get_paginator("list_access_entries").paginate(
+        clusterName=ctx.inventory.cluster.name
+    )
+    try:
+        return [entry for page in pages for entry in page.get("accessEntries", [])]
+    except ClientError as error:
+        raise translate(error, "eks:ListAccessEntries") from error
+
+
 @contextmanager
 def access(
     ctx: Context, namespaces: tuple[str, ...], record: Any = None, ours_before: bool = False
@@ -342,9 +358,7 @@ def access(
     """
     eks, cluster = ctx.clients.eks, ctx.inventory.cluster.name
     who = principal(ctx)
-    existing = call(eks.list_access_entries, "eks:ListAccessEntries", clusterName=cluster).get(
-        "accessEntries", []
-    )
+    existing = access_entries(ctx)
     # Ours: absent now, or made by an earlier try of this step (journaled, `ours_before`).
     ours = who not in existing or ours_before
     if ours:
@@ -423,13 +437,8 @@ def read_facts(
     when it has not). An unreachable endpoint is a fact, returned; a refusal is not: a new
     entry takes seconds to be honoured, so KubeUnauthorized reaches the state machine's Retry.
     """
-    if not may_create:
-        existing = call(
-            ctx.clients.eks.list_access_entries, "eks:ListAccessEntries",
-            clusterName=ctx.inventory.cluster.name,
-        ).get("accessEntries", [])  # fmt: skip
-        if principal(ctx) not in existing:
-            return None
+    if not may_create and principal(ctx) not in access_entries(ctx):
+        return None
     try:
         with access(ctx, (), record=record, ours_before=ours_before):
             daemonset = connect(ctx).aws_node()
