@@ -6,7 +6,8 @@ and its mutating calls of EC2, Cloud WAN, EKS, Auto Scaling and Elastic Load Bal
 the planned changes of the vpc and attachments stages (one call per change is the goal; the
 cluster stages' calls and the access entries preflight and validation make and remove are
 counted apart), re-runs to show no mutating call is repeated (the re-run's access-entry calls
-reported on their own), and runs again on a fresh large estate with 20% of EC2 calls throttled.
+reported on their own), and runs again on a fresh large estate with 20% of the calls to every
+service the workflow's code calls throttled (each with its own code: local/faults.THROTTLING).
 
     .venv/bin/python bench/apply_scale.py
 """
@@ -90,7 +91,8 @@ def main() -> None:
         sfn, machine = fresh(embedded)
         faults.throttle(0.2)
         throttled = run(sfn, machine, {**REQUEST, "mode": "apply"}, "scale-throttled")
-        print(f"throttled run: {throttled['status']}, {faults.STATE.throttled} calls throttled")
+        print(f"throttled run: {throttled['status']}, {faults.STATE.throttled} calls throttled "
+              f"({dict(sorted(faults.STATE.throttled_by.items()))})")  # fmt: skip
         faults.throttle(0.0)
 
         ok = applied["status"] == "SUCCEEDED" and throttled["status"] == "SUCCEEDED"

@@ -6,8 +6,10 @@
   Scaling, Elastic Load Balancing too); with `after=True` the Nth call is carried out and only
   then answered with `InjectedCrash`: AWS accepted it, the function never learns it did (as
   when a Lambda dies between the call and journaling `applied`).
-- `throttle(share)`: that share of EC2 calls answers `RequestLimitExceeded`, the code AWS uses
-  when an account's EC2 token bucket is empty (DOMAIN.md, Throttling).
+- `throttle(share, services=...)`: that share of the calls to each service answers as the
+  service does when its request rate is passed (`THROTTLING`: its own code and HTTP status),
+  by default every service the workflow's code calls; `local serve --throttle SHARE` sets it
+  for any client.
 - `mutations`: the mutating calls seen since `arm()`, by action, in order.
 - `count()` / `counted()`: every call the embedded AWS answers from then on, of every service
   (STS, DynamoDB, EventBridge and Step Functions included) in every account, by
@@ -33,6 +35,25 @@ MUTATING = (
 )  # fmt: skip
 SERVICES = ("ec2", "networkmanager")
 ALL_SERVICES = ("ec2", "networkmanager", "eks", "autoscaling", "elbv2")
+# What each service answers when a caller passes its request rate: error code, HTTP status.
+# EC2: RequestLimitExceeded, 503 (EC2 API reference, request throttling; DOMAIN.md). EKS:
+# ThrottlingException, 429; Auto Scaling: Throttling, 400 (DOMAIN.md, facts found by review).
+# Network Manager: ThrottlingException, 429 (its API reference, common errors). STS, IAM and
+# Elastic Load Balancing: Throttling, 400 ("Rate exceeded"). DynamoDB:
+# ProvisionedThroughputExceededException, 400 (DynamoDB API reference: "the request was denied
+# due to request throttling"). SSM: ThrottlingException, 400. Lambda, EventBridge and Step
+# Functions are left out: the state machine's interpreter calls them itself.
+THROTTLING: dict[str, tuple[str, int]] = {
+    "ec2": ("RequestLimitExceeded", 503),
+    "eks": ("ThrottlingException", 429),
+    "autoscaling": ("Throttling", 400),
+    "networkmanager": ("ThrottlingException", 429),
+    "elbv2": ("Throttling", 400),
+    "sts": ("Throttling", 400),
+    "iam": ("Throttling", 400),
+    "dynamodb": ("ProvisionedThroughputExceededException", 400),
+    "ssm": ("ThrottlingException", 400),
+}
 
 
 class _Fault(ServiceException):
@@ -47,6 +68,8 @@ class _State:
     after: bool = False
     services: tuple[str, ...] = SERVICES
     throttle_share: float = 0.0
+    throttled_services: tuple[str, ...] = tuple(THROTTLING)
+    throttled_by: collections.Counter[str] = field(default_factory=collections.Counter)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     mutations: list[str] = field(default_factory=list)
     throttled: int = 0
@@ -76,11 +99,19 @@ def disarm() -> None:
         STATE.fail_at = None
 
 
-def throttle(share: float, seed: int = 7) -> None:
+def throttle(share: float, seed: int = 7, services: tuple[str, ...] = tuple(THROTTLING)) -> None:
+    """From now on, `share` of the calls to each of `services` is throttled (0 ends it)."""
+    if not 0.0 <= share < 1.0:
+        raise ValueError("the throttled share is at least 0 and below 1")
+    unknown = set(services) - set(THROTTLING)
+    if unknown:
+        raise ValueError(f"no throttling answer known for {sorted(unknown)}")
     with STATE.lock:
         STATE.throttle_share = share
+        STATE.throttled_services = services
         STATE.rng = random.Random(seed)
         STATE.throttled = 0
+        STATE.throttled_by = collections.Counter()
 
 
 def count() -> None:
@@ -120,12 +151,24 @@ def mutations() -> list[str]:
         return list(STATE.mutations)
 
 
+def _throttled(service: str) -> tuple[_Fault, int] | None:
+    """The service's throttling answer and its status, for this share of its calls."""
+    with STATE.lock:
+        if (
+            STATE.throttle_share
+            and service in STATE.throttled_services
+            and STATE.rng.random() < STATE.throttle_share
+        ):
+            STATE.throttled += 1
+            STATE.throttled_by[service] += 1
+            code, status = THROTTLING[service]
+            return _Fault(code, "Rate exceeded"), status
+    return None
+
+
 def _decide(service: str, action: str) -> tuple[_Fault | None, bool]:
     """The fault to answer with, and whether to carry the call out first."""
     with STATE.lock:
-        if service == "ec2" and STATE.throttle_share and STATE.rng.random() < STATE.throttle_share:
-            STATE.throttled += 1
-            return _Fault("RequestLimitExceeded", "Request limit exceeded."), False
         if STATE.armed and service in STATE.services and action.startswith(MUTATING):
             STATE.mutations.append(f"{service}:{action}" if service not in SERVICES else action)
             if STATE.fail_at is not None and len(STATE.mutations) == STATE.fail_at:
@@ -150,14 +193,28 @@ def install() -> None:
     def call_action(self: BaseResponse) -> Any:
         service = getattr(self, "service_name", "")
         _count(self, service)
+        # EKS's authenticator checking a token calls STS from EKS's own account: the caller's
+        # request rate is not spent on it (its call carries the token's x-k8s-aws-id header)
+        headers = getattr(self, "headers", None)
+        authenticator = (
+            service == "sts"
+            and headers is not None
+            and "x-k8s-aws-id" in {str(k).lower() for k in headers.keys()}  # noqa: SIM118 (werkzeug's headers iterate as pairs)
+        )
+        throttled = None if authenticator else _throttled(service)
+        if throttled is not None:
+            limit, status = throttled
+            _, headers, body = self.serialized(ActionResult(limit))
+            headers["status"] = status
+            return status, headers, body
         if service in ALL_SERVICES:
             fault, carry_out = _decide(service, self._get_action())
             if fault is not None:
                 if carry_out:
                     original(self)
-                status, headers, body = self.serialized(ActionResult(fault))
-                headers["status"] = status
-                return status, headers, body
+                code, headers, body = self.serialized(ActionResult(fault))
+                headers["status"] = code
+                return code, headers, body
         return original(self)
 
     BaseResponse.call_action = call_action  # type: ignore[method-assign]

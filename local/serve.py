@@ -8,12 +8,19 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from local import faults
 from local.deploy import deploy, local_parameters
 from local.seed import ESTATES, seed
 from local.server import EmbeddedAws
 
 
-def serve(estate: str, port: int, echo: Callable[[str], None], page_size: int | None = None) -> int:
+def serve(
+    estate: str,
+    port: int,
+    echo: Callable[[str], None],
+    page_size: int | None = None,
+    throttle: float = 0.0,
+) -> int:
     """Start, deploy, seed, print how to reach it, then serve until SIGTERM or Ctrl-C, which end
     it at any point (while it deploys or seeds too): returns 0 then."""
 
@@ -23,7 +30,7 @@ def serve(estate: str, port: int, echo: Callable[[str], None], page_size: int | 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     with contextlib.suppress(_Stopped):
-        _serve(estate, port, echo, page_size)
+        _serve(estate, port, echo, page_size, throttle)
     return 0
 
 
@@ -31,7 +38,9 @@ class _Stopped(Exception):
     """SIGTERM or SIGINT: raised in the main thread wherever it is."""
 
 
-def _serve(estate: str, port: int, echo: Callable[[str], None], page_size: int | None) -> None:
+def _serve(
+    estate: str, port: int, echo: Callable[[str], None], page_size: int | None, throttle: float
+) -> None:
     embedded = EmbeddedAws(port=port, page_size=page_size).start()
     try:
         session = embedded.session()
@@ -50,6 +59,10 @@ def _serve(estate: str, port: int, echo: Callable[[str], None], page_size: int |
                  f"{ids['account_id']}, {ids['region']}, {ids['vpc_id']}")  # fmt: skip
         echo(f"export AWS_ENDPOINT_URL={embedded.endpoint} AWS_ACCESS_KEY_ID=embedded "
              f"AWS_SECRET_ACCESS_KEY=embedded AWS_REGION={embedded.region}")  # fmt: skip
+        if throttle:
+            # after the deployment and the seed: only the clients that use it meet it
+            faults.throttle(throttle)
+            echo(f"throttling {throttle:.0%} of the calls to {', '.join(faults.THROTTLING)}")
         echo(f"endpoint: {embedded.endpoint}")
         threading.Event().wait()  # until a signal's handler raises
     finally:

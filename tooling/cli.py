@@ -310,12 +310,25 @@ def _positive(text: str) -> int:
     return value
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share from 0 up to (not including) 1")
+    return value
+
+
 def cmd_local_serve(args: argparse.Namespace) -> int:
     from local.serve import serve
     from local.server import ServerStartFailed
 
     try:
-        return serve(estate=args.estate, port=args.port, echo=_out, page_size=args.page_size)
+        return serve(
+            estate=args.estate, port=args.port, echo=_out, page_size=args.page_size,
+            throttle=args.throttle,
+        )  # fmt: skip
     except ServerStartFailed as error:
         raise CliError(str(error)) from error
 
@@ -376,6 +389,11 @@ def _parser() -> argparse.ArgumentParser:
         "--page-size", type=_positive, default=None, metavar="N",
         help="at most N items a page of every Describe and List the workflow reads (AWS may "
         "answer fewer than asked; default: AWS's own page sizes)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--throttle", type=_share, default=0.0, metavar="SHARE",
+        help="that share (0 to 1) of the calls to each service the workflow uses is throttled, "
+        "with the service's own error code and HTTP status (default: none)",
     )  # fmt: skip
     serve.set_defaults(func=cmd_local_serve)
 

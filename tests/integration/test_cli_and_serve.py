@@ -69,11 +69,13 @@ def test_unreachable_endpoint_is_one_line_and_exit_1() -> None:
 
 
 @pytest.fixture
-def served() -> Iterator[str]:
-    """`v6migrate local serve --estate none` in its own process; yields its endpoint."""
+def served(request: pytest.FixtureRequest) -> Iterator[str]:
+    """`v6migrate local serve --estate none` (and the test's `serve_args`, if any) in its own
+    process; yields its endpoint."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
+    extra = list(getattr(request, "param", []))
     process = subprocess.Popen(
-        [str(BIN / "v6migrate"), "local", "serve", "--estate", "none"],
+        [str(BIN / "v6migrate"), "local", "serve", "--estate", "none", *extra],
         env={**env, "POWERTOOLS_METRICS_DISABLED": "true"},
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
@@ -94,14 +96,19 @@ def served() -> Iterator[str]:
         process.wait(timeout=20)
 
 
+def _client_of(endpoint: str, monkeypatch: pytest.MonkeyPatch, region: str) -> None:
+    """This process's AWS clients talk to `local serve` at `endpoint` from now on."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+
+
 def test_an_estate_built_by_another_process_through_the_apis_is_planned(
     served: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given `local serve` with no estate, and a different estate built over HTTP by this process
-    monkeypatch.setenv("AWS_ENDPOINT_URL", served)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    _client_of(served, monkeypatch, "eu-central-1")
     spec = EstateSpec(
         region="eu-central-1", cluster="payments", vpc_cidr="10.40.0.0/16", azs=2,
         private_subnets=2, public_subnets=2, private_route_tables=2, peering=False,
@@ -213,3 +220,44 @@ def test_serve_ends_on_a_signal_while_it_seeds_and_once_it_serves(signum: int) -
                 assert "endpoint:" not in out
         finally:
             process.kill()
+
+
+@pytest.mark.parametrize("served", [["--page-size", "1", "--throttle", "0.5"]], indirect=True)
+def test_serve_pages_and_throttles_every_client_as_asked(
+    served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    # Given `local serve --page-size 1 --throttle 0.5`, and clients of another process
+    _client_of(served, monkeypatch, "eu-west-1")
+    patient = Config(retries={"mode": "standard", "max_attempts": 20})
+    once = Config(retries={"mode": "standard", "max_attempts": 1})
+    ec2 = boto3.client("ec2", region_name="eu-west-1", config=patient)
+    ec2.create_vpc(CidrBlock="10.1.0.0/16")
+    # When they read, retrying, and without retries
+    first = ec2.describe_vpcs()
+    answers: dict[str, set[tuple[str, int]]] = {}
+    for service, read in (
+        ("ec2", lambda c: c.describe_vpcs()),
+        ("eks", lambda c: c.list_clusters()),
+        ("autoscaling", lambda c: c.describe_auto_scaling_groups()),
+    ):
+        client = boto3.client(service, region_name="eu-west-1", config=once)  # type: ignore[call-overload]
+        for _ in range(20):
+            try:
+                read(client)
+            except ClientError as error:
+                meta = error.response
+                answers.setdefault(service, set()).add(
+                    (meta["Error"]["Code"], meta["ResponseMetadata"]["HTTPStatusCode"])
+                )
+    # Then a page holds one VPC of the two (the default one and ours), with a token
+    assert len(first["Vpcs"]) == 1
+    assert first["NextToken"]
+    # and each service throttles with its own code and status
+    assert answers == {
+        "ec2": {("RequestLimitExceeded", 503)},
+        "eks": {("ThrottlingException", 429)},
+        "autoscaling": {("Throttling", 400)},
+    }
