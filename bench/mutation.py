@@ -95,6 +95,7 @@ TARGETS: dict[str, Target] = {
                 f"tests/unit/test_apply.py::test_{name}"
                 for name in (
                     "compensation_restores_the_cni_configuration_exactly_after_polling",
+                    "compensation_waits_for_an_add_on_update_still_running_then_restores_it",
                     "compensation_reports_every_rollout_it_finds_part_way",
                     "rolled_nodes_are_kept_on_rollback_by_default",
                     "rolled_nodes_are_cycled_back_when_the_request_asks",

@@ -34,7 +34,7 @@ from moto.autoscaling.models import autoscaling_backends
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 from moto.eks import urls as eks_urls
-from moto.eks.exceptions import InvalidRequestException, ResourceNotFoundException
+from moto.eks.exceptions import ResourceInUseException, ResourceNotFoundException
 from moto.eks.models import EKSBackend
 from moto.eks.responses import EKSResponse
 
@@ -192,9 +192,10 @@ def _asg_of(backend: EKSBackend, nodegroup: Any) -> Any:
     return groups[names[0]]
 
 
-def _busy(what: str) -> InvalidRequestException:
-    # EKS answers ResourceInUseException for a second update; moto's has no message slot.
-    return InvalidRequestException(
+def _busy(what: str) -> ResourceInUseException:
+    # A second update while one runs: ResourceInUseException, HTTP 409 (EKS API reference,
+    # UpdateNodegroupVersion and UpdateAddon errors; DOMAIN.md, facts found by review).
+    return ResourceInUseException(
         clusterName=None, nodegroupName=None, fargateProfileName=None, addonName=None,
         message=f"{what} is currently being updated",
     )  # fmt: skip

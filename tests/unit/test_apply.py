@@ -530,6 +530,36 @@ def test_long_stages_start_then_poll_and_roll_at_most_the_requested_concurrency(
     assert {s for c, s in statuses.items() if c.startswith(("cni:", "nodes:"))} == {"applied"}
 
 
+def test_compensation_waits_for_an_add_on_update_still_running_then_restores_it(
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
+) -> None:
+    from local.gaps.rollouts import ADDON_UPDATE_SECONDS
+    from local.gaps.timing import CLOCK
+
+    def values() -> str:
+        addon = target.eks.describe_addon(clusterName=request_.cluster, addonName="vpc-cni")
+        return str(addon["addon"].get("configurationValues", ""))
+
+    # Given the CNI stage's add-on update still running when the run fails (EKS refuses a
+    # second update meanwhile: ResourceInUseException, 409)
+    before = values()
+    _stage("vpc", request_, target, ledger)
+    assert not _advance("cni", request_, target, ledger).done
+    # When the run is compensated at once
+    event = apply.RollbackInput(request=request_, migration_id="m-1")
+    first = apply.compensate(event, target, ledger)
+    # Then compensation waits for AWS's update to end (it does not fail on the refusal), and
+    # then restores the configuration exactly
+    assert first.done is False
+    assert "vpc-cni" in (first.waiting_on or "")
+    reports = [first]
+    while not reports[-1].done and len(reports) < 30:
+        CLOCK.skip(ADDON_UPDATE_SECONDS)
+        reports.append(apply.compensate(event, target, ledger))
+    assert reports[-1].done
+    assert values() == before
+
+
 def test_compensation_restores_the_cni_configuration_exactly_after_polling(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
 ) -> None:

@@ -132,10 +132,17 @@ def test_pod_eviction_failure_fails_the_update_and_names_the_node_group(target: 
     assert "system" in error["errorMessage"]
 
 
-def test_a_second_update_of_a_rolling_node_group_is_refused(target: Any) -> None:
+def test_a_second_update_of_a_rolling_node_group_is_refused_as_in_use(target: Any) -> None:
+    # EKS API reference, UpdateNodegroupVersion errors; DOMAIN.md, facts found by review: a
+    # second update while one runs is ResourceInUseException, HTTP 409
     target.eks.update_nodegroup_version(clusterName=CLUSTER, nodegroupName="system")
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as refused:
         target.eks.update_nodegroup_version(clusterName=CLUSTER, nodegroupName="system")
+    answer = refused.value.response
+    assert (answer["Error"]["Code"], answer["ResponseMetadata"]["HTTPStatusCode"]) == (
+        "ResourceInUseException",
+        409,
+    )
 
 
 def test_scaling_a_node_group_down_removes_its_nodes_over_time(target: Any) -> None:

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from v6migrate import aws
 from v6migrate.changes import Context, Kept, handler_for, long_handler_for, reverter_for
-from v6migrate.changes.cluster import NodeRoll, Pending
+from v6migrate.changes.cluster import CniEgress, NodeRoll, Pending
 from v6migrate.discover import discover
 from v6migrate.errors import ChangeFailed
 from v6migrate.journal import Entry, Ledger
@@ -431,6 +431,13 @@ def compensate(
                     logger.warning("change kept", extra={"change_id": change.change_id,
                                                          "reason": partly})  # fmt: skip
                     continue
+            if isinstance(change, EnableCniIpv6Egress) and entry.status == "intent":
+                # Its add-on update may still run (the stage failed, or died, while it did):
+                # whether it is ours to revert is known only once AWS is done with it.
+                running = CniEgress().running(change, entry.result, ctx)
+                if running is not None:
+                    return _waiting(reverted, kept, why_kept, len(entries), running)
+                ctx, missing = _fresh(clients, request, migration_id)
             if not _ours(entry, missing):
                 continue
             if isinstance(change, AssociateVpcIpv6Cidr) and not request.release_vpc_cidr:

@@ -153,6 +153,22 @@ class CniEgress:
         # DaemonSet).
         return _aws_node_rolled_out(ctx, change, flag="true"), result
 
+    def running(
+        self, change: EnableCniIpv6Egress, result: dict[str, Any], ctx: Context
+    ) -> str | None:
+        """What AWS is still doing for this change's add-on update, or None once it is at rest
+        (ended either way): until then EKS refuses another update of the add-on
+        (ResourceInUseException), and what the estate shows is not yet its outcome."""
+        if not change.managed or not result.get("update_id"):
+            return None
+        update = call(
+            ctx.clients.eks.describe_update, "eks:DescribeUpdate",
+            name=ctx.inventory.cluster.name, updateId=result["update_id"], addonName=CNI_ADDON,
+        )["update"]  # fmt: skip
+        if update["status"] != "InProgress":
+            return None
+        return f"vpc-cni add-on: its update {result['update_id']} still runs; restoring it after"
+
     def revert(
         self, change: EnableCniIpv6Egress, before: dict[str, Any], result: dict[str, Any],
         ctx: Context,
