@@ -530,19 +530,20 @@ def test_long_stages_start_then_poll_and_roll_at_most_the_requested_concurrency(
     assert {s for c, s in statuses.items() if c.startswith(("cni:", "nodes:"))} == {"applied"}
 
 
+def _cni_values(target: Clients, request: MigrationRequest) -> str:
+    addon = target.eks.describe_addon(clusterName=request.cluster, addonName="vpc-cni")
+    return str(addon["addon"].get("configurationValues", ""))
+
+
 def test_compensation_waits_for_an_add_on_update_still_running_then_restores_it(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
 ) -> None:
     from local.gaps.rollouts import ADDON_UPDATE_SECONDS
     from local.gaps.timing import CLOCK
 
-    def values() -> str:
-        addon = target.eks.describe_addon(clusterName=request_.cluster, addonName="vpc-cni")
-        return str(addon["addon"].get("configurationValues", ""))
-
     # Given the CNI stage's add-on update still running when the run fails (EKS refuses a
     # second update meanwhile: ResourceInUseException, 409)
-    before = values()
+    before = _cni_values(target, request_)
     _stage("vpc", request_, target, ledger)
     assert not _advance("cni", request_, target, ledger).done
     # When the run is compensated at once
@@ -557,7 +558,7 @@ def test_compensation_waits_for_an_add_on_update_still_running_then_restores_it(
         CLOCK.skip(ADDON_UPDATE_SECONDS)
         reports.append(apply.compensate(event, target, ledger))
     assert reports[-1].done
-    assert values() == before
+    assert _cni_values(target, request_) == before
 
 
 def test_compensation_restores_the_cni_configuration_exactly_after_polling(
@@ -566,16 +567,12 @@ def test_compensation_restores_the_cni_configuration_exactly_after_polling(
     from local.gaps.rollouts import ADDON_UPDATE_SECONDS
     from local.gaps.timing import CLOCK
 
-    def values() -> str:
-        addon = target.eks.describe_addon(clusterName=request_.cluster, addonName="vpc-cni")
-        return str(addon["addon"].get("configurationValues", ""))
-
-    before = values()
+    before = _cni_values(target, request_)
     _stage("vpc", request_, target, ledger)
     _advance("cni", request_, target, ledger)
     CLOCK.skip(ADDON_UPDATE_SECONDS)
     _cni_rolled_out(request_, target, ledger)
-    assert values() != before
+    assert _cni_values(target, request_) != before
     event = apply.RollbackInput(request=request_, migration_id="m-1")
     waiting = apply.compensate(event, target, ledger)
     assert waiting.done is False
@@ -593,7 +590,7 @@ def test_compensation_restores_the_cni_configuration_exactly_after_polling(
     finished = reports[-1]
     assert finished.done
     assert "cni:enable-cni-ipv6-egress:vpc-cni" in finished.reverted
-    assert values() == before
+    assert _cni_values(target, request_) == before
 
 
 def test_an_eks_token_is_a_presigned_get_caller_identity_signing_the_cluster(
