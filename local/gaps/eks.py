@@ -12,6 +12,7 @@ from moto.eks import urls as eks_urls
 from moto.eks.exceptions import (
     InvalidParameterException,
     InvalidRequestException,
+    ResourceInUseException,
     ResourceNotFoundException,
 )
 from moto.eks.models import EKSBackend
@@ -218,7 +219,11 @@ def create_addon(
 ) -> dict[str, Any]:
     addons = _addons(self, cluster_name)
     if addon_name in addons:
-        raise _invalid(f"Addon {addon_name} already exists in cluster {cluster_name}")
+        # EKS API reference, CreateAddon errors: ResourceInUseException, HTTP 409
+        raise ResourceInUseException(
+            clusterName=cluster_name, nodegroupName=None, fargateProfileName=None,
+            addonName=addon_name, message=f"Addon already exists: {addon_name}",
+        )  # fmt: skip
     versions = ADDON_CATALOG.get(addon_name)
     if versions is None:
         raise _invalid(f"Addon {addon_name} specified is not supported")

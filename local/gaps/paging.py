@@ -59,7 +59,7 @@ READS: dict[str, tuple[str, ...]] = {
         "DescribeVpcEndpoints",
         "DescribeVpcEndpointServiceConfigurations",
     ),
-    "eks": ("ListNodegroups", "ListFargateProfiles", "ListAccessEntries"),
+    "eks": ("ListNodegroups", "ListFargateProfiles", "ListAccessEntries", "ListUpdates"),
     "autoscaling": ("DescribeAutoScalingGroups",),
 }
 # What a request without a limit gets (EKS API reference, maxResults of each List*: "returns up

@@ -49,6 +49,7 @@ from local.gaps.eks import (
     validate_configuration,
 )
 from local.gaps.timing import CLOCK, NODE_READY_SECONDS
+from local.gaps.vpc_cni import ADDON_CATALOG
 
 FAIL_TAG = "v6migrate.local/fail"
 SECONDS_TAG = "v6migrate.local/seconds-per-node"
@@ -362,6 +363,10 @@ def update_addon(
     if resolve is not None and resolve not in ("OVERWRITE", "NONE", "PRESERVE"):
         raise _invalid(f"resolveConflicts must be OVERWRITE, NONE or PRESERVE, not {resolve}")
     version = body.get("addonVersion") or addon["addonVersion"]
+    if version not in ADDON_CATALOG.get(addon_name, ()):
+        # EKS API reference, UpdateAddon errors: InvalidParameterException (the versions on
+        # offer are DescribeAddonVersions')
+        raise _invalid(f"Addon version specified is not supported: {version}")
     values = body.get("configurationValues")
     validate_configuration(addon_name, version, values or "")
     params = [{"type": "AddonVersion", "value": version}]
@@ -483,6 +488,7 @@ def eks_updates() -> None:
         "/addons/(?P<addonName>[^/]+)/update$",
         "/node-groups/(?P<nodegroupName>[^/]+)/update-version$",
         "/updates/(?P<updateId>[^/]+)$",
+        "/updates$",
     ):
         eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)" + path] = EKSResponse.dispatch
     _scaling_wrap()
@@ -518,6 +524,24 @@ def eks_updates() -> None:
         )
         return ActionResult({"update": update.view()})
 
+    def r_list_updates(self: EKSResponse) -> ActionResult:
+        # EKS API reference, ListUpdates: the cluster's own updates, or one node group's or
+        # add-on's; oldest first (paged by gaps/paging.py)
+        cluster = self._get_param("name")
+        nodegroup, addon = self._get_param("nodegroupName"), self._get_param("addonName")
+        if cluster not in self.eks_backend.clusters:
+            raise ResourceNotFoundException(
+                clusterName=cluster, nodegroupName=None, fargateProfileName=None,
+                addonName=None, message=f"No cluster found for name: {cluster}.",
+            )  # fmt: skip
+        ids = [
+            update_id
+            for update_id, update in _updates(self.eks_backend).items()
+            if update.cluster == cluster and (update.nodegroup, update.addon) == (nodegroup, addon)
+        ]
+        return ActionResult({"updateIds": ids})
+
+    EKSResponse.list_updates = r_list_updates  # type: ignore[attr-defined]
     EKSResponse.update_addon = r_update_addon  # type: ignore[attr-defined]
     EKSResponse.update_nodegroup_version = r_update_nodegroup_version  # type: ignore[attr-defined]
     EKSResponse.describe_update = r_describe_update  # type: ignore[attr-defined]

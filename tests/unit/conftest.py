@@ -211,3 +211,13 @@ class FakeLambdaContext:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+def refusal(call: Any, **kwargs: Any) -> tuple[str, int]:
+    """The error code and HTTP status AWS (here, the embedded AWS) refuses `call(**kwargs)` with."""
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as raised:
+        call(**kwargs)
+    answer = raised.value.response
+    return answer["Error"]["Code"], answer["ResponseMetadata"]["HTTPStatusCode"]

@@ -14,17 +14,19 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
 from local.gaps import paging
+from tests.unit.conftest import refusal
 
 REGION = "eu-west-1"
 
 
 @pytest.fixture
 def ec2(moto: None) -> Iterator[Any]:
+    before = paging.page_size()
+    paging.set_page_size(None)  # AWS's own page sizes, whoever set another before
     yield boto3.client("ec2", region_name=REGION)
-    paging.set_page_size(None)
+    paging.set_page_size(before)
 
 
 def _vpc_with_subnets(ec2: Any, count: int) -> tuple[list[dict[str, Any]], list[str]]:
@@ -34,13 +36,6 @@ def _vpc_with_subnets(ec2: Any, count: int) -> tuple[list[dict[str, Any]], list[
         for n in range(count)
     ]
     return [{"Name": "vpc-id", "Values": [vpc]}], ids
-
-
-def _error(call: Any, **kwargs: Any) -> tuple[str, int]:
-    with pytest.raises(ClientError) as raised:
-        call(**kwargs)
-    error = raised.value.response
-    return error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def test_a_limit_pages_and_the_pages_join_to_the_whole(ec2: Any) -> None:
@@ -59,11 +54,11 @@ def test_a_token_aws_did_not_issue_for_the_request_is_refused(ec2: Any) -> None:
     vpc_filter, _ = _vpc_with_subnets(ec2, 6)
     token = ec2.describe_subnets(Filters=vpc_filter, MaxResults=5)["NextToken"]
     # a made-up token, and one earned by another request (other filters)
-    assert _error(ec2.describe_subnets, Filters=vpc_filter, MaxResults=5, NextToken="junk") == (
+    assert refusal(ec2.describe_subnets, Filters=vpc_filter, MaxResults=5, NextToken="junk") == (
         "InvalidPaginationToken",
         400,
     )
-    assert _error(ec2.describe_subnets, MaxResults=5, NextToken=token) == (
+    assert refusal(ec2.describe_subnets, MaxResults=5, NextToken=token) == (
         "InvalidPaginationToken",
         400,
     )
@@ -71,8 +66,8 @@ def test_a_token_aws_did_not_issue_for_the_request_is_refused(ec2: Any) -> None:
 
 def test_a_limit_beyond_the_operations_bound_is_an_invalid_value(ec2: Any) -> None:
     # DescribeRouteTables takes MaxResults 5-100, DescribeSubnets 5-1000 (service model)
-    assert _error(ec2.describe_route_tables, MaxResults=101) == ("InvalidParameterValue", 400)
-    assert _error(ec2.describe_subnets, MaxResults=1001) == ("InvalidParameterValue", 400)
+    assert refusal(ec2.describe_route_tables, MaxResults=101) == ("InvalidParameterValue", 400)
+    assert refusal(ec2.describe_subnets, MaxResults=1001) == ("InvalidParameterValue", 400)
     assert ec2.describe_route_tables(MaxResults=100)["RouteTables"] is not None
 
 
@@ -111,7 +106,7 @@ def test_eks_lists_at_most_a_hundred_access_entries_without_a_limit(ec2: Any) ->
     rest = eks.list_access_entries(clusterName="c", nextToken=first["nextToken"])
     assert len(rest["accessEntries"]) == 1
     assert "nextToken" not in rest
-    assert _error(eks.list_access_entries, clusterName="c", nextToken="junk") == (
+    assert refusal(eks.list_access_entries, clusterName="c", nextToken="junk") == (
         "InvalidParameterException",
         400,
     )

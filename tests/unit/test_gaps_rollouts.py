@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from local.gaps.rollouts import ADDON_UPDATE_SECONDS, FAIL_TAG, SECONDS_PER_NODE
 from local.gaps.timing import CLOCK, NODE_READY_SECONDS
+from tests.unit.conftest import refusal
 
 CLUSTER = "orders-prod"
 
@@ -191,3 +192,34 @@ def test_a_refresh_tagged_to_fail_ends_failed_with_a_reason(target: Any) -> None
     found = target.autoscaling.describe_instance_refreshes(AutoScalingGroupName=name)
     assert found["InstanceRefreshes"][0]["Status"] == "Failed"
     assert name in found["InstanceRefreshes"][0]["StatusReason"]
+
+
+def test_an_add_on_made_twice_is_in_use(target: Any) -> None:
+    # EKS API reference, CreateAddon errors: ResourceInUseException (409)
+    assert refusal(target.eks.create_addon, clusterName=CLUSTER, addonName="vpc-cni") == (
+        "ResourceInUseException",
+        409,
+    )
+
+
+def test_an_add_on_update_to_a_version_eks_does_not_offer_is_refused(target: Any) -> None:
+    # EKS API reference, UpdateAddon errors: InvalidParameterException (400); the versions
+    # offered are DescribeAddonVersions'
+    assert refusal(
+        target.eks.update_addon, clusterName=CLUSTER, addonName="vpc-cni",
+        addonVersion="v9.9.9-eksbuild.1", resolveConflicts="PRESERVE",
+    ) == ("InvalidParameterException", 400)  # fmt: skip
+
+
+def test_list_updates_names_the_updates_of_an_add_on_and_of_a_node_group(target: Any) -> None:
+    # EKS API reference, ListUpdates: the update ids of the cluster, or of one node group or
+    # add-on (`nodegroupName`, `addonName`)
+    addon = target.eks.update_addon(
+        clusterName=CLUSTER, addonName="vpc-cni", resolveConflicts="PRESERVE"
+    )["update"]["id"]
+    group = target.eks.update_nodegroup_version(clusterName=CLUSTER, nodegroupName="system")
+    assert target.eks.list_updates(name=CLUSTER, addonName="vpc-cni")["updateIds"] == [addon]
+    assert target.eks.list_updates(name=CLUSTER, nodegroupName="system")["updateIds"] == [
+        group["update"]["id"]
+    ]
+    assert target.eks.list_updates(name=CLUSTER, nodegroupName="batch")["updateIds"] == []
