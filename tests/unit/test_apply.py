@@ -535,17 +535,25 @@ def _cni_values(target: Clients, request: MigrationRequest) -> str:
     return str(addon["addon"].get("configurationValues", ""))
 
 
+@pytest.mark.parametrize("answer", ["journaled", "lost"])
 def test_compensation_waits_for_an_add_on_update_still_running_then_restores_it(
-    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
-) -> None:
+    planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest,
+    aws_calls: AwsCalls, answer: str,
+) -> None:  # fmt: skip
     from local.gaps.rollouts import ADDON_UPDATE_SECONDS
     from local.gaps.timing import CLOCK
 
     # Given the CNI stage's add-on update still running when the run fails (EKS refuses a
-    # second update meanwhile: ResourceInUseException, 409)
+    # second update meanwhile: ResourceInUseException, 409), its id journaled or, the Lambda
+    # dead right after EKS accepted it, lost
     before = _cni_values(target, request_)
     _stage("vpc", request_, target, ledger)
-    assert not _advance("cni", request_, target, ledger).done
+    if answer == "lost":
+        aws_calls.crash_when = lambda _, operation, __: operation == "UpdateAddon"
+        with pytest.raises(Crash):
+            _advance("cni", request_, target, ledger)
+    else:
+        assert not _advance("cni", request_, target, ledger).done
     # When the run is compensated at once
     event = apply.RollbackInput(request=request_, migration_id="m-1")
     first = apply.compensate(event, target, ledger)

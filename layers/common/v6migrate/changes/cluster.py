@@ -159,15 +159,28 @@ class CniEgress:
         """What AWS is still doing for this change's add-on update, or None once it is at rest
         (ended either way): until then EKS refuses another update of the add-on
         (ResourceInUseException), and what the estate shows is not yet its outcome."""
-        if not change.managed or not result.get("update_id"):
+        if not change.managed:
             return None
-        update = call(
-            ctx.clients.eks.describe_update, "eks:DescribeUpdate",
-            name=ctx.inventory.cluster.name, updateId=result["update_id"], addonName=CNI_ADDON,
-        )["update"]  # fmt: skip
-        if update["status"] != "InProgress":
-            return None
-        return f"vpc-cni add-on: its update {result['update_id']} still runs; restoring it after"
+        cluster = ctx.inventory.cluster.name
+        ids = [result["update_id"]] if result.get("update_id") else None
+        if ids is None:
+            # The answer was lost (the Lambda died after EKS accepted the call): any of the
+            # add-on's updates may be it (EKS API reference, ListUpdates with addonName).
+            pages = ctx.clients.eks.get_paginator("list_updates").paginate(
+                name=cluster, addonName=CNI_ADDON
+            )
+            try:
+                ids = [i for page in pages for i in page.get("updateIds", [])]
+            except ClientError as error:
+                raise translate(error, "eks:ListUpdates") from error
+        for update_id in ids:
+            update = call(
+                ctx.clients.eks.describe_update, "eks:DescribeUpdate",
+                name=cluster, updateId=update_id, addonName=CNI_ADDON,
+            )["update"]  # fmt: skip
+            if update["status"] == "InProgress":
+                return f"vpc-cni add-on: its update {update_id} still runs; restoring it after"
+        return None
 
     def revert(
         self, change: EnableCniIpv6Egress, before: dict[str, Any], result: dict[str, Any],
