@@ -47,6 +47,7 @@ def install() -> None:
         ec2_ipv6.auto_assign_needs_a_block()
         ec2_ipv6.cidr_in_use_refusals()
         ec2_ipv6.route_already_exists()
+        ec2_ipv6.routes_to_gone_gateways_are_blackholes()
         ec2_ipv6.tgw_attachment_modifying()
         ec2_ipv6.nacl_icmp_needs_type_code()
         ec2_ipv6.default_nacl_ipv6_rules()

@@ -235,6 +235,31 @@ def cidr_in_use_refusals() -> None:
     VPCBackend.disassociate_vpc_cidr_block = disassociate_vpc  # type: ignore[method-assign]
 
 
+def routes_to_gone_gateways_are_blackholes() -> None:
+    """A route whose internet or egress-only gateway was deleted (or detached) stays in its
+    table as `blackhole` (Amazon VPC user guide, route tables: "the route's target is
+    unavailable"; EC2 API reference, Route.State). moto reports every route `active`."""
+    from moto.ec2.models.route_tables import Route
+
+    if getattr(getattr(Route.state, "fget", None), "_v6migrate", False):
+        return
+
+    def state(route: Any) -> str:
+        backend = route.route_table.ec2_backend
+        eigw = route.egress_only_igw
+        if eigw is not None and eigw.id not in backend.egress_only_internet_gateways:
+            return "blackhole"
+        gateway = route.gateway
+        if gateway is not None and str(gateway.id).startswith("igw-"):
+            live = backend.internet_gateways.get(gateway.id)
+            if live is None or live.vpc is None:
+                return "blackhole"
+        return "active"
+
+    state._v6migrate = True  # type: ignore[attr-defined]
+    Route.state = property(state)  # type: ignore[assignment,method-assign]
+
+
 def route_already_exists() -> None:
     """CreateRoute refuses a destination the table already routes: RouteAlreadyExists
     (EC2 API reference, CreateRoute errors). moto replaces IPv6 routes silently."""

@@ -252,3 +252,36 @@ def test_a_vpc_block_comes_from_an_ipam_pool_with_the_netmask_asked(ec2: Any) ->
     assert first["Ipv6CidrBlockAssociation"]["Ipv6Pool"] == pool
     described = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0]
     assert described["Ipv6CidrBlock"] == blocks[0]
+
+
+def test_a_route_to_a_deleted_egress_only_gateway_is_a_blackhole_the_planner_blocks_on(
+    target: Any, small_estate: dict[str, Any]
+) -> None:
+    from v6migrate.discover import discover
+    from v6migrate.models import PlanOptions
+    from v6migrate.plan import plan
+
+    # Given a private table's ::/0 to an egress-only gateway that is then deleted (Amazon VPC
+    # user guide, route tables: a route whose target is gone shows as `blackhole`)
+    vpc = small_estate["vpc_id"]
+    gateway = target.ec2.create_egress_only_internet_gateway(VpcId=vpc)
+    gone = gateway["EgressOnlyInternetGateway"]["EgressOnlyInternetGatewayId"]
+    tables = target.ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+    table = next(
+        t["RouteTableId"]
+        for t in tables["RouteTables"]
+        if any(r.get("NatGatewayId") for r in t["Routes"])
+    )
+    target.ec2.create_route(
+        RouteTableId=table, DestinationIpv6CidrBlock="::/0", EgressOnlyInternetGatewayId=gone
+    )
+    target.ec2.delete_egress_only_internet_gateway(EgressOnlyInternetGatewayId=gone)
+    # When the table is described, and the estate planned
+    routes = target.ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0]["Routes"]
+    [route] = [r for r in routes if r.get("DestinationIpv6CidrBlock") == "::/0"]
+    found = plan(discover(target, small_estate["cluster"]), PlanOptions())
+    # Then the route is a blackhole, and the plan blocks on it
+    assert route["State"] == "blackhole"
+    assert ("ipv6-default-route-blackhole", table) in {
+        (f.code, f.resource) for f in found.findings if f.severity == "blocker"
+    }

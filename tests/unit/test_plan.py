@@ -32,6 +32,7 @@ from v6migrate.models import (
     Node,
     PlanOptions,
     RollNodegroup,
+    Route,
     VpcEndpoint,
 )
 from v6migrate.plan import plan
@@ -504,6 +505,27 @@ def test_a_default_route_through_an_appliance_gets_no_ipv6_route_and_blocks_its_
     ]  # fmt: skip
     assert route.via == "egress-only-gateway"
     assert "nodes-without-ipv6-default-route" not in codes(estate, options)
+
+
+def test_a_default_ipv6_route_to_a_deleted_gateway_blocks_and_is_not_taken_for_a_way_out() -> None:
+    # Given the private table's ::/0 left behind by a deleted egress-only gateway: AWS shows it
+    # as a blackhole (Amazon VPC user guide, route tables: a route whose target is gone)
+    base = inventory()
+    gone = Route(destination="::/0", target="eigw-0deleted", state="blackhole")
+    tables = tuple(
+        t.model_copy(update={"routes": (*t.routes, gone)}) if t.route_table_id == "rtb-private"
+        else t
+        for t in base.route_tables
+    )  # fmt: skip
+    estate = base.model_copy(update={"route_tables": tables})
+    # When it is planned
+    found = plan(estate, DEFAULTS)
+    # Then it blocks, naming the table and the gone gateway: the run would neither route ::/0
+    # (a route is there) nor replace another's route unasked, and the nodes would have no way out
+    [blocker] = [f for f in found.findings if f.code == "ipv6-default-route-blackhole"]
+    assert blocker.severity == "blocker"
+    assert blocker.resource == "rtb-private"
+    assert "eigw-0deleted" in blocker.message
 
 
 def _legacy(**changes: object) -> Inventory:

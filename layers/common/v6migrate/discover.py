@@ -178,7 +178,12 @@ def _route(raw: dict[str, Any]) -> Route | None:
     target = next((raw[k] for k in _ROUTE_TARGETS if raw.get(k)), None)
     if destination is None or target is None:
         return None
-    return Route(destination=destination, target=target, origin=raw.get("Origin", "CreateRoute"))
+    return Route(
+        destination=destination,
+        target=target,
+        origin=raw.get("Origin", "CreateRoute"),
+        state="blackhole" if raw.get("State") == "blackhole" else "active",
+    )
 
 
 def _route_table(raw: dict[str, Any]) -> RouteTable:

@@ -194,6 +194,8 @@ class Route(Frozen):
     destination: str  # an IPv4 or IPv6 CIDR, or a prefix list id
     target: str  # igw-..., eigw-..., nat-..., tgw-..., pcx-..., local, ...
     origin: str = "CreateRoute"
+    # `blackhole`: its target is gone (a deleted gateway, a detached one): traffic is dropped
+    state: Literal["active", "blackhole"] = "active"
 
 
 class RouteTable(Frozen):
