@@ -64,6 +64,7 @@ TARGETS: dict[str, Target] = {
             "_appliance_findings",
             "_dns64_findings",
             "_ungrouped_node_findings",
+            "_blackholes",
             "_result",
         ),
     ),
