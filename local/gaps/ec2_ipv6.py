@@ -136,27 +136,51 @@ def subnet_block_validation() -> None:
 
     def associate(self: Any, subnet_id: str, ipv6_cidr_block: str) -> dict[str, Any]:
         subnet = self.get_subnet(subnet_id)
-        wanted = ipaddress.ip_network(ipv6_cidr_block, strict=False)
-        if wanted.version != 6 or wanted.prefixlen != 64:
-            raise EC2ClientError(
-                "InvalidParameterValue", f"The IPv6 CIDR {ipv6_cidr_block} must be a /64."
-            )
         if _subnet_blocks(subnet):
             raise EC2ClientError(
                 "InvalidParameterValue", f"Subnet {subnet_id} already has an IPv6 CIDR block."
             )
-        if not any(wanted.subnet_of(block) for block in _vpc_blocks(self, subnet.vpc_id)):
-            raise EC2ClientError("InvalidSubnet.Range", f"The CIDR '{ipv6_cidr_block}' is invalid.")
-        for other in self.describe_subnets(filters={"vpc-id": [subnet.vpc_id]}):
-            if any(block.overlaps(wanted) for _, block in _subnet_blocks(other)):
-                raise EC2ClientError(
-                    "InvalidSubnet.Conflict",
-                    f"The CIDR '{ipv6_cidr_block}' conflicts with another subnet",
-                )
+        _check_subnet_block(self, subnet.vpc_id, ipv6_cidr_block)
         result: dict[str, Any] = original(self, subnet_id, ipv6_cidr_block)
         return result
 
     SubnetBackend.associate_subnet_cidr_block = _mark(associate)  # type: ignore[method-assign]
+    # CreateSubnet with Ipv6CidrBlock takes the same /64, with the same checks (EC2 API
+    # reference, CreateSubnet); moto skips them all
+    create = _once(SubnetBackend, "create_subnet")
+    if create is None:
+        return
+
+    def create_subnet(self: Any, vpc_id: str, cidr_block: str, *args: Any, **kwargs: Any) -> Any:
+        block = kwargs.get("ipv6_cidr_block", args[0] if args else None)
+        if block:
+            _check_subnet_block(self, vpc_id, block)
+        return create(self, vpc_id, cidr_block, *args, **kwargs)
+
+    SubnetBackend.create_subnet = _mark(create_subnet)  # type: ignore[method-assign]
+
+
+def _check_subnet_block(backend: Any, vpc_id: str, ipv6_cidr_block: str) -> None:
+    """A /64 network (no host bits), inside one of the VPC's associated blocks, no other
+    subnet's: InvalidParameterValue, InvalidSubnet.Range, InvalidSubnet.Conflict."""
+    try:
+        wanted = ipaddress.ip_network(ipv6_cidr_block)
+    except ValueError as error:  # not a CIDR, or host bits set
+        raise EC2ClientError(
+            "InvalidParameterValue", f"Value ({ipv6_cidr_block}) for Ipv6CidrBlock is invalid."
+        ) from error
+    if wanted.version != 6 or wanted.prefixlen != 64:
+        raise EC2ClientError(
+            "InvalidParameterValue", f"The IPv6 CIDR {ipv6_cidr_block} must be a /64."
+        )
+    if not any(wanted.subnet_of(block) for block in _vpc_blocks(backend, vpc_id)):
+        raise EC2ClientError("InvalidSubnet.Range", f"The CIDR '{ipv6_cidr_block}' is invalid.")
+    for other in backend.describe_subnets(filters={"vpc-id": [vpc_id]}):
+        if any(block.overlaps(wanted) for _, block in _subnet_blocks(other)):
+            raise EC2ClientError(
+                "InvalidSubnet.Conflict",
+                f"The CIDR '{ipv6_cidr_block}' conflicts with another subnet",
+            )
 
 
 def auto_assign_needs_a_block() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.gaps.timing import SETTLE
+from tests.unit.conftest import refusal
 
 REGION = "eu-west-1"
 
@@ -285,3 +287,36 @@ def test_a_route_to_a_deleted_egress_only_gateway_is_a_blackhole_the_planner_blo
     assert ("ipv6-default-route-blackhole", table) in {
         (f.code, f.resource) for f in found.findings if f.severity == "blocker"
     }
+
+
+def test_a_64_with_host_bits_set_is_refused_on_association_and_on_creation(ec2: Any) -> None:
+    # EC2 API reference, AssociateSubnetCidrBlock and CreateSubnet (Ipv6CidrBlock): a /64 of the
+    # VPC's block; an address with host bits set is not a network (InvalidParameterValue, 400),
+    # whichever call carries it
+    vpc, _, block, first = _dual_stack_subnet(ec2)
+    second = ipaddress.ip_network(block).subnets(new_prefix=64)
+    next(second)
+    free = next(second)
+    other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+    with_host_bits = f"{free.network_address + 1}/64"
+    assert refusal(
+        ec2.associate_subnet_cidr_block, SubnetId=other, Ipv6CidrBlock=with_host_bits
+    ) == ("InvalidParameterValue", 400)
+    assert refusal(
+        ec2.create_subnet, VpcId=vpc, CidrBlock="10.0.3.0/24", Ipv6CidrBlock=with_host_bits
+    ) == ("InvalidParameterValue", 400)
+    # and CreateSubnet holds every check AssociateSubnetCidrBlock does: a /64, inside the
+    # VPC's block (InvalidSubnet.Range), not another subnet's (InvalidSubnet.Conflict)
+    assert refusal(
+        ec2.create_subnet, VpcId=vpc, CidrBlock="10.0.3.0/24", Ipv6CidrBlock=f"{free}".replace(
+            "/64", "/80")
+    )[0] == "InvalidParameterValue"  # fmt: skip
+    assert refusal(
+        ec2.create_subnet, VpcId=vpc, CidrBlock="10.0.3.0/24", Ipv6CidrBlock="2001:db8::/64"
+    ) == ("InvalidSubnet.Range", 400)
+    assert refusal(ec2.create_subnet, VpcId=vpc, CidrBlock="10.0.3.0/24", Ipv6CidrBlock=first) == (
+        "InvalidSubnet.Conflict",
+        400,
+    )
+    made = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.3.0/24", Ipv6CidrBlock=str(free))
+    assert made["Subnet"]["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"] == str(free)
