@@ -304,6 +304,12 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     ("apply", "ReplaceComparisonOperator_Eq_GtE", 'if entry.status == "reverted"',
      "an entry's status is 'applied', 'in-place', 'intent' or 'reverted': only 'reverted' is "
      ">= 'reverted'"),
+    ("plan", "ReplaceComparisonOperator_NotEq_Lt", 'if route.state != "blackhole"',
+     "a route's state is 'active' or 'blackhole' (a Literal): only 'active' sorts before "
+     "'blackhole', so < picks out the same routes as !="),
+    ("plan", "ReplaceComparisonOperator_NotEq_IsNot", 'if route.state != "blackhole"',
+     "a Literal field holds the Literal's own object after validation, so `is not` agrees with "
+     "`!=` on every value it can hold"),
     ("plan", "ReplaceOrWithAnd", 'f.resource or ""',
      "findings of one code are made in their resources' order already (the planner walks "
      "what it reads sorted: test_plan_is_deterministic_whatever_the_order_of_discovery), so "

@@ -510,18 +510,30 @@ def test_a_default_route_through_an_appliance_gets_no_ipv6_route_and_blocks_its_
 def test_a_default_ipv6_route_to_a_deleted_gateway_blocks_and_is_not_taken_for_a_way_out() -> None:
     # Given the private table's ::/0 left behind by a deleted egress-only gateway: AWS shows it
     # as a blackhole (Amazon VPC user guide, route tables: a route whose target is gone)
+    # (and, which must not block: a live ::/0 in the public table, and blackholed routes to
+    # other destinations, sorting before and after "::/0": a peering's, a prefix list's)
     base = inventory()
-    gone = Route(destination="::/0", target="eigw-0deleted", state="blackhole")
+    added = {
+        "rtb-private": (
+            Route(destination="::/0", target="eigw-0deleted", state="blackhole"),
+            Route(destination="10.9.0.0/16", target="pcx-0deleted", state="blackhole"),
+        ),
+        "rtb-public": (
+            Route(destination="::/0", target="igw-0live"),
+            Route(destination="pl-0deleted", target="vpce-0deleted", state="blackhole"),
+        ),
+    }
     tables = tuple(
-        t.model_copy(update={"routes": (*t.routes, gone)}) if t.route_table_id == "rtb-private"
-        else t
+        t.model_copy(update={"routes": (*t.routes, *added.get(t.route_table_id, ()))})
         for t in base.route_tables
-    )  # fmt: skip
+    )
+    assert {t.route_table_id for t in tables} >= set(added)
     estate = base.model_copy(update={"route_tables": tables})
     # When it is planned
     found = plan(estate, DEFAULTS)
-    # Then it blocks, naming the table and the gone gateway: the run would neither route ::/0
-    # (a route is there) nor replace another's route unasked, and the nodes would have no way out
+    # Then it blocks once, naming the table and the gone gateway: the run would neither route
+    # ::/0 (a route is there) nor replace another's route unasked, and the nodes would have no
+    # way out
     [blocker] = [f for f in found.findings if f.code == "ipv6-default-route-blackhole"]
     assert blocker.severity == "blocker"
     assert blocker.resource == "rtb-private"

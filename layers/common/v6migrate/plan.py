@@ -404,18 +404,23 @@ def _blackholes(inventory: Inventory) -> list[Finding]:
     """A ::/0 to a gateway that is gone drops the IPv6 traffic of the subnets behind it; the
     planner would take it for a way out (a route is there) and may not replace another's
     route unasked: it blocks, naming it (Amazon VPC user guide, route tables: blackhole)."""
-    return [
-        _blocker(
-            "ipv6-default-route-blackhole",
-            f"route table {table.route_table_id} sends ::/0 to {route.target}, which no longer "
-            "exists (AWS shows the route as a blackhole): the IPv6 traffic of its subnets would "
-            "be dropped. Delete the route (or replace it with a live gateway) and plan again.",
-            table.route_table_id,
-        )
-        for table in sorted(inventory.route_tables, key=lambda t: t.route_table_id)
-        for route in table.routes
-        if route.destination == ANY_IPV6 and route.state == "blackhole"
-    ]
+    found: list[Finding] = []
+    for table in sorted(inventory.route_tables, key=lambda t: t.route_table_id):
+        for route in table.routes:
+            if route.state != "blackhole":
+                continue
+            if route.destination == ANY_IPV6:
+                found.append(
+                    _blocker(
+                        "ipv6-default-route-blackhole",
+                        f"route table {table.route_table_id} sends ::/0 to {route.target}, "
+                        "which no longer exists (AWS shows the route as a blackhole): the IPv6 "
+                        "traffic of its subnets would be dropped. Delete the route (or replace "
+                        "it with a live gateway) and plan again.",
+                        table.route_table_id,
+                    )
+                )
+    return found
 
 
 def _has_ipv6_twin(group: SecurityGroup, rule: SgRule) -> bool:
