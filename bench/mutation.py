@@ -251,7 +251,19 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
        "pydantic), so `is` agrees with `==` on every value it can hold")
       for fragment in ('return entry.status == "intent" and', 'if entry.status == "applied"',
                        'if entry.status == "reverted"',
-                       'isinstance(change, RollNodegroup) and entry.status == "intent"')),
+                       'isinstance(change, RollNodegroup) and entry.status == "intent"',
+                       'isinstance(change, EnableCniIpv6Egress) and entry.status == "intent"')),
+    ("apply", "ReplaceComparisonOperator_Eq_GtE",
+     'isinstance(change, EnableCniIpv6Egress) and entry.status == "intent"',
+     "only 'reverted' sorts after 'intent', and a reverted entry is counted and passed over "
+     "(`continue`) above this line"),
+    ("apply", "ReplaceComparisonOperator_Eq_LtE",
+     'isinstance(change, EnableCniIpv6Egress) and entry.status == "intent"',
+     "accepted: it lets an applied or in-place CNI entry ask too whether an add-on update "
+     "runs. An applied one's update has succeeded, so it is at rest and the estate is read once "
+     "more; an in-place one is never reverted, and waits only while some add-on update still "
+     "runs, which any later revert of the add-on would wait for anyway (EKS refuses a second "
+     "update): it changes when compensation goes on, never what it reverts or keeps"),
     *(("apply", kind, 'isinstance(e.change, RollNodegroup) and e.status == "intent"',
        "accepted: it adds finished rollouts (applied, in place or reverted) to those compensation "
        "waits on before the first unfinished one; AWS reports them at rest unless a rollout "
