@@ -57,6 +57,11 @@ def test_json_output_is_the_plan_summary(
         (["plan", "--cluster", "x", "--region", "moon"], "--region"),
         (["plan", "--region", "eu-west-1"], "--cluster"),
         (["plan", "--cluster", "x", "--output", "xml", "--region", "eu-west-1"], "--output"),
+        (["local", "serve", "--page-size", "0"], "--page-size"),
+        (["local", "serve", "--page-size", "two"], "--page-size"),
+        (["local", "serve", "--throttle", "1"], "--throttle"),
+        (["local", "serve", "--throttle", "-0.1"], "--throttle"),
+        (["local", "serve", "--throttle", "a fifth"], "--throttle"),
     ],
 )
 def test_bad_input_gives_one_error_line_no_traceback_and_exit_1(
