@@ -56,9 +56,7 @@ def _not_json(body: Any) -> bool:
     return False
 
 
-def _classify(
-    error: BaseException, protocol: str, service: str, body: Any = None
-) -> tuple[str, str]:
+def _classify(error: BaseException, protocol: str, service: str) -> tuple[str, str]:
     from botocore.model import OperationNotFoundError
 
     if isinstance(error, OperationNotFoundError):
@@ -66,9 +64,7 @@ def _classify(
         return code, f"The action {error} is not valid for this web service."
     if isinstance(error, NotImplementedError):
         return "InvalidAction", f"The embedded AWS does not implement this action: {error}"
-    if protocol in ("json", "rest-json") and (
-        isinstance(error, json.JSONDecodeError) or _not_json(body)
-    ):
+    if isinstance(error, json.JSONDecodeError) and protocol in ("json", "rest-json"):
         return "SerializationException", "The request body is not valid JSON."
     code = {
         "ec2": "InvalidParameterValue",
@@ -120,7 +116,7 @@ def aws_shaped_errors() -> None:
         try:
             return original(self, request, *args, **kwargs)
         except Exception as error:  # moto's own service errors are answered inside
-            code, message = _classify(error, protocol, service, body)
+            code, message = _classify(error, protocol, service)
             return error_response(service, code, message)
 
     _dispatch._v6migrate = True  # type: ignore[attr-defined]

@@ -78,7 +78,6 @@ BOUNDS: dict[str, tuple[int | None, int | None]] = {
     "DescribeAutoScalingGroups": (1, 100),
 }
 _ALL = 10**6  # what moto's own paging, where it has any and no cap, is asked for
-_IDS = re.compile(r"^[A-Za-z]+Ids?\.\d+$")  # a list of ids in EC2's query form (or `...Ids`)
 
 _page_size: int | None = None
 
@@ -233,9 +232,8 @@ def _paged(keys: _Keys, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
             if decoded is None:
                 raise _invalid_token(keys)
             offset = decoded
-        by_id = keys.service == "ec2" and any(
-            _IDS.match(k) or (k.endswith("Ids") and v) for k, v in params.items()
-        )
+        # moto parses EC2's query into the model's names (`SubnetIds`, ...)
+        by_id = keys.service == "ec2" and any(k.endswith("Ids") and v for k, v in params.items())
         answer, items = _everything(self, keys, original)
         result = dict(cast(dict[str, Any], answer.result))
         size = limit if limit is not None else DEFAULT_LIMIT.get(keys.service)
