@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import random
 import threading
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,6 +183,15 @@ def _decide(service: str, action: str) -> tuple[_Fault | None, bool]:
     return None, False
 
 
+def _with_request_id(headers: dict[str, Any]) -> dict[str, Any]:
+    """Every AWS answer carries its request's id, errors too: the JSON protocols in the
+    `x-amzn-RequestId` header, which botocore puts in `ResponseMetadata.RequestId` (Step
+    Functions' task states name it in their error's cause, and fail without it)."""
+    if not any(str(k).lower() == "x-amzn-requestid" for k in headers):
+        headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    return headers
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -206,7 +216,7 @@ def install() -> None:
             limit, status = throttled
             _, headers, body = self.serialized(ActionResult(limit))
             headers["status"] = status
-            return status, headers, body
+            return status, _with_request_id(headers), body
         if service in ALL_SERVICES:
             fault, carry_out = _decide(service, self._get_action())
             if fault is not None:
@@ -214,7 +224,7 @@ def install() -> None:
                     original(self)
                 code, headers, body = self.serialized(ActionResult(fault))
                 headers["status"] = code
-                return code, headers, body
+                return code, _with_request_id(headers), body
         return original(self)
 
     BaseResponse.call_action = call_action  # type: ignore[method-assign]

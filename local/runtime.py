@@ -214,6 +214,28 @@ def _record_calls() -> None:
     BaseClient._make_api_call = make_api_call  # type: ignore[attr-defined]
 
 
+class _SimulatedTime:
+    """`time` as a handler's polls see it inside the embedded AWS: `monotonic` is the
+    simulated clock, and `sleep` moves that clock on (yielding the thread for a moment, so the
+    server's other threads run)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def monotonic() -> float:
+        from local.gaps.timing import CLOCK
+
+        return CLOCK.now()
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        from local.gaps.timing import CLOCK
+
+        CLOCK.skip(seconds)
+        time.sleep(min(seconds, 0.002))
+
+
 def fast_forward() -> None:
     """Wait states and retry back-off take no time: a run takes seconds, its logic unchanged.
 
@@ -239,6 +261,18 @@ def fast_forward() -> None:
 
     wait_function.WaitFunction._wait_interval = no_wait  # type: ignore[method-assign]
     retrier_decl.time = _NoSleep()  # type: ignore[attr-defined,assignment]
+    # A stage's own polls (`context.wait_until`) wait on the simulated clock too: its sleep
+    # moves the clock on by the interval instead of passing it, and its deadline is read from
+    # that clock, so a transition of a few simulated seconds (`timing.DURATIONS`) is polled as
+    # on AWS, interval doubling and poll timeout included, in a fraction of the time.
+    from v6migrate import context
+
+    context.time = _SimulatedTime()  # type: ignore[assignment,attr-defined]
+    # And so does the SDK's back-off between retries of a throttled call (botocore's endpoint
+    # sleeps the delay its retry handler chose): the same retries, the delays on the clock.
+    from botocore import endpoint
+
+    endpoint.time = _SimulatedTime()  # type: ignore[attr-defined]
     # A Fail state logs an ERROR from the interpreter: it is the workflow's outcome, not ours.
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 

@@ -11,12 +11,14 @@ import base64
 import contextlib
 import ipaddress
 import json
+import os
+import urllib.request
 from typing import Any, Literal
 
 import boto3
 from pydantic import BaseModel, ConfigDict, Field
 
-from local.gaps.timing import CLOCK, NODE_READY_SECONDS
+from local.gaps.timing import CLOCK, DURATIONS, NODE_READY_SECONDS
 from v6migrate.aws import NETWORK_MANAGER_REGION, new_session
 
 WORKFLOW_ACCOUNT = "123456789012"
@@ -353,10 +355,27 @@ def seed(spec: EstateSpec, base: boto3.Session | None = None) -> dict[str, Any]:
     _cluster(session, spec, private, node_sg)
     if spec.pitfalls:
         result.update(_pitfalls(session, spec, vpc_id, private, node_sg, next(blocks)))
-    # The estate has run a while before anyone migrates it: its nodes have joined and are
-    # Ready (in this process's embedded AWS; one served apart sees them Ready a minute later).
-    CLOCK.skip(NODE_READY_SECONDS)
+    # The estate has run a while before anyone migrates it: its add-ons and node groups are
+    # ACTIVE, its nodes have joined and are Ready.
+    _let_time_pass(max(NODE_READY_SECONDS, *DURATIONS.values()))
     return result
+
+
+def _let_time_pass(seconds: float) -> None:
+    """Move the embedded AWS's clock on: over HTTP when it serves (maybe in another process),
+    or in this process under `mock_aws`."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        CLOCK.skip(seconds)
+        return
+    request = urllib.request.Request(  # noqa: S310 (the embedded AWS's own endpoint)
+        endpoint.rstrip("/") + "/moto-api/v6migrate/clock",
+        data=json.dumps({"skip": seconds}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        response.read()
 
 
 def _pitfalls(

@@ -17,6 +17,7 @@ import boto3
 
 from local import faults, gaps, runtime
 from local.cluster import SIM
+from local.gaps.timing import clock_control
 from v6migrate.aws import new_session
 
 DEFAULT_REGION = "eu-west-1"
@@ -95,6 +96,7 @@ class EmbeddedAws:
     def start(self) -> EmbeddedAws:
         # The extensions must be in place before the server's first request (URL map cache).
         gaps.install()
+        clock_control()  # the seeder's way to let time pass, from any process
         gaps.paging.set_page_size(self._page_size)
         runtime.install()
         faults.install()

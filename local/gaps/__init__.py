@@ -73,6 +73,7 @@ def install() -> None:
         shared_models.share()
         paging.pages_as_aws()  # last: it wraps the final response methods
         malformed.aws_shaped_errors()
+        malformed.unknown_paths()
         # moto loads its catalogue of public AMIs (some 10,000 images) into every EC2 backend it
         # makes, one per account and Region: 0.3 s each. The workflow never reads public images,
         # and the estates launch from image ids of their own (`gaps.eks.release_image`).

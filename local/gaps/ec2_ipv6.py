@@ -7,7 +7,6 @@ the closest documented EC2 codes (marked UNCONFIRMED where no source confirmed t
 from __future__ import annotations
 
 import ipaddress
-import time
 from typing import Any
 
 from moto.ec2.exceptions import EC2ClientError
@@ -20,7 +19,7 @@ from moto.ec2.models.transit_gateway_attachments import (
 )
 from moto.ec2.models.vpcs import VPC, VPCBackend
 
-from local.gaps.timing import SETTLE, settling
+from local.gaps.timing import CLOCK, SETTLE, settling
 
 _MARK = "_v6migrate"
 
@@ -42,14 +41,34 @@ def _live(association: dict[str, Any]) -> bool:
 
 
 def _associated(association: dict[str, Any]) -> bool:
-    return _live(association) and not settling(association.get("_v6_created"))
+    return _live(association) and not settling(association.get("_v6_created"), "subnet-associating")
+
+
+def _seen_state(association: dict[str, Any], raw: str | None, kind: str) -> str | None:
+    """The state a caller reads now: `associating` until the association settles, and
+    `disassociating` for a while after DisassociateSubnetCidrBlock/DisassociateVpcCidrBlock
+    (their sample responses answer `disassociating`; the block is then `disassociated`)."""
+    if raw == "associated" and settling(association.get("_v6_created"), f"{kind}-associating"):
+        return "associating"
+    if raw == "disassociated" and settling(
+        association.get("_v6_released"), f"{kind}-disassociating"
+    ):
+        return "disassociating"
+    return raw
+
+
+# IPv6 CIDR blocks per VPC: 5 (Amazon VPC quotas, general reference); moto allows one.
+IPV6_BLOCKS_PER_VPC = 5
 
 
 def association_transitions() -> None:
-    """Associations pass through `associating` before `associated` (DOMAIN.md, EC2 steps 1-2).
+    """Associations pass through `associating` before `associated` (DOMAIN.md, EC2 steps 1-2),
+    and through `disassociating` before `disassociated` (EC2 API reference,
+    DisassociateSubnetCidrBlock, sample response), for `timing.DURATIONS` on the simulated clock.
 
-    moto reports `associated` at once; here a new VPC or subnet IPv6 association reads
-    `associating` for `SETTLE.seconds`, so callers must poll the state AWS reports.
+    moto reports `associated` and `disassociated` at once (and answers AssociateSubnetCidrBlock
+    with `associated`): here callers must poll the state AWS reports. A VPC takes up to five
+    IPv6 blocks, Amazon-provided ones included (moto: one).
     """
     original_subnet = _once(Subnet, "attach_ipv6_cidr_block_associations")
     if original_subnet is None:
@@ -57,49 +76,114 @@ def association_transitions() -> None:
 
     def attach(self: Subnet, ipv6_cidr_block: str) -> dict[str, Any]:
         association: dict[str, Any] = original_subnet(self, ipv6_cidr_block)
-        association["_v6_created"] = time.monotonic()
+        association["_v6_created"] = CLOCK.now()
         return association
 
     Subnet.attach_ipv6_cidr_block_associations = _mark(attach)  # type: ignore[method-assign]
+    detach = Subnet.detach_subnet_cidr_block
+
+    def release(self: Subnet, association_id: str) -> dict[str, Any]:
+        association: dict[str, Any] = detach(self, association_id)
+        association["_v6_released"] = CLOCK.now()
+        return association
+
+    Subnet.detach_subnet_cidr_block = release  # type: ignore[method-assign]
 
     def subnet_set(self: Subnet) -> list[dict[str, Any]]:
-        result = []
-        for association in self.ipv6_cidr_block_associations.values():
-            raw = association.get("ipv6CidrBlockState")
-            state = raw.get("State") if isinstance(raw, dict) else raw
-            if state == "associated" and settling(association.get("_v6_created")):
-                state = "associating"
-            result.append(
-                {
-                    "ipv6CidrBlock": association["ipv6CidrBlock"],
-                    "associationId": association["associationId"],
-                    "ipv6CidrBlockState": {"state": state},
-                }
-            )
-        return result
+        return [
+            _subnet_view(association) for association in self.ipv6_cidr_block_associations.values()
+        ]
 
     Subnet.ipv6_cidr_block_association_set = property(subnet_set)  # type: ignore[method-assign,assignment]
+    # The answers of the calls themselves: the state as read at that moment
+    associate_call = SubnetBackend.associate_subnet_cidr_block
+    disassociate_call = SubnetBackend.disassociate_subnet_cidr_block
+
+    def associate_answer(self: Any, subnet_id: str, ipv6_cidr_block: str) -> dict[str, Any]:
+        return _answer(associate_call(self, subnet_id, ipv6_cidr_block))
+
+    def disassociate_answer(self: Any, association_id: str) -> tuple[str, dict[str, Any]]:
+        subnet_id, association = disassociate_call(self, association_id)
+        return subnet_id, _answer(association)
+
+    SubnetBackend.associate_subnet_cidr_block = associate_answer  # type: ignore[method-assign]
+    SubnetBackend.disassociate_subnet_cidr_block = disassociate_answer  # type: ignore[method-assign]
 
     original_vpc = VPC.associate_vpc_cidr_block
 
-    def associate_vpc(self: VPC, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        association: dict[str, Any] = original_vpc(self, *args, **kwargs)
-        association["_v6_created"] = time.monotonic()
+    def associate_vpc(
+        self: VPC, cidr_block: str | None, amazon_provided_ipv6_cidr_block: bool = False,
+        ipv6_cidr_block_network_border_group: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        if amazon_provided_ipv6_cidr_block:
+            live = [
+                a for a in self.get_cidr_block_association_set(ipv6=True)
+                if a.get("cidr_block_state", {}).get("state") != "disassociated"
+            ]  # fmt: skip
+            if len(live) >= IPV6_BLOCKS_PER_VPC:
+                raise EC2ClientError(
+                    "CidrLimitExceeded",
+                    f"This network '{self.id}' has met its maximum number of allowed CIDRs: "
+                    f"{IPV6_BLOCKS_PER_VPC}",
+                )
+            # moto's own count of Amazon blocks stops at one: ask it for a block it does not
+            # count, then mark it Amazon's as moto would
+            from moto.ec2.models import vpcs  # its `random_ipv6_cidr`, which gaps.ipam sets
+
+            block = vpcs.random_ipv6_cidr()  # type: ignore[attr-defined]
+            association: dict[str, Any] = original_vpc(self, block, False)
+            association["ipv6_pool"] = "Amazon"
+            association["ipv6_cidr_block_network_border_group"] = (
+                ipv6_cidr_block_network_border_group
+            )
+        else:
+            association = original_vpc(
+                self, str(cidr_block), False, ipv6_cidr_block_network_border_group
+            )
+        association["_v6_created"] = CLOCK.now()
         return association
 
     VPC.associate_vpc_cidr_block = associate_vpc  # type: ignore[method-assign]
+    original_release = VPC.disassociate_vpc_cidr_block
+
+    def release_vpc(self: VPC, association_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = original_release(self, association_id)
+        entry = self._cidr_block_association_set.get(association_id)
+        if entry:
+            entry["_v6_released"] = CLOCK.now()
+        return answer
+
+    VPC.disassociate_vpc_cidr_block = release_vpc  # type: ignore[method-assign]
     vpc_set = VPC.ipv6_cidr_block_association_set.fget  # type: ignore[attr-defined]
 
     def ipv6_set(self: VPC) -> list[dict[str, Any]]:
         shown = []
         for association in vpc_set(self):
             state = dict(association["ipv6CidrBlockState"])
-            if state.get("state") == "associated" and settling(association.get("_v6_created")):
-                state["state"] = "associating"
+            state["state"] = _seen_state(association, state.get("state"), "vpc")
             shown.append({**association, "ipv6CidrBlockState": state})
         return shown
 
     VPC.ipv6_cidr_block_association_set = property(ipv6_set)  # type: ignore[method-assign,assignment]
+
+
+def _subnet_view(association: dict[str, Any]) -> dict[str, Any]:
+    raw = association.get("ipv6CidrBlockState")
+    state = raw.get("State") if isinstance(raw, dict) else raw
+    return {
+        "ipv6CidrBlock": association["ipv6CidrBlock"],
+        "associationId": association["associationId"],
+        "ipv6CidrBlockState": {"state": _seen_state(association, state, "subnet")},
+    }
+
+
+def _answer(association: dict[str, Any]) -> dict[str, Any]:
+    view = _subnet_view(association)
+    return {
+        "AssociationId": view["associationId"],
+        "Ipv6CidrBlock": view["ipv6CidrBlock"],
+        "Ipv6CidrBlockState": {"State": view["ipv6CidrBlockState"]["state"]},
+    }
 
 
 def _in_use(code_message: str) -> EC2ClientError:
@@ -322,7 +406,7 @@ def tgw_attachment_modifying() -> None:
 
     def modify(self: Any, *args: Any, **kwargs: Any) -> Any:
         attachment = original(self, *args, **kwargs)
-        attachment.__dict__["_v6_modified"] = time.monotonic()
+        attachment.__dict__["_v6_modified"] = CLOCK.now()
         return attachment
 
     TransitGatewayAttachmentBackend.modify_transit_gateway_vpc_attachment = _mark(modify)  # type: ignore[method-assign]
@@ -330,7 +414,9 @@ def tgw_attachment_modifying() -> None:
 
     def state(self: Any) -> str:
         base = self.__dict__.get("_state") or "available"
-        if base == "available" and settling(self.__dict__.get("_v6_modified")):
+        if base == "available" and settling(
+            self.__dict__.get("_v6_modified"), "tgw-attachment-modifying"
+        ):
             return "modifying"
         return str(base)
 
@@ -417,34 +503,47 @@ def default_nacl_ipv6_rules() -> None:
 
     def associate(self: Any, vpc_id: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         result: dict[str, Any] = original(self, vpc_id, *args, **kwargs)
-        if ":" not in str(result.get("ipv6_cidr_block") or result.get("cidr_block") or ""):
-            return result
-        for acl in list(self.network_acls.values()):
-            if acl.vpc_id != vpc_id or not acl.default:
-                continue
-            present = sorted(
-                (bool(e.egress), int(e.rule_number), e.rule_action, str(e.protocol), e.cidr_block)
-                for e in acl.network_acl_entries
-            )
-            pristine = [
-                (egress, number, action, "-1", "0.0.0.0/0")
-                for egress in (False, True)
-                for number, action in ((100, "allow"), (32767, "deny"))
-            ]
-            if present != pristine:
-                continue  # modified: AWS leaves a changed default ACL as it is
-            for egress in (False, True):
-                for number, action in ((101, "allow"), (32768, "deny")):
-                    self.create_network_acl_entry(
-                        network_acl_id=acl.id, rule_number=number, protocol="-1",
-                        rule_action=action, egress=egress, cidr_block=None, icmp_code=None,
-                        icmp_type=None, port_range_from=None, port_range_to=None,
-                        ipv6_cidr_block="::/0",
-                    )  # fmt: skip
+        if ":" in str(result.get("ipv6_cidr_block") or result.get("cidr_block") or ""):
+            _allow_ipv6_on_default_acl(self, vpc_id)
         return result
 
+    # The same for a VPC made with its IPv6 block (CreateVpc AmazonProvidedIpv6CidrBlock)
+    create = VPCBackend.create_vpc
+
+    def create_vpc(self: Any, *args: Any, **kwargs: Any) -> Any:
+        vpc = create(self, *args, **kwargs)
+        if vpc.get_cidr_block_association_set(ipv6=True):
+            _allow_ipv6_on_default_acl(self, vpc.id)
+        return vpc
+
+    VPCBackend.create_vpc = create_vpc  # type: ignore[method-assign]
     associate._v6migrate_nacl = True  # type: ignore[attr-defined]
     VPCBackend.associate_vpc_cidr_block = associate  # type: ignore[method-assign]
+
+
+def _allow_ipv6_on_default_acl(backend: Any, vpc_id: str) -> None:
+    for acl in list(backend.network_acls.values()):
+        if acl.vpc_id != vpc_id or not acl.default:
+            continue
+        present = sorted(
+            (bool(e.egress), int(e.rule_number), e.rule_action, str(e.protocol), e.cidr_block)
+            for e in acl.network_acl_entries
+        )
+        pristine = [
+            (egress, number, action, "-1", "0.0.0.0/0")
+            for egress in (False, True)
+            for number, action in ((100, "allow"), (32767, "deny"))
+        ]
+        if present != pristine:
+            continue  # modified: AWS leaves a changed default ACL as it is
+        for egress in (False, True):
+            for number, action in ((101, "allow"), (32768, "deny")):
+                backend.create_network_acl_entry(
+                    network_acl_id=acl.id, rule_number=number, protocol="-1",
+                    rule_action=action, egress=egress, cidr_block=None, icmp_code=None,
+                    icmp_type=None, port_range_from=None, port_range_to=None,
+                    ipv6_cidr_block="::/0",
+                )  # fmt: skip
 
 
 def without_default_ipv6_rules(acl: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from moto.eks.exceptions import (
 from moto.eks.models import EKSBackend
 from moto.eks.responses import EKSResponse
 
+from local.gaps.timing import CLOCK, SETTLE, settling
 from local.gaps.vpc_cni import ADDON_CATALOG, configuration_schema
 
 
@@ -232,10 +233,12 @@ def create_addon(
         raise _invalid(f"Addon version specified is not supported: {version}")
     validate_configuration(addon_name, version, configuration_values or "")
     now = utcnow()
+    # EKS API reference, Addon.status: CREATING, then ACTIVE once EKS has applied it
+    _CREATED[f"{cluster_name}/{addon_name}"] = CLOCK.now()
     addon = {
         "addonName": addon_name,
         "clusterName": cluster_name,
-        "status": "ACTIVE",
+        "status": "CREATING",
         "addonVersion": version,
         "health": {"issues": []},
         "addonArn": f"arn:aws:eks:{self.region_name}:{self.account_id}:addon/{cluster_name}/"
@@ -252,10 +255,17 @@ def create_addon(
     return addon
 
 
+# When each add-on was created (cluster/name), on the simulated clock
+_CREATED: dict[str, float] = {}
+
+
 def describe_addon(self: EKSBackend, cluster_name: str, addon_name: str) -> dict[str, Any]:
     addon = _addons(self, cluster_name).get(addon_name)
     if addon is None:
         raise _addon_not_found(cluster_name, addon_name)
+    created = _CREATED.get(f"{cluster_name}/{addon_name}")
+    if addon["status"] == "CREATING" and not settling(created, "addon-creating"):
+        addon["status"] = "ACTIVE"
     return addon
 
 
@@ -523,6 +533,11 @@ def nodegroup_autoscaling_group() -> None:
             ],
         )
         nodegroup.resources = {**nodegroup.resources, "autoScalingGroups": [{"name": name}]}
+        # EKS API reference, Nodegroup.status: CREATING until its nodes have joined (read
+        # back as ACTIVE after that by `rollouts._progress_on_describe`)
+        nodegroup._v6_created = CLOCK.now()  # type: ignore[attr-defined]
+        if SETTLE.of("nodegroup-creating") > 0:
+            nodegroup.status = "CREATING"
         return nodegroup
 
     create_nodegroup._v6migrate = True  # type: ignore[attr-defined]

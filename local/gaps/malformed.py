@@ -121,3 +121,34 @@ def aws_shaped_errors() -> None:
 
     _dispatch._v6migrate = True  # type: ignore[attr-defined]
     BaseResponse._dispatch = _dispatch  # type: ignore[method-assign]
+
+
+def unknown_paths() -> None:
+    """A path no operation of the service has: the service's JSON or XML error, 404
+    (`UnknownOperationException`; its code for REST services is UNCONFIRMED), not werkzeug's
+    HTML page. moto's server makes one Flask app per service; each gets this 404 and 405."""
+    from moto.moto_server import threaded_moto_server, werkzeug_app
+
+    original = werkzeug_app.create_backend_app
+    if getattr(original, "_v6migrate", False):
+        return
+
+    def create_backend_app(service: Any) -> Any:
+        app = original(service)
+
+        def unknown(error: Any) -> Any:
+            code = (
+                "UnknownOperationException" if _protocol(str(service)) != "ec2" else "InvalidAction"
+            )
+            status, headers, body = error_response(
+                str(service), code, "No operation of this service matches the request.", 404
+            )
+            return body, status, {k: v for k, v in headers.items() if k != "status"}
+
+        app.register_error_handler(404, unknown)
+        app.register_error_handler(405, unknown)
+        return app
+
+    create_backend_app._v6migrate = True  # type: ignore[attr-defined]
+    werkzeug_app.create_backend_app = create_backend_app
+    threaded_moto_server.create_backend_app = create_backend_app  # type: ignore[attr-defined]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from moto.core.responses import ActionResult
@@ -13,7 +12,7 @@ from moto.networkmanager.exceptions import ResourceNotFound, ValidationError
 from moto.networkmanager.models import NetworkManagerBackend
 from moto.networkmanager.responses import NetworkManagerResponse
 
-from local.gaps.timing import settling
+from local.gaps.timing import CLOCK, settling
 
 
 def _store(backend: NetworkManagerBackend) -> dict[str, dict[str, Any]]:
@@ -70,7 +69,7 @@ def get_vpc_attachment(self: NetworkManagerBackend, attachment_id: str) -> dict[
 
 def _shown(attachment: dict[str, Any]) -> dict[str, Any]:
     """The attachment as read now: UPDATING while an update settles, then AVAILABLE."""
-    if settling(attachment.get("_v6_updated")):
+    if settling(attachment.get("_v6_updated"), "core-attachment-updating"):
         return {**attachment, "Attachment": {**attachment["Attachment"], "State": "UPDATING"}}
     return attachment
 
@@ -86,7 +85,7 @@ def update_vpc_attachment(
     for key, value in (options or {}).items():
         attachment["Options"][key] = bool(value)
     attachment["Attachment"]["UpdatedAt"] = utcnow()
-    attachment["_v6_updated"] = time.monotonic()
+    attachment["_v6_updated"] = CLOCK.now()
     return _shown(attachment)
 
 

@@ -13,7 +13,8 @@ the first page, or loops on a token, passes against it. Here, for each operation
 - the token is opaque and bound to the request that earned it; one AWS did not issue for that
   request is refused: EC2 `InvalidPaginationToken` ("not valid or is expired", EC2 API
   reference, common client errors), EKS `InvalidParameterException`, Auto Scaling
-  `InvalidNextToken` (DescribeAutoScalingGroups, errors);
+  `InvalidNextToken` (DescribeAutoScalingGroups, errors), Elastic Load Balancing
+  `ValidationError` (DescribeLoadBalancers' `Marker`);
 - AWS may answer with fewer items than the limit while more remain, and a client must follow
   `NextToken` until it is absent (EC2 API reference, "Pagination"). `set_page_size(n)` (`local
   serve --page-size N`, the integration tests) makes every page here at most n long, so each
@@ -41,6 +42,7 @@ from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.responses import EC2Response
 from moto.eks.exceptions import InvalidParameterException
 from moto.eks.responses import EKSResponse
+from moto.elbv2.responses import ELBV2Response
 
 READS: dict[str, tuple[str, ...]] = {
     "ec2": (
@@ -61,6 +63,7 @@ READS: dict[str, tuple[str, ...]] = {
     ),
     "eks": ("ListNodegroups", "ListFargateProfiles", "ListAccessEntries", "ListUpdates"),
     "autoscaling": ("DescribeAutoScalingGroups",),
+    "elbv2": ("DescribeLoadBalancers",),
 }
 # What a request without a limit gets (EKS API reference, maxResults of each List*: "returns up
 # to 100 results"; Auto Scaling API reference, DescribeAutoScalingGroups, MaxRecords: default 50)
@@ -69,6 +72,7 @@ _RESPONSES: dict[str, Any] = {
     "ec2": EC2Response,
     "eks": EKSResponse,
     "autoscaling": AutoScalingResponse,
+    "elbv2": ELBV2Response,
 }
 # Bounds the service model leaves out, from the API references: DescribeInstances MaxResults
 # 5-1000, DescribeLaunchTemplateVersions 1-200, DescribeAutoScalingGroups MaxRecords up to 100
@@ -150,6 +154,9 @@ def _invalid_token(keys: _Keys) -> Exception:
         )
     if keys.service == "eks":
         return InvalidParameterException(message="The nextToken is not valid.")
+    if keys.service == "elbv2":
+        # Elastic Load Balancing API reference, common errors: ValidationError (400)
+        return ValidationError("The marker is not valid.")
     return AutoscalingClientError("InvalidNextToken", "The token is not valid.")
 
 

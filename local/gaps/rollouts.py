@@ -48,7 +48,7 @@ from local.gaps.eks import (
     eks_launch_template,
     validate_configuration,
 )
-from local.gaps.timing import CLOCK, NODE_READY_SECONDS
+from local.gaps.timing import CLOCK, NODE_READY_SECONDS, settling
 from local.gaps.vpc_cni import ADDON_CATALOG
 
 FAIL_TAG = "v6migrate.local/fail"
@@ -470,9 +470,12 @@ def _progress_on_describe() -> None:
                 update.view()
             found = _original(self, *args, **kwargs)
             if hasattr(found, "nodegroup_name"):
-                # EKS API reference, Nodegroup.status: UPDATING while an update of it runs.
+                # EKS API reference, Nodegroup.status: CREATING until its nodes have joined,
+                # UPDATING while an update of it runs.
                 busy = _in_progress(self, found.cluster_name, nodegroup=found.nodegroup_name)
-                if busy is not None or found.status == "UPDATING":
+                if settling(getattr(found, "_v6_created", None), "nodegroup-creating"):
+                    found.status = "CREATING"
+                elif busy is not None or found.status in ("UPDATING", "CREATING"):
                     found.status = "UPDATING" if busy is not None else "ACTIVE"
             return found
 
