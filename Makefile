@@ -65,8 +65,11 @@ asl: setup
 unit: setup
 	$(BIN)/pytest -q -n auto --dist loadgroup tests/unit tests/artifacts --cov --cov-report= --cov-fail-under=0
 
+# tests/conformance holds the embedded AWS against AWS's references with plain boto3 (its own
+# process: one embedded AWS per worker; V6MIGRATE_CONFORMANCE_ACCOUNT drives a real account too)
 integration: setup
 	$(BIN)/pytest -q -n auto tests/integration --cov --cov-append --cov-report= --cov-fail-under=0
+	$(BIN)/pytest -q -n auto tests/conformance --cov --cov-append --cov-report= --cov-fail-under=0
 
 coverage: setup
 	$(BIN)/coverage report
