@@ -11,6 +11,7 @@ does; a later allocation simply takes the next free block).
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import ipaddress
 from typing import Any
 
@@ -66,6 +67,7 @@ def ipv6_pools() -> None:
             "locale": self._get_param("Locale") or self.region,
             "cidrs": [],
             "allocations": [],
+            "resources": {},  # allocated CIDR -> the VPC that holds it
         }
         _store(self.ec2_backend)[pool_id] = pool
         return ActionResult({"IpamPool": _shape(pool)})
@@ -81,6 +83,27 @@ def ipv6_pools() -> None:
     def describe_ipam_pools(self: Any) -> ActionResult:
         return ActionResult({"IpamPools": [_shape(p) for p in _store(self.ec2_backend).values()]})
 
+    def get_ipam_pool_allocations(self: Any) -> ActionResult:
+        """EC2 API reference, GetIpamPoolAllocations: each CIDR allocated from the pool, with
+        the resource it was allocated to (here, the VPC an association took it for)."""
+        pool = _pool(self)
+        region = self.region
+        owner = self.current_account
+        found = [
+            {
+                "Cidr": cidr,
+                "IpamPoolAllocationId": "ipam-pool-alloc-"
+                + hashlib.sha256(f"{pool['id']}/{cidr}".encode()).hexdigest()[:17],
+                "ResourceId": pool["resources"].get(cidr),
+                "ResourceType": "vpc",
+                "ResourceRegion": region,
+                "ResourceOwner": owner,
+            }
+            for cidr in pool["allocations"]
+        ]
+        return ActionResult({"IpamPoolAllocations": found})
+
+    EC2Response.get_ipam_pool_allocations = get_ipam_pool_allocations  # type: ignore[attr-defined]
     EC2Response.create_ipam = create_ipam  # type: ignore[attr-defined]
     EC2Response.create_ipam_pool = create_ipam_pool  # type: ignore[attr-defined]
     EC2Response.provision_ipam_pool_cidr = provision_ipam_pool_cidr  # type: ignore[attr-defined]
@@ -109,6 +132,7 @@ def ipv6_pools() -> None:
             _next_block.reset(token)
         body: dict[str, Any] = result.result  # type: ignore[assignment]
         body["Ipv6CidrBlockAssociation"]["Ipv6Pool"] = pool_id
+        _pool(self, pool_id)["resources"][block] = self._get_param("VpcId")
         return result
 
     VPCs.associate_vpc_cidr_block = associate_vpc_cidr_block  # type: ignore[method-assign]

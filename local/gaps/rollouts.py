@@ -566,6 +566,14 @@ class Refresh:
     preferences: dict[str, Any]
     roll: Roll
     protected: list[str] = field(default_factory=list)  # waited for (preference Wait)
+    cancelled: float | None = None  # when CancelInstanceRefresh stopped it
+
+    def cancel(self) -> None:
+        with _lock:
+            now = CLOCK.now()
+            self.roll.advance(now)  # what was replaced by now stays replaced
+            self.cancelled = now
+            self.roll.status, self.roll.ended = "Cancelled", now
 
     def _waiting(self, now: float) -> str | None:
         """The status while protected instances hold the refresh, or None once they do not."""
@@ -583,6 +591,8 @@ class Refresh:
         with _lock:
             now = CLOCK.now()
             status = self.roll.advance(now)
+            if status == "Cancelled" and settling(self.cancelled, "refresh-cancelling"):
+                status = "Cancelling"
             if status == "Successful" and self.protected:
                 status = self._waiting(now) or self._release_protected(now)
         total = len(self.roll.old)
@@ -693,5 +703,25 @@ def instance_refresh() -> None:
         ]
         return ActionResult({"InstanceRefreshes": found})
 
+    def r_cancel(self: AutoScalingResponse) -> ActionResult:
+        """Auto Scaling API reference, CancelInstanceRefresh: the refresh in progress stops
+        (Cancelling, then Cancelled); instances already replaced stay. None in progress:
+        ActiveInstanceRefreshNotFound."""
+        backend = self.autoscaling_backend
+        name = self._get_param("AutoScalingGroupName")
+        _asg(backend, name)
+        live = [
+            r for r in _refreshes(backend).get(name, [])
+            if r.view()["Status"] in ("Pending", "InProgress")
+        ]  # fmt: skip
+        if not live:
+            raise AutoscalingClientError(
+                "ActiveInstanceRefreshNotFound",
+                f"No in progress or pending Instance Refresh found for Auto Scaling group {name}",
+            )
+        live[0].cancel()
+        return ActionResult({"InstanceRefreshId": live[0].refresh_id})
+
+    AutoScalingResponse.cancel_instance_refresh = r_cancel  # type: ignore[attr-defined]
     AutoScalingResponse.start_instance_refresh = r_start  # type: ignore[attr-defined]
     AutoScalingResponse.describe_instance_refreshes = r_describe  # type: ignore[attr-defined]

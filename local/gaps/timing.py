@@ -39,6 +39,7 @@ DURATIONS: dict[str, float] = {
     "tgw-attachment-modifying": 60.0,
     "core-attachment-updating": 120.0,
     "addon-creating": 30.0,
+    "refresh-cancelling": 30.0,
     # A managed node group is CREATING until its nodes have joined and are Ready.
     "nodegroup-creating": NODE_READY_SECONDS,
 }
