@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
 from moto.ec2.models.vpc_peering_connections import VPCPeeringConnection
 from moto.ec2.models.vpcs import VPC
@@ -51,6 +52,16 @@ def ipv6_on_network_interface_creation() -> None:
             and not kwargs.get("ipv6_address_count")
         ):
             kwargs["ipv6_address_count"] = 1
+        elif (kwargs.get("ipv6_address_count") or kwargs.get("ipv6_addresses")) and not (
+            _live_ipv6_block(subnet)
+        ):
+            # An IPv6 address asked for in a subnet without a /64: refused (EC2 API reference,
+            # CreateNetworkInterface, Ipv6AddressCount "from the IPv6 CIDR block range of your
+            # subnet"; the code is UNCONFIRMED). moto silently gives none.
+            raise EC2ClientError(
+                "InvalidParameterValue",
+                f"The subnet {subnet.id} has no IPv6 CIDR block to assign IPv6 addresses from.",
+            )
         return original(self, subnet, private_ip_address, *args, **kwargs)
 
     create_network_interface._v6migrate = True  # type: ignore[attr-defined]

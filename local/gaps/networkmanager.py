@@ -152,7 +152,11 @@ def vpc_attachments() -> None:
             if all(value is None or a["Attachment"][key] == value for key, value in wanted.items())
         ]
         start = int(self._get_param("NextToken") or 0)
-        size = int(self._get_param("MaxResults") or 100)
+        asked = self._get_param("MaxResults")
+        size = 100 if asked in (None, "") else int(asked)
+        if not 1 <= size <= 500:
+            # Network Manager API reference, ListAttachments: MaxResults 1-500
+            raise ValidationError(f"MaxResults {size} is not between 1 and 500")
         result: dict[str, Any] = {"Attachments": found[start : start + size]}
         if start + size < len(found):
             result["NextToken"] = str(start + size)

@@ -265,3 +265,19 @@ def _an_image(aws: Target) -> str:
     if images:
         return str(images[0]["ImageId"])
     return str(ec2.register_image(Name="conformance", RootDeviceName="/dev/xvda")["ImageId"])
+
+
+def test_an_ipv6_address_asked_for_in_a_subnet_without_a_64_is_refused(
+    aws: Target, vpc: dict[str, Any]
+) -> None:
+    # EC2 API reference, CreateNetworkInterface: Ipv6AddressCount takes addresses "from the
+    # IPv6 CIDR block range of your subnet"; without one there are none to take. The code is
+    # UNCONFIRMED: the test holds the status, and that no interface was made.
+    ec2 = aws.client("ec2")
+    with pytest.raises(ClientError) as refused:
+        ec2.create_network_interface(SubnetId=vpc["subnet"], Ipv6AddressCount=1)
+    assert error_of(refused)[1] == 400
+    made = ec2.describe_network_interfaces(
+        Filters=[{"Name": "subnet-id", "Values": [vpc["subnet"]]}]
+    )["NetworkInterfaces"]
+    assert made == []

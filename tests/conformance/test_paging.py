@@ -109,3 +109,17 @@ def test_a_load_balancer_marker_it_did_not_issue_is_refused(aws: Target) -> None
     with pytest.raises(ClientError) as refused:
         elbv2.describe_load_balancers(Marker="not-a-marker-elb-issued")
     assert error_of(refused) == ("ValidationError", 400)
+
+
+@pytest.mark.parametrize("limit", [0, 501])
+def test_a_cloud_wan_limit_outside_1_to_500_is_refused(aws: Target, limit: int) -> None:
+    # Network Manager API reference, ListAttachments: MaxResults 1-500; errors:
+    # ValidationException (400). Network Manager answers from us-west-2 (its home Region).
+    from botocore.config import Config
+
+    manager = aws.session.client(
+        "networkmanager", region_name="us-west-2", config=Config(parameter_validation=False)
+    )
+    with pytest.raises(ClientError) as refused:
+        manager.list_attachments(MaxResults=limit)
+    assert error_of(refused) == ("ValidationException", 400)
