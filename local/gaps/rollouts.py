@@ -48,6 +48,7 @@ from local.gaps.eks import (
     eks_launch_template,
     validate_configuration,
 )
+from local.gaps.paging import page_size
 from local.gaps.timing import CLOCK, NODE_READY_SECONDS, settling
 from local.gaps.vpc_cni import ADDON_CATALOG
 
@@ -701,7 +702,25 @@ def instance_refresh() -> None:
             for r in reversed(_refreshes(backend).get(name, []))
             if not wanted or r.refresh_id in wanted
         ]
-        return ActionResult({"InstanceRefreshes": found})
+        # Pages (Auto Scaling API reference, DescribeInstanceRefreshes): MaxRecords 1-100,
+        # default 50; a NextToken it did not issue for this group is InvalidNextToken.
+        asked = self._get_param("MaxRecords")
+        limit = 50 if asked in (None, "") else int(asked)
+        if not 1 <= limit <= 100:
+            raise ValidationError(f"MaxRecords {limit} is not between 1 and 100")
+        if page_size() is not None:
+            limit = min(limit, int(page_size() or limit))
+        token = self._get_param("NextToken")
+        start = 0
+        if token:
+            prefix, _, offset = str(token).rpartition(":")
+            if prefix != f"refreshes:{name}" or not offset.isdigit():
+                raise AutoscalingClientError("InvalidNextToken", "The token is not valid.")
+            start = int(offset)
+        result: dict[str, Any] = {"InstanceRefreshes": found[start : start + limit]}
+        if start + limit < len(found):
+            result["NextToken"] = f"refreshes:{name}:{start + limit}"
+        return ActionResult(result)
 
     def r_cancel(self: AutoScalingResponse) -> ActionResult:
         """Auto Scaling API reference, CancelInstanceRefresh: the refresh in progress stops

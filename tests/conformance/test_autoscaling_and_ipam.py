@@ -51,6 +51,11 @@ def test_a_cancelled_instance_refresh_is_cancelling_then_cancelled(
 
     assert status() in ("Cancelling", "Cancelled")
     aws.until(lambda: status() == "Cancelled", "the refresh cancelled")
+    # DescribeInstanceRefreshes pages too (MaxRecords, NextToken): a token it did not issue
+    # is InvalidNextToken (400)
+    with pytest.raises(ClientError) as refused:
+        autoscaling.describe_instance_refreshes(AutoScalingGroupName=group, NextToken="junk")
+    assert error_of(refused) == ("InvalidNextToken", 400)
 
 
 def test_a_pools_allocations_name_the_vpc_that_holds_each_block(

@@ -296,6 +296,22 @@ def _replacement_spec(group: dict[str, Any], name: str) -> dict[str, Any]:
     }
 
 
+def _refreshes(ctx: Context, group: str) -> Iterator[dict[str, Any]]:
+    """Every refresh of the group, page after page: their order is not documented, so a live
+    one may come on any page (Auto Scaling API reference, DescribeInstanceRefreshes; botocore
+    has no paginator for it, so the token is followed here)."""
+    asked: dict[str, Any] = {"AutoScalingGroupName": group}
+    while True:
+        page = call(
+            ctx.clients.autoscaling.describe_instance_refreshes,
+            "autoscaling:DescribeInstanceRefreshes", **asked,
+        )  # fmt: skip
+        yield from page.get("InstanceRefreshes", [])
+        if not page.get("NextToken"):
+            return
+        asked["NextToken"] = page["NextToken"]
+
+
 def _refresh(ctx: Context, group: str, refresh_id: str) -> tuple[bool, dict[str, Any]]:
     found = call(
         ctx.clients.autoscaling.describe_instance_refreshes,
@@ -338,10 +354,7 @@ class NodeRoll:
             except ClientError as error:
                 if error_code(error) != "InstanceRefreshInProgress":
                     raise translate(error, f"autoscaling:StartInstanceRefresh {asg}") from error
-            running = ctx.clients.autoscaling.describe_instance_refreshes(AutoScalingGroupName=asg)[
-                "InstanceRefreshes"
-            ]
-            live = [r for r in running if r["Status"] in ("Pending", "InProgress")]
+            live = [r for r in _refreshes(ctx, asg) if r["Status"] in ("Pending", "InProgress")]
             # Ours from an earlier try, or someone else's that replaces the nodes just the same.
             return {"refresh_id": live[0]["InstanceRefreshId"], "group": asg}
         group = _nodegroup(ctx, change.target)
@@ -425,12 +438,9 @@ class NodeRoll:
         what = f"node group {change.target}: still rolling"
         if change.strategy == "instance-refresh":
             asg = change.autoscaling_group or change.target
-            refreshes = call(
-                ctx.clients.autoscaling.describe_instance_refreshes,
-                "autoscaling:DescribeInstanceRefreshes",
-                AutoScalingGroupName=asg,
-            )["InstanceRefreshes"]
-            live = [r["InstanceRefreshId"] for r in refreshes if r["Status"] in _REFRESH_LIVE]
+            live = [
+                r["InstanceRefreshId"] for r in _refreshes(ctx, asg) if r["Status"] in _REFRESH_LIVE
+            ]
             return f"{what} (instance refresh {live[0]})" if live else None
         for name in (change.target, replacement_name(change.target)):
             found = call(
