@@ -31,6 +31,7 @@ CLUSTER_STAGES = ("eks:UpdateAddon", "eks:UpdateNodegroupVersion", "eks:CreateNo
                   "eks:UpdateNodegroupConfig", "autoscaling:StartInstanceRefresh",
                   *NODE_STAGE_EC2)  # fmt: skip
 REQUEST = {"cluster": SPEC.cluster, "account_id": SPEC.account_id, "region": SPEC.region}
+APPLY = {**REQUEST, "mode": "apply", "approval": {"mode": "none"}}  # the stages, not approval
 
 
 def run(sfn: object, machine: str, request: dict[str, str], name: str) -> dict[str, object]:
@@ -66,7 +67,7 @@ def main() -> None:
         faults.arm(services=faults.ALL_SERVICES)
         faults.count()
         started = time.perf_counter()
-        applied = run(sfn, machine, {**REQUEST, "mode": "apply"}, "scale-apply")
+        applied = run(sfn, machine, APPLY, "scale-apply")
         seconds = time.perf_counter() - started
         every = faults.counted()
         made = faults.mutations()
@@ -80,7 +81,7 @@ def main() -> None:
               f"access entries {len(access)}")  # fmt: skip
 
         faults.arm(services=faults.ALL_SERVICES)
-        rerun = run(sfn, machine, {**REQUEST, "mode": "apply"}, "scale-rerun")
+        rerun = run(sfn, machine, APPLY, "scale-rerun")
         again = faults.mutations()
         rerun_access = [c for c in again if c in ACCESS]
         rerun_calls = len(again) - len(rerun_access)
@@ -90,7 +91,12 @@ def main() -> None:
 
         sfn, machine = fresh(embedded)
         faults.throttle(0.2)
-        throttled = run(sfn, machine, {**REQUEST, "mode": "apply"}, "scale-throttled")
+        throttled = run(
+            sfn,
+            machine,
+            APPLY,
+            "scale-throttled",
+        )
         print(f"throttled run: {throttled['status']}, {faults.STATE.throttled} calls throttled "
               f"({dict(sorted(faults.STATE.throttled_by.items()))})")  # fmt: skip
         faults.throttle(0.0)

@@ -198,7 +198,8 @@ def main() -> None:
     args = parser.parse_args()
     SPEC = ESTATES[args.estate]
     request = {"cluster": SPEC.cluster, "account_id": SPEC.account_id, "region": SPEC.region,
-               "mode": "apply", "options": DECISIONS.get(args.estate, {})}  # fmt: skip
+               "mode": "apply", "approval": {"mode": "none"},
+               "options": DECISIONS.get(args.estate, {})}  # fmt: skip
     kinds = ["before", "after"] if args.kind == "both" else [args.kind]
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     with EmbeddedAws() as embedded:

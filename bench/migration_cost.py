@@ -90,7 +90,8 @@ def main() -> None:
         _tag_durations(embedded)
         sfn = session.client("stepfunctions")
         request = {"cluster": SPEC.cluster, "account_id": SPEC.account_id,
-                   "region": SPEC.region, "mode": "apply"}  # fmt: skip
+                   "region": SPEC.region, "mode": "apply",
+                   "approval": {"mode": "none"}}  # fmt: skip
         started = time.perf_counter()
         arn = sfn.start_execution(
             stateMachineArn=deployment.state_machines["MigrationStateMachine"],

@@ -137,6 +137,9 @@ def deploy(
             }
             with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
                 dynamodb.create_table(TableName=name, **kwargs)
+            ttl = properties.get("TimeToLiveSpecification")
+            if ttl:
+                dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
             resolver.refs[logical] = name
             resolver.attributes[(logical, "Arn")] = (
                 f"arn:aws:dynamodb:{region}:{account}:table/{name}"
@@ -178,7 +181,11 @@ def deploy(
                 resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
             ),
         }
-        name = f"{stack_name}-{logical}"
+        name = (
+            resolver.resolve(properties["FunctionName"])
+            if "FunctionName" in resource.get("Properties", {})
+            else f"{stack_name}-{logical}"
+        )
         role = _role(
             iam,
             name,

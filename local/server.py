@@ -120,6 +120,10 @@ class EmbeddedAws:
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", self.region),
             **{k: os.environ.get(k, v) for k, v in _LOCAL_CREDENTIALS.items()},
         }
+        # The key this process's clients sign with is one the embedded STS knows the secret of
+        gaps.access.LONG_TERM_KEYS[environment["AWS_ACCESS_KEY_ID"]] = environment[
+            "AWS_SECRET_ACCESS_KEY"
+        ]
         self._saved_env = {key: os.environ.get(key) for key in [*environment, "AWS_PROFILE"]}
         os.environ.update(environment)
         os.environ.pop("AWS_PROFILE", None)

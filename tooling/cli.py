@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from v6migrate import aws
 from v6migrate.errors import V6MigrateError
-from v6migrate.models import MigrationRequest, PlanSummary
+from v6migrate.models import ApprovalPolicy, MigrationRequest, PlanSummary
 
 EXIT_OK, EXIT_ERROR, EXIT_BLOCKED = 0, 1, 2
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -142,9 +142,11 @@ def readable_cause(cause: str) -> str:
 
 
 def follow(
-    sfn: Any, execution_arn: str, echo: Callable[[str], None] = _out, poll: float = 0.25
-) -> dict[str, Any]:
-    """Print each state as it is entered until the execution ends; return its description."""
+    sfn: Any, execution_arn: str, echo: Callable[[str], None] = _out, poll: float = 0.25,
+    entered: Callable[[str], None] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Print each state as it is entered until the execution ends; return its description.
+    `entered(name)` is told of each state, after it is printed."""
     seen = 0
     started = time.monotonic()
     while True:
@@ -155,6 +157,8 @@ def follow(
             if details:
                 elapsed = time.monotonic() - started
                 echo(f"  {elapsed:6.2f}s  -> {details['name']}")
+                if entered is not None:
+                    entered(details["name"])
             failed = event.get("executionFailedEventDetails")
             if failed:
                 cause = readable_cause(failed.get("cause", ""))
@@ -190,19 +194,99 @@ def start_execution(sfn: Any, arn: str, request: MigrationRequest) -> str:
     return str(response["executionArn"])
 
 
+def _with_approval(request: MigrationRequest, args: argparse.Namespace, session: Any) -> Any:
+    """The request's approval policy from the options: who may approve, how many, or none."""
+    if request.mode != "apply":
+        return request
+    if args.no_approval:
+        policy = ApprovalPolicy(mode="none")
+    else:
+        caller = session.client("sts").get_caller_identity()["Arn"]
+        try:
+            policy = ApprovalPolicy(
+                approvers=tuple(args.approver or ()), required=args.approvals,
+                allow_self_approval=args.allow_self_approval, requested_by=caller,
+                timeout_seconds=args.approval_timeout,
+            )  # fmt: skip
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise CliError(f"--approver: {first['msg']} (got {first.get('input')!r})") from error
+    return request.model_copy(update={"approval": policy})
+
+
+def _announce_approval(session: Any, stack: str, migration_id: str) -> Callable[[str], None]:
+    """When the run enters Approval, print the approval id and the commands that decide it."""
+    from v6migrate.journal import Ledger
+
+    def entered(name: str) -> None:
+        if name != "Approval":
+            return
+        dynamodb = session.client("dynamodb", config=aws.retries())
+        ledger = Ledger(dynamodb, _ledger_table(dynamodb, stack, None))
+        for _ in range(40):  # the approval function notes it as the state begins
+            note = ledger.read_note(migration_id, "approval")
+            if note and note.get("status") == "pending":
+                approval_id = note["approval_id"]
+                _out(f"  waiting for approval {approval_id}: `v6migrate approve {approval_id}` "
+                     f"or `v6migrate reject {approval_id}`")  # fmt: skip
+                return
+            time.sleep(0.25)
+
+    return entered
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     request = _request(args, args.mode)
     os.environ.setdefault("V6MIGRATE_MAX_ATTEMPTS", "3")
     aws.settings.cache_clear()
     # The workflow runs in its own (tooling) Region, which may differ from the cluster's.
     home = args.stack_region or aws.new_session().region_name or request.region
-    sfn = aws.new_session(region_name=home).client("stepfunctions", config=aws.retries())
+    session = aws.new_session(region_name=home)
+    request = _with_approval(request, args, session)
+    sfn = session.client("stepfunctions", config=aws.retries())
     arn = _state_machine_arn(sfn, args.stack, args.state_machine)
     execution = start_execution(sfn, arn, request)
     _out(f"started {execution}")
     if not args.follow:
         return EXIT_OK
-    return outcome(follow(sfn, execution), request.mode, args.output)
+    watch = _announce_approval(session, args.stack, execution.rsplit(":", 1)[-1])
+    return outcome(follow(sfn, execution, entered=watch), request.mode, args.output)
+
+
+# --------------------------------------------------------------------------- approve, reject
+
+
+def decide(
+    session: Any, stack: str, approval_id: str, decision: str, reason: str = ""
+) -> dict[str, Any]:
+    """Send one decision with a proof of the caller's identity (60 s, bound to the id and the
+    decision); the approval function's answer, or a CliError saying why it was refused."""
+    from v6migrate import identity
+
+    sts = session.client("sts", config=aws.retries())
+    proof = identity.make_proof(sts, f"{approval_id}:{decision}")
+    function = session.client("lambda", config=aws.retries())
+    answer = function.invoke(
+        FunctionName=f"{stack}-approval",
+        Payload=json.dumps({"action": "decide", "approval_id": approval_id,
+                            "decision": decision, "proof": proof, "reason": reason}).encode(),
+    )  # fmt: skip
+    body = json.loads(answer["Payload"].read() or b"{}")
+    if answer.get("FunctionError"):
+        raise CliError(f"{decision} {approval_id}: {body.get('errorMessage', 'refused')}")
+    return dict(body)
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    home = args.stack_region or aws.new_session().region_name
+    session = aws.new_session(region_name=home)
+    outcome_ = decide(session, args.stack, args.approval_id, args.decision, args.reason)
+    if outcome_["status"] == "pending":
+        _out(f"approval {args.approval_id}: recorded ({len(outcome_['approvers'])} of "
+             f"{outcome_['needed']} approvers); waiting for more")  # fmt: skip
+    else:
+        _out(f"approval {args.approval_id}: {outcome_['status']} by {outcome_['decided_by']}")
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- status
@@ -365,7 +449,34 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--stack-region", help="Region of the deployed stack (default: the AWS configuration's)"
     )
+    start.add_argument(
+        "--approver", action="append", metavar="ARN",
+        help="an IAM role or user ARN that may approve the plan (repeat for more); an apply "
+        "run waits for approval before its first change",
+    )  # fmt: skip
+    start.add_argument("--approvals", type=int, default=1, help="distinct approvers needed")
+    start.add_argument(
+        "--allow-self-approval", action="store_true", help="the requester may approve too"
+    )
+    start.add_argument(
+        "--approval-timeout", type=int, default=86_400, metavar="SECONDS",
+        help="no decision by then: the run ends, nothing changed (default a day)",
+    )  # fmt: skip
+    start.add_argument(
+        "--no-approval", action="store_true",
+        help="change the network straight after preflight (only where that is allowed)",
+    )  # fmt: skip
     start.set_defaults(func=cmd_start)
+
+    for verb in ("approve", "reject"):
+        sub = commands.add_parser(verb, help=f"{verb} a plan waiting for approval")
+        sub.add_argument("approval_id", help="the id in the Approval Requested event or chat")
+        sub.add_argument("--reason", default="", help="why (recorded in the ledger)")
+        sub.add_argument("--stack", default="v6migrate", help="stack name (default v6migrate)")
+        sub.add_argument(
+            "--stack-region", help="Region of the deployed stack (default: the AWS configuration's)"
+        )
+        sub.set_defaults(func=cmd_decide, decision=verb)
 
     status = commands.add_parser(
         "status", help="a migration's stages with their times, its changes and validation report"

@@ -23,7 +23,7 @@ from local.server import EmbeddedAws
 from tooling.cli import follow, outcome, start_execution
 from v6migrate.aws import clients_for
 from v6migrate.discover import discover
-from v6migrate.models import Inventory, MigrationRequest
+from v6migrate.models import ApprovalPolicy, Inventory, MigrationRequest
 from v6migrate.render import network_table
 
 SCENARIOS = ("apply", "fail-attachments", "fail-nodes", "fail-validation", "plan")
@@ -109,6 +109,38 @@ def _events(session: Any, deployment: Deployment, echo: Callable[[str], None]) -
         echo(f"   {event['detail-type']:<22} stage={detail.get('stage')}{extra}")
 
 
+def _approve_when_asked(
+    session: Any, deployment: Deployment, execution: str, echo: Callable[[str], None]
+) -> Callable[[str], None]:
+    """At the Approval state: show what waits for approval, then approve it as
+    `v6migrate approve ID` does (a proof of the caller's identity that STS checks)."""
+    from tooling.cli import decide
+    from v6migrate.journal import Ledger
+
+    def entered(name: str) -> None:
+        if name != "Approval":
+            return
+        dynamodb = session.client("dynamodb")
+        ledger = Ledger(dynamodb, f"{deployment.stack_name}-LedgerTable")
+        migration_id = execution.rsplit(":", 1)[-1]
+        for _ in range(200):
+            note = ledger.read_note(migration_id, "approval")
+            if note and note.get("status") == "pending":
+                break
+            time.sleep(0.05)
+        else:
+            echo("   no approval was asked for")
+            return
+        approval_id = note["approval_id"]
+        echo(f"   the plan waits for approval {approval_id} (plan {note['plan_hash'][:12]}); "
+             "nothing has changed yet")  # fmt: skip
+        echo(f"   $ v6migrate approve {approval_id}")
+        outcome = decide(session, deployment.stack_name, approval_id, "approve")
+        echo(f"   approval {approval_id}: {outcome['status']} by {outcome['decided_by']}")
+
+    return entered
+
+
 def run_demo(
     echo: Callable[[str], None], output: str = "table", scenario: str = "apply",
     estate: str = "small",
@@ -187,7 +219,15 @@ def run_demo(
                     )
                     applying = applying.model_copy(update={"options": options})
                     echo("   options.nodes_outside_groups=validate: the operator will replace it")
-            description = follow(sfn, start_execution(sfn, machine, applying))
+            # The operator names themself as the approver: one person runs this demo (a
+            # real request names the platform team's approvers, the requester not among them)
+            me = session.client("sts").get_caller_identity()["Arn"]
+            applying = applying.model_copy(
+                update={"approval": ApprovalPolicy(approvers=(me,), allow_self_approval=True)}
+            )
+            execution = start_execution(sfn, machine, applying)
+            approve = _approve_when_asked(session, deployment, execution, echo)
+            description = follow(sfn, execution, entered=approve)
             faults.disarm()
             code = outcome(description, "apply", output)
             _validation(description, echo)

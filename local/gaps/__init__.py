@@ -60,6 +60,7 @@ def install() -> None:
         rollouts.instance_refresh()
         access.access_entries()
         access.presigned_identity()
+        access.presigned_signatures_checked()
         from local.cluster import cluster_endpoint, node_launch_clock
 
         cluster_endpoint()

@@ -218,3 +218,63 @@ def presigned_identity() -> None:
 
     infer_service_region_host._v6migrate = True  # type: ignore[attr-defined]
     DomainDispatcherApplication.infer_service_region_host = infer_service_region_host  # type: ignore[method-assign]
+
+
+# Long-term access keys the embedded AWS hands out itself (`local.server`'s credentials):
+# key id -> secret. Keys of IAM users made through the API and STS sessions are found in
+# moto's own stores.
+LONG_TERM_KEYS: dict[str, str] = {}
+
+
+def secret_of(access_key_id: str, session_token: str | None) -> str | None:
+    """The secret of a key the embedded AWS knows, as STS looks it up to check a signature;
+    None for an unknown key, or a session token that is not the key's."""
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    for account in list(sts_backends):
+        for backend in sts_backends[account].values():
+            role = backend.get_assumed_role_from_access_key(access_key_id)
+            if role is not None:
+                return str(role.secret_access_key) if role.session_token == session_token else None
+    if session_token:
+        return None
+    for account in list(iam_backends):
+        for iam in iam_backends[account].values():
+            for user in iam.users.values():
+                for key in user.access_keys:
+                    if key.access_key_id == access_key_id:
+                        return str(key.secret_access_key)
+    return LONG_TERM_KEYS.get(access_key_id)
+
+
+def presigned_signatures_checked() -> None:
+    """STS checks a presigned (query-signed) request's signature before it answers: over the
+    URL and every header named in `X-Amz-SignedHeaders`, with the key's secret, within
+    `X-Amz-Expires` (SigV4 reference, query-string authentication). A request altered, sent
+    without a signed header's value, or expired is refused: SignatureDoesNotMatch, 403. moto
+    answers any such request with the key's identity."""
+    from moto.core.exceptions import SignatureDoesNotMatchError
+    from moto.sts.responses import TokenResponse
+
+    from local.sigv4 import BadSignature, verify_presigned
+
+    original = TokenResponse.get_caller_identity
+    if getattr(original, "_v6migrate", False):
+        return
+
+    def get_caller_identity(self: Any) -> Any:
+        if "X-Amz-Signature" in self.querystring:
+            url = f"http://{self.headers.get('Host', '')}{urllib.parse.urlparse(self.uri).path}"
+            url += "?" + urllib.parse.urlencode(
+                [(k, v) for k, values in self.querystring.items() for v in values]
+            )
+            headers = {str(k).lower(): str(v) for k, v in self.headers.items()}
+            try:
+                verify_presigned(url, headers, secret_of, datetime.now(UTC))
+            except BadSignature as error:
+                raise SignatureDoesNotMatchError() from error
+        return original(self)
+
+    get_caller_identity._v6migrate = True  # type: ignore[attr-defined]
+    TokenResponse.get_caller_identity = get_caller_identity  # type: ignore[method-assign]

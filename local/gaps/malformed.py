@@ -28,6 +28,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from moto.core.responses import BaseResponse
+from werkzeug.exceptions import HTTPException
 
 # the services whose REST-JSON validation error has a name of its own
 _REST_VALIDATION = {"eks": "InvalidParameterException"}
@@ -115,6 +116,8 @@ def aws_shaped_errors() -> None:
             return error_response(service, "SerializationException", "The body is not JSON.")
         try:
             return original(self, request, *args, **kwargs)
+        except HTTPException:
+            raise  # an answer already (moto's auth errors: SignatureDoesNotMatch, 403, ...)
         except Exception as error:  # moto's own service errors are answered inside
             code, message = _classify(error, protocol, service)
             return error_response(service, code, message)

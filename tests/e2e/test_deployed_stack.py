@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tooling.cli import follow, start_execution
+from tooling.cli import decide, follow, start_execution
 from v6migrate.models import MigrationRequest
 
 STACK = os.environ.get("AWS_SAM_STACK_NAME")
@@ -35,13 +35,36 @@ def _outputs() -> dict[str, str]:
 
 
 def _run(mode: str) -> dict[str, Any]:
+    # The runner approves its own apply (it is the only person in this test)
+    me = boto3.client("sts").get_caller_identity()["Arn"]
     request = MigrationRequest.model_validate({
         "cluster": CLUSTER["cluster"], "account_id": CLUSTER["account"],
         "region": CLUSTER["region"], "mode": mode,
+        "approval": {"approvers": [me], "allow_self_approval": True},
     })  # fmt: skip
-    sfn = boto3.client("stepfunctions")
+    session = boto3.Session()
+    sfn = session.client("stepfunctions")
     arn = start_execution(sfn, _outputs()["MigrationStateMachineArn"], request)
-    return follow(sfn, arn, echo=lambda line: None, poll=5.0)
+
+    def approve(name: str) -> None:
+        if name == "Approval":
+            _announce_and_approve(session, arn)
+
+    return follow(sfn, arn, echo=lambda line: None, poll=5.0, entered=approve)
+
+
+def _announce_and_approve(session: boto3.Session, execution: str) -> None:
+    import time
+
+    from v6migrate.journal import Ledger
+
+    ledger = Ledger(session.client("dynamodb"), _outputs()["LedgerTableName"])
+    for _ in range(60):
+        note = ledger.read_note(execution.rsplit(":", 1)[-1], "approval")
+        if note and note.get("status") == "pending":
+            decide(session, STACK, note["approval_id"], "approve")
+            return
+        time.sleep(1)
 
 
 def test_the_plan_scenario_plans_the_cluster_and_changes_nothing() -> None:

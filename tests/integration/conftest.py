@@ -38,17 +38,39 @@ class Stack:
 
     def run(self, request: dict[str, Any], name: str, timeout: float = 240) -> dict[str, Any]:
         """Start an execution (always named) and wait for its end."""
+        return self.wait(self.start(request, name), timeout)
+
+    def start(self, request: dict[str, Any], name: str) -> str:
         sfn = self.session.client("stepfunctions")
-        arn = sfn.start_execution(
+        arn: str = sfn.start_execution(
             stateMachineArn=self.machine, name=name, input=json.dumps(request)
         )["executionArn"]
+        return arn
+
+    def wait(self, execution_arn: str, timeout: float = 240) -> dict[str, Any]:
+        sfn = self.session.client("stepfunctions")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            description: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+            description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
             if description["status"] != "RUNNING":
                 return description
             time.sleep(0.1)
-        raise AssertionError(f"execution {name} still running after {timeout}s")
+        raise AssertionError(f"execution {execution_arn} still running after {timeout}s")
+
+    def approval_id(self, name: str, after: str | None = None, timeout: float = 60) -> str:
+        """The id of the approval execution `name` waits for (a new one, if `after` is the
+        earlier one), read from its ledger note as the CLI reads it."""
+        from v6migrate.journal import Ledger
+
+        table = f"{self.deployment.stack_name}-LedgerTable"
+        ledger = Ledger(self.session.client("dynamodb"), table)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            note = ledger.read_note(name, "approval")
+            if note and note["status"] == "pending" and note["approval_id"] != after:
+                return str(note["approval_id"])
+            time.sleep(0.1)
+        raise AssertionError(f"{name} asked for no approval within {timeout}s")
 
     def entered(self, execution_arn: str) -> list[str]:
         sfn = self.session.client("stepfunctions")

@@ -18,8 +18,9 @@ from v6migrate.models import PlanOptions
 from v6migrate.plan import plan
 
 SMALL = ESTATES["small"]
+# The stages are what these tests hold: no approval (tests/integration/test_approval.py has it)
 APPLY = {"cluster": SMALL.cluster, "account_id": SMALL.account_id, "region": SMALL.region,
-         "mode": "apply"}  # fmt: skip
+         "mode": "apply", "approval": {"mode": "none"}}  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

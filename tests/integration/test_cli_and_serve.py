@@ -129,7 +129,7 @@ def test_an_estate_built_by_another_process_through_the_apis_is_planned(
     # And applying it there makes its VPC and attachments dual-stack
     applied = subprocess.run(
         [str(BIN / "v6migrate"), "start", "--cluster", "payments", "--account", spec.account_id,
-         "--region", "eu-central-1", "--mode", "apply", "--follow"],
+         "--region", "eu-central-1", "--mode", "apply", "--no-approval", "--follow"],
         env=dict(os.environ), capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert applied.returncode == 0, applied.stdout + applied.stderr

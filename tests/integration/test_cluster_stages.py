@@ -17,8 +17,9 @@ from tooling import cli
 from v6migrate.aws import clients_for
 
 SMALL = ESTATES["small"]
+# The stages are what these tests hold: no approval (tests/integration/test_approval.py has it)
 APPLY = {"cluster": SMALL.cluster, "account_id": SMALL.account_id, "region": SMALL.region,
-         "mode": "apply"}  # fmt: skip
+         "mode": "apply", "approval": {"mode": "none"}}  # fmt: skip
 
 
 def _clients(stack: Stack) -> Any:

@@ -14,6 +14,7 @@ from local import faults, runtime
 from local.seed import ESTATES, seed
 from local.template import load
 from tests.integration.conftest import Stack
+from tooling.cli import decide
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ESTATES["small"]
@@ -66,14 +67,19 @@ def recorded(stack: Stack) -> dict[str, set[str]]:
     runtime.calls_through_assumed_roles.clear()
     seed(SMALL, stack.session)
     request = {"cluster": SMALL.cluster, "account_id": SMALL.account_id,
-               "region": SMALL.region, "mode": "apply"}  # fmt: skip
+               "region": SMALL.region, "mode": "apply", "approval": {"mode": "none"}}  # fmt: skip
     assert stack.run({**request, "mode": "plan"}, name="lp-plan")["status"] == "SUCCEEDED"
     faults.arm(fail_at=29)
     try:
         assert stack.run(request, name="lp-fail")["status"] == "FAILED"
     finally:
         faults.disarm()
-    assert stack.run(request, name="lp-apply")["status"] == "SUCCEEDED"
+    # The last run waits for its plan's approval: the approval function's calls are recorded
+    me = stack.session.client("sts").get_caller_identity()["Arn"]
+    approved = {**request, "approval": {"approvers": [me]}}
+    execution = stack.start(approved, "lp-apply")
+    decide(stack.session, stack.deployment.stack_name, stack.approval_id("lp-apply"), "approve")
+    assert stack.wait(execution)["status"] == "SUCCEEDED"
     prefix = f"{stack.deployment.stack_name}-"
     return {
         name.removeprefix(prefix): (calls, runtime.calls_through_assumed_roles.get(name, set()))
@@ -88,8 +94,13 @@ def test_every_call_a_function_makes_is_granted(
     role = _target_role()
     assert set(recorded) == {
         "PreflightFunction", "VpcDualStackFunction", "AttachmentsFunction", "RollbackFunction",
-        "CniEgressFunction", "NodeRolloutFunction", "ValidateFunction",
+        "CniEgressFunction", "NodeRolloutFunction", "ValidateFunction", "approval",
     }  # fmt: skip
+    # The approval function acts in no target account: the ledger, the run it resumes, the bus
+    own, assumed = recorded.pop("approval")
+    assert not assumed
+    assert not own - policies["ApprovalFunction"] - NEEDS_NO_GRANT, sorted(own)
+    assert {c.split(":")[0] for c in own} <= {"dynamodb", "states", "events", "sts"}
     for function, (own, assumed) in recorded.items():
         missing = own - policies[function] - NEEDS_NO_GRANT
         assert not missing, f"{function} calls {sorted(missing)} without a grant"
@@ -98,9 +109,13 @@ def test_every_call_a_function_makes_is_granted(
         assert assumed, f"{function} never acted through the target role"
         lacking = assumed - role - NEEDS_NO_GRANT
         assert not lacking, f"the target role lacks {sorted(lacking)}"
-    # the functions hold no write of their own: sts, the ledger and one parameter
+    # the functions hold no write of their own: sts, the ledger and one parameter (the
+    # approval function also resumes its run and announces approvals)
     for function, actions in policies.items():
-        assert {a.split(":")[0] for a in actions} <= {"sts", "dynamodb", "ssm"}, function
+        allowed = {"sts", "dynamodb", "ssm"} | (
+            {"states", "events"} if function == "ApprovalFunction" else set()
+        )
+        assert {a.split(":")[0] for a in actions} <= allowed, function
 
 
 def test_a_cluster_in_the_tooling_account_is_reached_through_the_target_role(stack: Stack) -> None:

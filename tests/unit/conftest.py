@@ -136,6 +136,7 @@ def request_() -> MigrationRequest:
         account_id=ESTATES["small"].account_id,
         region=ESTATES["small"].region,
         mode="apply",
+        approval={"mode": "none"},
     )
 
 

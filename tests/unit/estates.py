@@ -287,6 +287,7 @@ def seeded(spec: Any, ledger: Ledger, **options: Any) -> tuple[Clients, Migratio
     target = target_clients(spec.account_id, spec.region)
     request = MigrationRequest(
         cluster=spec.cluster, account_id=spec.account_id, region=spec.region, mode="apply",
+        approval={"mode": "none"},
         options=PlanOptions(**options),
     )  # fmt: skip
     preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)

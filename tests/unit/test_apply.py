@@ -378,7 +378,8 @@ def test_load_balancers_and_privatelink_are_applied_and_reverted_when_asked(
     # Given a request that opts in to dualstack load balancers and endpoints
     options = PlanOptions(dualstack_load_balancers=True, dualstack_endpoints=True)
     request = MigrationRequest(cluster=SMALL.cluster, account_id=SMALL.account_id,
-                               region=SMALL.region, mode="apply", options=options)  # fmt: skip
+                               region=SMALL.region, mode="apply", approval={"mode": "none"},
+                               options=options)  # fmt: skip
     preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
     # When both stages run
     _stage("vpc", request, target, ledger)
@@ -422,7 +423,8 @@ def test_the_vpc_block_can_come_from_an_ipam_pool(
     target.ec2.provision_ipam_pool_cidr(IpamPoolId=pool, Cidr="2600:1f18:4000::/44")
     options = PlanOptions(ipv6_source={"ipam_pool_id": pool, "netmask_length": 52})  # type: ignore[arg-type]
     request = MigrationRequest(cluster=SMALL.cluster, account_id=SMALL.account_id,
-                               region=SMALL.region, mode="apply", options=options)  # fmt: skip
+                               region=SMALL.region, mode="apply", approval={"mode": "none"},
+                               options=options)  # fmt: skip
     preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
     # When the vpc stage runs
     _stage("vpc", request, target, ledger)
@@ -1049,7 +1051,7 @@ def test_the_add_on_update_names_the_resolve_conflicts_the_request_chose(
     # DOMAIN.md, VPC CNI: UpdateAddon takes an explicit resolveConflicts (EKS's own default is
     # NONE); the request chose OVERWRITE here, the plan's default being PRESERVE
     request = MigrationRequest(cluster=SMALL.cluster, account_id=SMALL.account_id,
-                               region=SMALL.region, mode="apply",
+                               region=SMALL.region, mode="apply", approval={"mode": "none"},
                                options=PlanOptions(resolve_conflicts="OVERWRITE"))  # fmt: skip
     preflight.run(preflight.PreflightInput(request=request, migration_id="m-1"), target, ledger)
     _advance("cni", request, target, ledger)

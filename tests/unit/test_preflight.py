@@ -25,11 +25,12 @@ def _seeded(**changes: Any) -> Clients:
 
 
 def _preflight(
-    clients: Clients, ledger: Ledger, mode: str = "apply", **options: Any
+    clients: Clients, ledger: Ledger, mode: str = "apply", approval: Any = None, **options: Any
 ) -> PlanSummary:
     request = MigrationRequest(
         cluster=SMALL.cluster, account_id=SMALL.account_id, region=SMALL.region, mode=mode,
         options=PlanOptions(**options),
+        approval={"mode": "none"} if approval is None else approval,
     )  # fmt: skip
     event = preflight.PreflightInput(request=request, migration_id="m-1")
     return preflight.run(event, clients, ledger)
@@ -138,3 +139,21 @@ def test_an_access_entry_the_workflows_role_had_before_the_run_is_kept(
     entries = [e for page in listed for e in page["accessEntries"]]
     assert who in entries
     assert len(entries) == others + 1
+
+
+@pytest.mark.parametrize(
+    ("approval", "blocked"),
+    [
+        ({}, True),  # approval required (the default) and nobody named
+        ({"approvers": ["arn:aws:iam::123456789012:role/ops"], "required": 2}, True),
+        ({"approvers": ["arn:aws:iam::123456789012:role/ops"]}, False),
+        ({"mode": "none"}, False),
+    ],
+)
+def test_an_apply_request_that_nobody_could_approve_is_blocked_before_anything(
+    target: Clients, ledger: Ledger, approval: dict[str, Any], blocked: bool
+) -> None:
+    summary = _preflight(target, ledger, approval=approval)
+    assert ("approval-without-approvers" in _codes(summary.blockers)) is blocked
+    # And a blocked request takes no lock
+    assert (ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) is None) is blocked

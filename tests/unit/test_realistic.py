@@ -30,7 +30,7 @@ def realistic(moto: None) -> tuple[dict[str, Any], Clients]:
 def _request(**options: Any) -> MigrationRequest:
     return MigrationRequest(
         cluster=REALISTIC.cluster, account_id=REALISTIC.account_id, region=REALISTIC.region,
-        mode="apply", options=PlanOptions(**options),
+        mode="apply", approval={"mode": "none"}, options=PlanOptions(**options),
     )  # fmt: skip
 
 

@@ -251,6 +251,7 @@ def test_nodes_outside_groups_left_out_by_request_are_listed_not_probed(
     )["Instances"][0]  # fmt: skip
     request = MigrationRequest(
         cluster=SMALL.cluster, account_id=SMALL.account_id, region=SMALL.region, mode="apply",
+        approval={"mode": "none"},
         options=PlanOptions(nodes_outside_groups="exclude"),
     )  # fmt: skip
     summary = preflight.run(

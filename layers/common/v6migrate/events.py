@@ -40,6 +40,25 @@ class MigrationRolledBackDetail(StageEventDetail):
     kept: tuple[str, ...]
 
 
+class ApprovalRequestedDetail(StageEventDetail):
+    approval_id: str  # what a decision names (the run's task token never leaves AWS)
+    counts: dict[str, int]
+    changes: tuple[str, ...]  # the first changes, as people read them
+    omitted_changes: int
+    approvers: tuple[str, ...]
+    required: int
+    expires_at: int  # epoch seconds
+    changed: tuple[str, ...] = ()  # asked again: what moved since the earlier approval
+
+
+class ApprovalDecidedDetail(StageEventDetail):
+    approval_id: str
+    decision: str  # approve | reject
+    decided_by: str
+    status: str  # pending (more approvers needed) | approved | rejected
+    approvers: tuple[str, ...]
+
+
 class EventType(Frozen):
     detail_type: str
     when: str
@@ -62,6 +81,17 @@ EVENT_TYPES = (
         detail_type="Migration Planned",
         when="Preflight has made the plan",
         detail=MigrationPlannedDetail,
+    ),
+    EventType(
+        detail_type="Approval Requested",
+        when="an apply run's plan waits for approval (again, naming what changed, if the plan "
+        "moved before the first change)",
+        detail=ApprovalRequestedDetail,
+    ),
+    EventType(
+        detail_type="Approval Decided",
+        when="an approver approved or rejected (status: whether that settled it)",
+        detail=ApprovalDecidedDetail,
     ),
     EventType(
         detail_type="Migration Succeeded",

@@ -111,7 +111,17 @@ class Ledger:
 
     def save_plan(self, migration_id: str, plan: Plan) -> None:
         """Store the approved plan once; a re-run of Preflight must not replace it."""
+        self._put_plan(migration_id, plan, replace=False)
+
+    def replace_plan(self, migration_id: str, plan: Plan) -> None:
+        """The plan made again before the first change, when it differs from the stored one:
+        it is what the approver is asked about next, and what the stages then apply. Only
+        before any change is journaled (the state machine asks again before the first)."""
+        self._put_plan(migration_id, plan, replace=True)
+
+    def _put_plan(self, migration_id: str, plan: Plan, replace: bool) -> None:
         body = zlib.compress(plan.model_dump_json().encode(), level=6)
+        once = {} if replace else {"ConditionExpression": "attribute_not_exists(pk)"}
         try:
             self._db.put_item(
                 TableName=self._table,
@@ -121,10 +131,10 @@ class Ledger:
                     "plan": {"B": body},
                     "created_at": {"S": _now()},
                 },
-                ConditionExpression="attribute_not_exists(pk)",
+                **once,
             )
         except ClientError as error:
-            if not _conditional(error):
+            if replace or not _conditional(error):
                 raise translate(error, "dynamodb:PutItem plan") from error
 
     def plan(self, migration_id: str) -> Plan:

@@ -55,17 +55,9 @@ CANNOT_START = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImag
 def eks_token(sts: Any, cluster: str) -> str:
     """An EKS bearer token for `cluster`, from the caller's credentials (no secret kept)."""
 
-    def sign_cluster_header(request: Any, **_: Any) -> None:
-        request.headers[CLUSTER_ID_HEADER] = cluster
+    from v6migrate.identity import presigned_identity
 
-    events = sts.meta.events
-    events.register("before-sign.sts.GetCallerIdentity", sign_cluster_header)
-    try:
-        url = sts.generate_presigned_url(
-            "get_caller_identity", Params={}, ExpiresIn=TOKEN_SECONDS, HttpMethod="GET"
-        )
-    finally:
-        events.unregister("before-sign.sts.GetCallerIdentity", sign_cluster_header)
+    url = presigned_identity(sts, CLUSTER_ID_HEADER, cluster, TOKEN_SECONDS)
     encoded = base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
     return TOKEN_PREFIX + encoded
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
 Region = Annotated[
@@ -135,6 +142,43 @@ class PlanOptions(Frozen):
         return value
 
 
+# An IAM principal: a role, a user, or an STS assumed-role session (arn:<partition>:...)
+PrincipalArn = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:(role|user|assumed-role)/[\w+=,.@/-]+$",
+        max_length=2048,
+    ),
+]
+
+
+class ApprovalPolicy(Frozen):
+    """Who must approve an apply run's plan before its first change (issue 11)."""
+
+    mode: Literal["required", "none"] = Field(
+        default="required",
+        description="`none` changes the network straight after preflight: only where the "
+        "request (or its wave) says so.",
+    )
+    approvers: tuple[PrincipalArn, ...] = Field(
+        default=(),
+        description="Who may decide: IAM role or user ARNs (a role stands for every session of "
+        "it). An apply run with `mode: required` and nobody here is blocked at preflight.",
+    )
+    required: int = Field(default=1, ge=1, le=3, description="Distinct approvers needed.")
+    allow_self_approval: bool = Field(
+        default=False, description="Whether the requester, if known, may approve."
+    )
+    requested_by: PrincipalArn | None = Field(
+        default=None,
+        description="Who asked for the run, as the caller that started it proved it (the CLI "
+        "and the API set it; a console start leaves it unknown).",
+    )
+    timeout_seconds: int = Field(
+        default=86_400, ge=1, le=7 * 86_400, description="No decision by then: the run ends."
+    )
+
+
 class MigrationRequest(Frozen):
     """What starts a migration, from the console, the API, a wave or the CLI."""
 
@@ -149,6 +193,7 @@ class MigrationRequest(Frozen):
         description="On rollback, also release the VPC's IPv6 block. Irreversible: a "
         "re-associated Amazon-provided /56 is a different range.",
     )
+    approval: ApprovalPolicy = ApprovalPolicy()
     recycle_nodes_on_rollback: bool = Field(
         default=False,
         description="On rollback, after the CNI flag is off, cycle the nodes of every group "
@@ -643,6 +688,15 @@ class PlanSummary(Frozen):
         default=0,
         description="Changes left out of `changes` to keep the state's payload small; the "
         "ledger and `v6migrate plan` have them all.",
+    )
+    plan_hash: str = Field(default="", description="What an approval of this plan is bound to.")
+    approval: ApprovalPolicy = Field(
+        default=ApprovalPolicy(), description="The request's approval policy, with its defaults."
+    )
+    changed: tuple[str, ...] = Field(
+        default=(),
+        description="Planned again just before the first change: the change ids added (+) and "
+        "dropped (-) since the plan that was approved; empty when it is the same plan.",
     )
 
 

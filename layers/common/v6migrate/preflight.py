@@ -11,7 +11,14 @@ from v6migrate import aws, kube
 from v6migrate.changes import Context
 from v6migrate.discover import discover
 from v6migrate.journal import Ledger
-from v6migrate.models import ExecutionName, Frozen, MigrationRequest, Plan, PlanSummary
+from v6migrate.models import (
+    ExecutionName,
+    Finding,
+    Frozen,
+    MigrationRequest,
+    Plan,
+    PlanSummary,
+)
 from v6migrate.observability import logger, metrics
 from v6migrate.plan import plan
 from v6migrate.render import change_line
@@ -22,6 +29,11 @@ class PreflightInput(Frozen):
 
     request: MigrationRequest
     migration_id: Annotated[ExecutionName, Field(description="the execution name")]
+    replan: bool = Field(
+        default=False,
+        description="After the approval, just before the first change: plan again against the "
+        "stored (approved) plan, and store the new one if it differs.",
+    )
 
 
 def make_plan(
@@ -73,6 +85,7 @@ def summarise(
 ) -> PlanSummary:
     return PlanSummary(
         migration_id=migration_id,
+        approval=request.approval,
         cluster=result.cluster,
         account_id=result.account_id,
         region=result.region,
@@ -97,7 +110,28 @@ def run(
         event.request, clients, ledger if event.request.mode == "apply" else None,
         event.migration_id,
     )  # fmt: skip
+    policy = event.request.approval
+    named = len(set(policy.approvers))
+    if event.request.mode == "apply" and policy.mode == "required" and named < policy.required:
+        # Nobody could approve: say so now, before the lock and the wait, not a day later
+        blocker = Finding(
+            code="approval-without-approvers", severity="blocker",
+            message=f"the request needs {policy.required} approver(s) and names {named}: "
+            "list them in approval.approvers, or set approval.mode to none where changing the "
+            "network without approval is allowed",
+        )  # fmt: skip
+        result = result.model_copy(update={"findings": (*result.findings, blocker)})
     summary = summarise(result, event.request, event.migration_id)
+    from v6migrate.approval import plan_hash, what_changed
+
+    summary = summary.model_copy(update={"plan_hash": plan_hash(result)})
+    if event.replan and event.request.mode == "apply" and not result.blocked:
+        assert ledger is not None
+        approved = ledger.plan(event.migration_id)
+        if plan_hash(approved) != summary.plan_hash:
+            ledger.replace_plan(event.migration_id, result)
+            summary = summary.model_copy(update={"changed": tuple(what_changed(approved, result))})
+        return summary
     if event.request.mode == "apply" and not result.blocked:
         # The approved plan is what the stages apply; the lock keeps a second run away.
         assert ledger is not None

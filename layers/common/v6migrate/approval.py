@@ -1,0 +1,345 @@
+"""Approval of an apply run's plan, bound to that plan (issue 11, item 1).
+
+The state machine's `Approval` state invokes `request` with its task token
+(`lambda:invoke.waitForTaskToken`) and waits. The token (up to 2,048 characters, DOMAIN.md)
+never leaves AWS: it is kept in the ledger table under a short approval id, beside the hash of
+the plan it approves; only the id and the plan's summary go out, in an `Approval Requested`
+event. A decision (`decide`) names the id and carries a proof of who decides: a presigned STS
+GetCallerIdentity URL that signs the id and the decision (`identity.py`). It is taken once:
+each approver is added with a conditional write, and the one write that turns the approval
+from `pending` to `approved` or `rejected` is the only one that resumes the run, so two
+clicks at once give one decision. Who may decide is the request's allow-list; the requester,
+when known, may not unless the request allows it; `required` distinct approvers are needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import Field
+
+from v6migrate.errors import InputError, translate
+from v6migrate.models import ApprovalPolicy, Frozen, Plan, PlanSummary
+
+# Short enough for a Slack button's value and an Amazon Q custom action's variable (DOMAIN.md)
+ID_BYTES = 8
+# The error a rejection ends the Approval state with (the state machine's Catch names it)
+REJECTED = "ApprovalRejected"
+
+
+class ApprovalRefused(InputError):
+    """A decision that is not taken: unknown or decided approval, not an approver, ..."""
+
+
+def plan_hash(plan: Plan) -> str:
+    """What an approval is bound to: every change and finding of the plan, canonically."""
+    body = json.dumps(
+        {"changes": [c.model_dump(mode="json") for c in plan.changes],
+         "findings": [f.model_dump(mode="json") for f in plan.findings]},
+        sort_keys=True, separators=(",", ":"),
+    )  # fmt: skip
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def what_changed(before: Plan, after: Plan) -> list[str]:
+    """The change ids the new plan adds or drops, for the approver asked again."""
+    old = {c.change_id for c in before.changes}
+    new = {c.change_id for c in after.changes}
+    lines = [f"+ {c}" for c in sorted(new - old)] + [f"- {c}" for c in sorted(old - new)]
+    if not lines and plan_hash(before) != plan_hash(after):
+        lines.append("~ the same changes with other details or findings")
+    return lines
+
+
+class ApprovalRequest(Frozen):
+    """What the Approval state passes (its task token is `task_token`)."""
+
+    action: Literal["request"] = "request"
+    task_token: str = Field(min_length=1, max_length=2048, repr=False)
+    migration_id: str
+    summary: PlanSummary
+    policy: ApprovalPolicy
+    wave_id: str | None = None
+    changed: tuple[str, ...] = ()  # set when the plan moved since an earlier approval
+
+
+class Decision(Frozen):
+    action: Literal["decide"] = "decide"
+    approval_id: str = Field(pattern=r"^[a-z0-9]{6,32}$")
+    decision: Literal["approve", "reject"]
+    proof: str = Field(min_length=1, max_length=8192, repr=False)
+    reason: str = Field(default="", max_length=500)
+
+
+class Outcome(Frozen):
+    """What a decision did: recorded, and whether it settled the approval."""
+
+    approval_id: str
+    migration_id: str
+    status: Literal["pending", "approved", "rejected"]
+    approvers: tuple[str, ...]
+    decided_by: str
+    needed: int
+    where: dict[str, Any]  # the run's migration id, account, Region, cluster, wave
+
+
+def new_id() -> str:
+    return secrets.token_hex(ID_BYTES)
+
+
+def _principal(arn: str) -> tuple[str, str, str]:
+    """(account, kind, name) of an IAM principal or STS session ARN; a role's path dropped,
+    as an STS session ARN names the role without it."""
+    parts = arn.split(":", 5)
+    account, resource = parts[4], parts[5]
+    kind, _, rest = resource.partition("/")
+    if kind == "assumed-role":
+        return account, "role", rest.split("/")[0]
+    return account, kind, rest.rsplit("/", 1)[-1]
+
+
+def is_approver(caller: str, allowed: tuple[str, ...]) -> bool:
+    """An allow-list entry names a role (any session of it), a user, or one session."""
+    return any(caller == entry or _principal(caller) == _principal(entry) for entry in allowed)
+
+
+def is_requester(caller: str, requested_by: str | None) -> bool:
+    if requested_by is None:
+        return False
+    if requested_by.split(":")[5].startswith("assumed-role/"):
+        return caller == requested_by  # one session: the same person
+    return _principal(caller) == _principal(requested_by)
+
+
+class Approvals:
+    """The approval records in the ledger table, and the run they resume."""
+
+    def __init__(self, dynamodb: Any, table: str, sfn: Any) -> None:
+        self._db = dynamodb
+        self._table = table
+        self._sfn = sfn
+
+    @staticmethod
+    def _key(approval_id: str) -> dict[str, Any]:
+        return {"pk": {"S": f"approval#{approval_id}"}, "sk": {"S": "approval"}}
+
+    def open(self, request: ApprovalRequest, hashed: str, now: float | None = None) -> str:
+        """Keep the token under a new short id; the id is all that goes out."""
+        moment = time.time() if now is None else now
+        approval_id = new_id()
+        expires = int(moment + request.policy.timeout_seconds)
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    **self._key(approval_id),
+                    "task_token": {"S": request.task_token},
+                    "migration_id": {"S": request.migration_id},
+                    "plan_hash": {"S": hashed},
+                    "policy": {"S": request.policy.model_dump_json()},
+                    "where": {"S": json.dumps(_where(request.summary, request.wave_id))},
+                    "status": {"S": "pending"},
+                    "approvers": {"L": []},
+                    "expires_at": {"N": str(expires)},
+                    # DynamoDB's TTL deletes the record (and its token) a day after it expires
+                    "ttl": {"N": str(expires + 86_400)},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            raise translate(error, "dynamodb:PutItem approval") from error
+        return approval_id
+
+    def _read(self, approval_id: str) -> dict[str, Any]:
+        item = self._db.get_item(
+            TableName=self._table, Key=self._key(approval_id), ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            raise ApprovalRefused(f"approval {approval_id}: no such approval (or it expired)")
+        return dict(item)
+
+    def decide(
+        self, approval_id: str, caller: str, decision: Literal["approve", "reject"],
+        now: float | None = None,
+    ) -> Outcome:  # fmt: skip
+        """Record `caller`'s decision once; the decision that settles the approval resumes
+        the run (SendTaskSuccess or SendTaskFailure), and only that one."""
+        moment = time.time() if now is None else now
+        item = self._read(approval_id)
+        policy = ApprovalPolicy.model_validate_json(item["policy"]["S"])
+        migration_id = item["migration_id"]["S"]
+        recorded = tuple(a["S"] for a in item["approvers"]["L"])
+
+        def outcome(status: Any, approvers: tuple[str, ...]) -> Outcome:
+            return Outcome(
+                approval_id=approval_id, migration_id=migration_id, status=status,
+                approvers=approvers, decided_by=caller, needed=policy.required,
+                where=json.loads(item["where"]["S"]),
+            )  # fmt: skip
+
+        if item["status"]["S"] != "pending":
+            raise ApprovalRefused(f"approval {approval_id}: already {item['status']['S']}")
+        if moment >= int(item["expires_at"]["N"]):
+            raise ApprovalRefused(f"approval {approval_id}: expired")
+        if not is_approver(caller, policy.approvers):
+            raise ApprovalRefused(f"approval {approval_id}: {caller} is not an approver of it")
+        if not policy.allow_self_approval and is_requester(caller, policy.requested_by):
+            raise ApprovalRefused(
+                f"approval {approval_id}: {caller} asked for this run and may not decide it"
+            )
+        if decision == "approve" and caller in recorded:
+            # Two approvers are two callers: two sessions of one role count as two people
+            # (an SSO session carries the person's name)
+            raise ApprovalRefused(f"approval {approval_id}: {caller} approved it already")
+        if decision == "reject":
+            if not self._settle(approval_id, "rejected", caller):
+                raise ApprovalRefused(f"approval {approval_id}: decided meanwhile")
+            self._sfn.send_task_failure(
+                taskToken=item["task_token"]["S"], error=REJECTED,
+                cause=json.dumps({"rejected_by": caller}),
+            )  # fmt: skip
+            return outcome("rejected", recorded)
+        approvers = self._add(approval_id, caller)
+        if len(approvers) < policy.required:
+            return outcome("pending", approvers)
+        if not self._settle(approval_id, "approved", caller):
+            # Another approver's write settled it first: one decision, theirs
+            raise ApprovalRefused(f"approval {approval_id}: decided meanwhile")
+        self._sfn.send_task_success(
+            taskToken=item["task_token"]["S"],
+            output=json.dumps({"approval_id": approval_id, "approvers": list(approvers),
+                               "plan_hash": item["plan_hash"]["S"]}),
+        )  # fmt: skip
+        return outcome("approved", approvers)
+
+    def _add(self, approval_id: str, caller: str) -> tuple[str, ...]:
+        """Append the approver while the approval is pending and lacks them (a retry or a
+        second click of theirs adds nothing)."""
+        try:
+            item = self._db.update_item(
+                TableName=self._table,
+                Key=self._key(approval_id),
+                UpdateExpression="SET approvers = list_append(approvers, :me)",
+                ConditionExpression="#status = :pending AND NOT contains(approvers, :caller)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":me": {"L": [{"S": caller}]},
+                    ":pending": {"S": "pending"},
+                    ":caller": {"S": caller},
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ApprovalRefused(f"approval {approval_id}: decided meanwhile") from error
+            raise translate(error, "dynamodb:UpdateItem approval") from error
+        return tuple(a["S"] for a in item["approvers"]["L"])
+
+    def _settle(self, approval_id: str, status: str, caller: str) -> bool:
+        """The one write from `pending`: True for the caller whose write it was."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._key(approval_id),
+                UpdateExpression="SET #status = :status, decided_by = :caller",
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":status": {"S": status},
+                    ":pending": {"S": "pending"},
+                    ":caller": {"S": caller},
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise translate(error, "dynamodb:UpdateItem approval") from error
+        return True
+
+
+# ----------------------------------------------------------------------------- the function
+
+
+def _put_event(events: Any, detail_type: str, detail: Frozen) -> None:
+    from v6migrate import aws
+    from v6migrate.events import SOURCE
+
+    entry = {
+        "Source": SOURCE, "DetailType": detail_type, "Detail": detail.model_dump_json(),
+        "EventBusName": aws.settings().event_bus_name,
+    }  # fmt: skip
+    try:
+        failed = events.put_events(Entries=[entry]).get("FailedEntryCount", 0)
+    except ClientError as error:
+        raise translate(error, "events:PutEvents") from error
+    if failed:
+        from v6migrate.errors import TransientError
+
+        raise TransientError(f"events:PutEvents: the {detail_type} event was not accepted")
+
+
+def _where(summary: PlanSummary, wave_id: str | None) -> dict[str, Any]:
+    return {
+        "migration_id": summary.migration_id, "wave_id": wave_id,
+        "account_id": summary.account_id, "region": summary.region,
+        "cluster": summary.cluster, "stage": "approval",
+    }  # fmt: skip
+
+
+def ask(request: ApprovalRequest, approvals: Approvals, ledger: Any, events: Any) -> str:
+    """Open an approval for the stored plan and announce it (its id, never the token)."""
+    from v6migrate.events import ApprovalRequestedDetail
+
+    hashed = plan_hash(ledger.plan(request.migration_id))
+    approval_id = approvals.open(request, hashed)
+    ledger.note(
+        request.migration_id, "approval",
+        {"approval_id": approval_id, "plan_hash": hashed, "status": "pending"},
+    )  # fmt: skip
+    summary = request.summary
+    detail = ApprovalRequestedDetail(
+        **_where(summary, request.wave_id),
+        approval_id=approval_id,
+        counts=summary.counts,
+        changes=tuple(line.text for line in summary.changes[:SHOWN_CHANGES]),
+        omitted_changes=max(0, len(summary.changes) - SHOWN_CHANGES) + summary.omitted_changes,
+        approvers=request.policy.approvers,
+        required=request.policy.required,
+        expires_at=int(time.time()) + request.policy.timeout_seconds,
+        changed=request.changed,
+    )
+    _put_event(events, "Approval Requested", detail)
+    return approval_id
+
+
+# Changes listed in the Approval Requested event (chat shows these; the ledger has them all)
+SHOWN_CHANGES = 20
+
+
+def settle(
+    decision: Decision, approvals: Approvals, ledger: Any, events: Any, sts_endpoint: str
+) -> Outcome:
+    """Take one decision: who decides (their proof, checked by STS), recorded, announced."""
+    from v6migrate import identity
+    from v6migrate.events import ApprovalDecidedDetail
+
+    caller = identity.prove(
+        decision.proof, f"{decision.approval_id}:{decision.decision}", sts_endpoint
+    )
+    outcome = approvals.decide(decision.approval_id, caller, decision.decision)
+    ledger.note(
+        outcome.migration_id, f"approval#{outcome.approval_id}#{caller}",
+        {"decision": decision.decision, "decided_by": caller, "status": outcome.status,
+         "approvers": list(outcome.approvers), "reason": decision.reason},
+    )  # fmt: skip
+    detail = ApprovalDecidedDetail(
+        **outcome.where, approval_id=outcome.approval_id, decision=decision.decision,
+        decided_by=caller, status=outcome.status, approvers=outcome.approvers,
+    )  # fmt: skip
+    _put_event(events, "Approval Decided", detail)
+    return outcome

@@ -1,0 +1,215 @@
+"""Approvals bound to the plan: taken once, only from an approver, never from the requester
+unless allowed, two people when asked (issue 11, item 1). DynamoDB is moto's; the run being
+resumed is a recorder of SendTaskSuccess and SendTaskFailure."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+import pytest
+
+from v6migrate.approval import (
+    REJECTED,
+    ApprovalRefused,
+    ApprovalRequest,
+    Approvals,
+    plan_hash,
+    what_changed,
+)
+from v6migrate.models import ApprovalPolicy, Plan, PlanSummary
+
+OPS = "arn:aws:iam::111111111111:role/ops"
+ALICE = "arn:aws:sts::111111111111:assumed-role/ops/alice"
+BOB = "arn:aws:sts::111111111111:assumed-role/ops/bob"
+MALLORY = "arn:aws:sts::111111111111:assumed-role/developers/mallory"
+TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAA-a-task-token-that-never-leaves-aws"
+
+
+class Resumed:
+    """Stands for Step Functions: every SendTaskSuccess and SendTaskFailure it was sent."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def send_task_success(self, **kwargs: Any) -> None:
+        with self._lock:
+            self.calls.append(("success", kwargs))
+
+    def send_task_failure(self, **kwargs: Any) -> None:
+        with self._lock:
+            self.calls.append(("failure", kwargs))
+
+
+@pytest.fixture
+def approvals(moto: None) -> tuple[Approvals, Resumed]:
+    dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+    dynamodb.create_table(
+        TableName="ledger", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )  # fmt: skip
+    resumed = Resumed()
+    return Approvals(dynamodb, "ledger", resumed), resumed
+
+
+def _summary() -> PlanSummary:
+    return PlanSummary(
+        migration_id="orders-prod-apply-1", cluster="orders-prod", account_id="222222222222",
+        region="eu-west-1", mode="apply", blocked=False, blockers=(), warnings=(),
+        counts={"vpc": 3}, changes=(),
+    )  # fmt: skip
+
+
+def _open(approvals: Approvals, **policy: Any) -> str:
+    request = ApprovalRequest(
+        task_token=TOKEN, migration_id="orders-prod-apply-1", summary=_summary(),
+        policy=ApprovalPolicy(approvers=(OPS,), **policy),
+    )  # fmt: skip
+    return approvals.open(request, "hash-of-the-plan")
+
+
+def test_an_approver_approves_once_and_the_run_resumes_with_the_plans_hash(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    store, resumed = approvals
+    approval_id = _open(store)
+    outcome = store.decide(approval_id, ALICE, "approve")
+    assert (outcome.status, outcome.approvers) == ("approved", (ALICE,))
+    assert [kind for kind, _ in resumed.calls] == ["success"]
+    assert '"plan_hash": "hash-of-the-plan"' in resumed.calls[0][1]["output"]
+    # And a second decision is refused: it was taken
+    with pytest.raises(ApprovalRefused, match="already approved"):
+        store.decide(approval_id, BOB, "reject")
+    assert len(resumed.calls) == 1
+
+
+def test_two_approvers_at_once_give_one_decision(approvals: tuple[Approvals, Resumed]) -> None:
+    # Given one approval that one approver settles, and two approvers clicking together, many
+    # times over (the race is between their conditional writes)
+    store, resumed = approvals
+    for _ in range(10):
+        resumed.calls.clear()
+        approval_id = _open(store)
+        outcomes: list[str] = []
+        barrier = threading.Barrier(2)
+
+        def click(
+            who: str, approval_id: str = approval_id, barrier: Any = barrier,
+            outcomes: list[str] = outcomes,
+        ) -> None:  # fmt: skip
+            barrier.wait()
+            try:
+                outcomes.append(store.decide(approval_id, who, "approve").status)
+            except ApprovalRefused:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=click, args=(who,)) for who in (ALICE, BOB)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        # Then the run is resumed exactly once
+        assert [kind for kind, _ in resumed.calls] == ["success"]
+        assert sorted(outcomes) == ["approved", "refused"]
+
+
+def test_the_same_approver_clicking_twice_resumes_the_run_once(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    store, resumed = approvals
+    approval_id = _open(store, required=2)
+    assert store.decide(approval_id, ALICE, "approve").status == "pending"
+    with pytest.raises(ApprovalRefused, match="approved it already"):
+        store.decide(approval_id, ALICE, "approve")
+    assert resumed.calls == []
+
+
+def test_two_person_approval_needs_two_distinct_approvers(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    store, resumed = approvals
+    approval_id = _open(store, required=2)
+    first = store.decide(approval_id, ALICE, "approve")
+    assert (first.status, first.needed) == ("pending", 2)
+    assert resumed.calls == []
+    second = store.decide(approval_id, BOB, "approve")
+    assert (second.status, second.approvers) == ("approved", (ALICE, BOB))
+    assert [kind for kind, _ in resumed.calls] == ["success"]
+
+
+def test_someone_not_on_the_allow_list_cannot_decide(approvals: tuple[Approvals, Resumed]) -> None:
+    store, resumed = approvals
+    approval_id = _open(store)
+    for decision in ("approve", "reject"):
+        with pytest.raises(ApprovalRefused, match="is not an approver"):
+            store.decide(approval_id, MALLORY, decision)  # type: ignore[arg-type]
+    assert resumed.calls == []
+
+
+def test_the_requester_cannot_approve_their_own_run_unless_allowed(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    store, resumed = approvals
+    approval_id = _open(store, requested_by=ALICE)
+    with pytest.raises(ApprovalRefused, match="asked for this run"):
+        store.decide(approval_id, ALICE, "approve")
+    assert resumed.calls == []
+    # Another session of the same role is another person
+    assert store.decide(approval_id, BOB, "approve").status == "approved"
+    allowed = _open(store, requested_by=ALICE, allow_self_approval=True)
+    assert store.decide(allowed, ALICE, "approve").status == "approved"
+
+
+def test_a_rejection_ends_the_run_with_its_own_error(approvals: tuple[Approvals, Resumed]) -> None:
+    store, resumed = approvals
+    approval_id = _open(store, required=2)
+    store.decide(approval_id, ALICE, "approve")
+    outcome = store.decide(approval_id, BOB, "reject")
+    assert outcome.status == "rejected"
+    assert [(kind, call["error"]) for kind, call in resumed.calls] == [("failure", REJECTED)]
+
+
+def test_an_expired_or_unknown_approval_is_not_decided(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    store, resumed = approvals
+    approval_id = _open(store, timeout_seconds=60)
+    with pytest.raises(ApprovalRefused, match="expired"):
+        store.decide(approval_id, ALICE, "approve", now=2**40)
+    with pytest.raises(ApprovalRefused, match="no such approval"):
+        store.decide("0123456789abcdef", ALICE, "approve")
+    assert resumed.calls == []
+
+
+def test_the_token_is_kept_and_never_returned(approvals: tuple[Approvals, Resumed]) -> None:
+    store, _ = approvals
+    approval_id = _open(store)
+    assert TOKEN not in approval_id
+    outcome = store.decide(approval_id, ALICE, "approve")
+    assert TOKEN not in outcome.model_dump_json()
+    assert TOKEN not in repr(ApprovalRequest(
+        task_token=TOKEN, migration_id="m", summary=_summary(), policy=ApprovalPolicy(),
+    ))  # fmt: skip
+
+
+def test_the_plan_hash_moves_with_any_change_and_says_what_moved() -> None:
+    from v6migrate.models import AddIpv6Route
+
+    base = Plan(cluster="c", account_id="222222222222", region="eu-west-1", vpc_id="vpc-1")
+    route = AddIpv6Route(
+        stage="vpc",
+        target="rtb-1",
+        gateway_id="eigw-1",
+        destination="::/0",
+        via="egress-only-gateway",
+    )
+    moved = base.model_copy(update={"changes": (route,)})
+    assert plan_hash(base) == plan_hash(base.model_copy())
+    assert plan_hash(base) != plan_hash(moved)
+    assert what_changed(base, moved) == [f"+ {route.change_id}"]
+    assert what_changed(moved, base) == [f"- {route.change_id}"]
