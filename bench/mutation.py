@@ -53,6 +53,20 @@ TARGETS: dict[str, Target] = {
     "cni": Target(("tests/unit/test_cni.py", "tests/unit/test_plan.py")),
     "cidr": Target(("tests/unit/test_cidr.py", "tests/unit/test_plan.py")),
     "journal": Target(("tests/unit/test_journal.py",)),
+    # who may decide an approval, and that it is decided once (issue 11): the decision itself
+    "approval": Target(
+        ("tests/unit/test_approval.py",),
+        (
+            "plan_hash",
+            "what_changed",
+            "_principal",
+            "is_approver",
+            "is_requester",
+            "decide",
+            "_add",
+            "_settle",
+        ),
+    ),
     # the planner's blockers: what stops a plan before anything changes
     "plan": Target(
         ("tests/unit/test_plan.py",),

@@ -18,6 +18,7 @@ import threading
 
 from local.gaps import (
     access,
+    dynamodb,
     ec2,
     ec2_ipv6,
     eks,
@@ -60,6 +61,7 @@ def install() -> None:
         rollouts.instance_refresh()
         access.access_entries()
         access.presigned_identity()
+        dynamodb.conditional_writes_are_atomic()
         access.presigned_signatures_checked()
         from local.cluster import cluster_endpoint, node_launch_clock
 

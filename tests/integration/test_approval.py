@@ -60,6 +60,13 @@ def test_an_apply_run_changes_nothing_until_an_approver_approves_its_plan(stack:
     description = stack.wait(execution)
     assert description["status"] == "SUCCEEDED", description.get("cause")
     assert _ipv6_blocks(stack, estate["vpc_id"]) != []
+    # The execution's output records who approved which plan
+    approval = json.loads(description["output"])["approval"]
+    assert (approval["approval_id"], approval["approvers"]) == (
+        approval_id,
+        [outcome["decided_by"]],
+    )
+    assert approval["plan_hash"]
     # And the approval was announced by its id and decided by that approver, and the task
     # token is in no event the run emitted
     events = stack.events()

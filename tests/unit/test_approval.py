@@ -92,7 +92,7 @@ def test_two_approvers_at_once_give_one_decision(approvals: tuple[Approvals, Res
     # Given one approval that one approver settles, and two approvers clicking together, many
     # times over (the race is between their conditional writes)
     store, resumed = approvals
-    for _ in range(10):
+    for _ in range(50):
         resumed.calls.clear()
         approval_id = _open(store)
         outcomes: list[str] = []
