@@ -210,7 +210,9 @@ def _with_approval(request: MigrationRequest, args: argparse.Namespace, session:
             )  # fmt: skip
         except ValidationError as error:
             first = error.errors()[0]
-            raise CliError(f"--approver: {first['msg']} (got {first.get('input')!r})") from error
+            names = {"required": "--approvals", "timeout_seconds": "--approval-timeout"}
+            option = names.get(str(first["loc"][0]), "--approver")
+            raise CliError(f"{option}: {first['msg']} (got {first.get('input')!r})") from error
     return request.model_copy(update={"approval": policy})
 
 
@@ -394,6 +396,14 @@ def _positive(text: str) -> int:
     return value
 
 
+def _approval_id(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]{6,32}", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an approval id (the 16 letters and digits the run printed)"
+        )
+    return text
+
+
 def _share(text: str) -> float:
     try:
         value = float(text)
@@ -454,12 +464,14 @@ def _parser() -> argparse.ArgumentParser:
         help="an IAM role or user ARN that may approve the plan (repeat for more); an apply "
         "run waits for approval before its first change",
     )  # fmt: skip
-    start.add_argument("--approvals", type=int, default=1, help="distinct approvers needed")
+    start.add_argument(
+        "--approvals", type=_positive, default=1, help="distinct approvers needed (1 to 3)"
+    )
     start.add_argument(
         "--allow-self-approval", action="store_true", help="the requester may approve too"
     )
     start.add_argument(
-        "--approval-timeout", type=int, default=86_400, metavar="SECONDS",
+        "--approval-timeout", type=_positive, default=86_400, metavar="SECONDS",
         help="no decision by then: the run ends, nothing changed (default a day)",
     )  # fmt: skip
     start.add_argument(
@@ -470,7 +482,9 @@ def _parser() -> argparse.ArgumentParser:
 
     for verb in ("approve", "reject"):
         sub = commands.add_parser(verb, help=f"{verb} a plan waiting for approval")
-        sub.add_argument("approval_id", help="the id in the Approval Requested event or chat")
+        sub.add_argument(
+            "approval_id", type=_approval_id, help="the id in the Approval Requested event or chat"
+        )
         sub.add_argument("--reason", default="", help="why (recorded in the ledger)")
         sub.add_argument("--stack", default="v6migrate", help="stack name (default v6migrate)")
         sub.add_argument(

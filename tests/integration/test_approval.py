@@ -5,6 +5,7 @@ it (a proof of identity that the embedded STS checks)."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import boto3
@@ -162,3 +163,41 @@ def test_only_an_approver_with_a_proof_sts_accepts_decides(stack: Stack) -> None
     assert stack.entered(execution)[-1] == "Approval"
     _decide(stack, approval_id, "reject")
     assert stack.wait(execution)["status"] == "FAILED"
+
+
+def test_the_cli_prints_the_approval_id_and_approve_lets_the_run_go(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    from tooling.cli import main
+
+    # Given `v6migrate start --mode apply --approver <me> --follow` running
+    seed(SMALL, stack.session)
+    me = stack.session.client("sts").get_caller_identity()["Arn"]
+    argv = ["start", "--cluster", SMALL.cluster, "--account", SMALL.account_id,
+            "--region", SMALL.region, "--mode", "apply", "--approver", me,
+            "--allow-self-approval", "--follow"]  # fmt: skip
+    codes: list[int] = []
+    run = threading.Thread(target=lambda: codes.append(main(argv)))
+    run.start()
+    executions = stack.session.client("stepfunctions").list_executions(
+        stateMachineArn=stack.machine
+    )["executions"]
+    for _ in range(100):
+        if executions:
+            break
+        time.sleep(0.1)
+        executions = stack.session.client("stepfunctions").list_executions(
+            stateMachineArn=stack.machine
+        )["executions"]
+    approval_id = stack.approval_id(executions[0]["name"])
+    # When the approver runs `v6migrate approve ID`
+    assert main(["approve", approval_id]) == 0
+    run.join(timeout=240)
+    # Then the follow printed the id and the commands, the approval says who, and the run ends
+    out = capsys.readouterr().out
+    assert f"waiting for approval {approval_id}: `v6migrate approve {approval_id}`" in out
+    assert f"approval {approval_id}: approved by {me}" in out
+    assert codes == [0]
+    assert "-> Applied" in out

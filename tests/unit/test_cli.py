@@ -50,6 +50,9 @@ def test_json_output_is_the_plan_summary(
     assert json.loads(capsys.readouterr().out)["cluster"] == "orders-prod"
 
 
+START_APPLY = ["start", "--cluster", "orders-prod", "--region", "eu-west-1", "--mode", "apply"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -62,6 +65,14 @@ def test_json_output_is_the_plan_summary(
         (["local", "serve", "--throttle", "1"], "--throttle"),
         (["local", "serve", "--throttle", "-0.1"], "--throttle"),
         (["local", "serve", "--throttle", "a fifth"], "--throttle"),
+        (["approve", "4F87-not-an-id"], "approval_id"),
+        (["reject", "x"], "approval_id"),
+        ([*START_APPLY, "--approver", "ops-team"], "--approver"),
+        (
+            [*START_APPLY, "--approver", "arn:aws:iam::123456789012:role/ops", "--approvals", "4"],
+            "--approvals",
+        ),
+        ([*START_APPLY, "--approvals", "0"], "--approvals"),
     ],
 )
 def test_bad_input_gives_one_error_line_no_traceback_and_exit_1(
