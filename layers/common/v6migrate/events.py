@@ -133,3 +133,39 @@ def reference() -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def slug(detail_type: str) -> str:
+    """`Approval Requested` -> `approval-requested` (docs/events/<slug>.json)."""
+    return detail_type.lower().replace(" ", "-")
+
+
+def json_schema(event: EventType) -> dict[str, Any]:
+    """The JSON Schema (2020-12) of a whole event of this type as EventBridge delivers it to a
+    rule's target: `source`, `detail-type` and the detail (its model's schema, no extra field).
+    Generated into docs/events/ by `make docs`; consumers validate against it."""
+    detail = event.detail.model_json_schema(ref_template="#/$defs/{model}")
+    definitions = detail.pop("$defs", {})
+    definitions[event.detail.__name__] = detail
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://v6migrate.dev/events/{slug(event.detail_type)}.json",
+        "title": event.detail_type,
+        "description": f"Put on the v6migrate bus when {event.when}.",
+        "type": "object",
+        "required": ["source", "detail-type", "detail"],
+        "properties": {
+            "source": {"const": SOURCE},
+            "detail-type": {"const": event.detail_type},
+            "detail": {"$ref": f"#/$defs/{event.detail.__name__}"},
+        },
+        "$defs": definitions,
+    }
+
+
+def schema_files() -> dict[str, str]:
+    """docs/events/<slug>.json for every event type, as `make docs` writes them."""
+    return {
+        f"{slug(e.detail_type)}.json": json.dumps(json_schema(e), indent=2, sort_keys=True) + "\n"
+        for e in EVENT_TYPES
+    }
