@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 from botocore.exceptions import (
@@ -60,6 +61,24 @@ def _region(value: str | None) -> str:
     return region
 
 
+def _options(text: str | None) -> dict[str, Any]:
+    """`--options`: the request's options as JSON, or `@file` holding it."""
+    if not text:
+        return {}
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as error:
+            raise CliError(f"--options: cannot read {text[1:]} ({error.strerror})") from error
+    try:
+        found = json.loads(text)
+    except ValueError as error:
+        raise CliError(f"--options: not JSON ({error})") from error
+    if not isinstance(found, dict):
+        raise CliError("--options: expected a JSON object of options")
+    return found
+
+
 def _request(args: argparse.Namespace, mode: str) -> MigrationRequest:
     try:
         return MigrationRequest(
@@ -67,10 +86,13 @@ def _request(args: argparse.Namespace, mode: str) -> MigrationRequest:
             account_id=args.account,
             region=_region(args.region),
             mode=mode,  # type: ignore[arg-type]
+            options=_options(args.options),  # type: ignore[arg-type]
         )
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "input"
+        if field.startswith("options."):
+            field = f"--options {field.removeprefix('options.')}"
         names = {"account_id": "--account", "cluster": "--cluster", "region": "--region"}
         raise CliError(
             f"{names.get(field, field)}: {first['msg']} (got {first.get('input')!r})"
@@ -445,6 +467,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--account", help="target account id (default: the caller's)")
         sub.add_argument("--region", help="AWS Region (default: the AWS configuration's)")
         sub.add_argument("--output", choices=["table", "json"], default="table")
+        sub.add_argument(
+            "--options", metavar="JSON|@FILE",
+            help="the request's options (see README), as JSON or @file holding it",
+        )  # fmt: skip
 
     plan = commands.add_parser("plan", help="discover and plan, in-process; changes nothing")
     target(plan)

@@ -50,6 +50,27 @@ def test_json_output_is_the_plan_summary(
     assert json.loads(capsys.readouterr().out)["cluster"] == "orders-prod"
 
 
+def test_options_from_a_file_shape_the_plan(
+    small_estate: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    import json
+
+    def actions(argv: list[str]) -> set[str]:
+        assert main([*ARGS, *argv, "--output", "json"]) == 0
+        return {
+            c["change_id"].split(":")[1] for c in json.loads(capsys.readouterr().out)["changes"]
+        }
+
+    # Given the plan without options, and an options file that asks for dual-stack load
+    # balancers (off by default)
+    options = tmp_path / "options.json"
+    options.write_text('{"dualstack_load_balancers": true}')
+    assert "dualstack-load-balancer" not in actions([])
+    # Then the plan with it has them, as with the same JSON inline
+    assert "dualstack-load-balancer" in actions(["--options", f"@{options}"])
+    assert "dualstack-load-balancer" in actions(["--options", options.read_text()])
+
+
 START_APPLY = ["start", "--cluster", "orders-prod", "--region", "eu-west-1", "--mode", "apply"]
 
 
@@ -73,6 +94,11 @@ START_APPLY = ["start", "--cluster", "orders-prod", "--region", "eu-west-1", "--
             "--approvals",
         ),
         ([*START_APPLY, "--approvals", "0"], "--approvals"),
+        ([*START_APPLY, "--options", "{not json"], "--options: not JSON"),
+        ([*START_APPLY, "--options", "[1]"], "--options: expected a JSON object"),
+        ([*START_APPLY, "--options", "@/nonexistent/options.json"], "--options: cannot read"),
+        ([*START_APPLY, "--options", '{"node_concurrency": 0}'], "--options node_concurrency"),
+        ([*START_APPLY, "--options", '{"no_such_option": 1}'], "--options no_such_option"),
     ],
 )
 def test_bad_input_gives_one_error_line_no_traceback_and_exit_1(
