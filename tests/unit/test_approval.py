@@ -23,6 +23,7 @@ from v6migrate.models import ApprovalPolicy, Plan, PlanSummary
 OPS = "arn:aws:iam::111111111111:role/ops"
 ALICE = "arn:aws:sts::111111111111:assumed-role/ops/alice"
 BOB = "arn:aws:sts::111111111111:assumed-role/ops/bob"
+CAROL = "arn:aws:iam::111111111111:user/people/carol"
 MALLORY = "arn:aws:sts::111111111111:assumed-role/developers/mallory"
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAA-a-task-token-that-never-leaves-aws"
 
@@ -213,3 +214,115 @@ def test_the_plan_hash_moves_with_any_change_and_says_what_moved() -> None:
     assert plan_hash(base) != plan_hash(moved)
     assert what_changed(base, moved) == [f"+ {route.change_id}"]
     assert what_changed(moved, base) == [f"- {route.change_id}"]
+
+
+def test_a_plan_with_the_same_change_ids_but_other_details_says_so() -> None:
+    from v6migrate.models import AddIpv6Route
+
+    base = Plan(cluster="c", account_id="222222222222", region="eu-west-1", vpc_id="vpc-1")
+
+    def route(gateway: str) -> AddIpv6Route:
+        return AddIpv6Route(stage="vpc", target="rtb-1", gateway_id=gateway, destination="::/0",
+                            via="egress-only-gateway")  # fmt: skip
+
+    before = base.model_copy(update={"changes": (route("eigw-1"),)})
+    after = base.model_copy(update={"changes": (route("eigw-2"),)})
+    assert what_changed(before, after) == ["~ the same changes with other details or findings"]
+    assert what_changed(before, before) == []
+
+
+@pytest.mark.parametrize(
+    ("caller", "allowed", "expected"),
+    [
+        # a role with a path stands for its sessions (an STS session ARN drops the path)
+        (ALICE, ("arn:aws:iam::111111111111:role/team/ops",), True),
+        (CAROL, (CAROL,), True),
+        # the same role name in another account is another role
+        ("arn:aws:sts::999999999999:assumed-role/ops/eve", (OPS,), False),
+        # another role of the account, whatever its name sorts as
+        ("arn:aws:sts::111111111111:assumed-role/zeta/eve", (OPS,), False),
+        ("arn:aws:sts::111111111111:assumed-role/abc/eve", (OPS,), False),
+        # a user is not the role of the same name
+        ("arn:aws:iam::111111111111:user/ops", (OPS,), False),
+        # one session named: only that session
+        (BOB, (ALICE,), False),
+    ],
+)  # fmt: skip
+def test_who_is_an_approver(caller: str, allowed: tuple[str, ...], expected: bool) -> None:
+    from v6migrate.approval import is_approver
+
+    assert is_approver(caller, allowed) is expected
+
+
+def test_a_requester_named_by_role_is_every_session_of_it_and_by_session_only_that_one(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    store, _ = approvals
+    by_role = _open(store, requested_by=OPS)
+    for who in (ALICE, BOB):
+        with pytest.raises(ApprovalRefused, match="asked for this run"):
+            store.decide(by_role, who, "approve")
+    by_bob = _open(store, requested_by=BOB)
+    assert store.decide(by_bob, ALICE, "approve").status == "approved"
+
+
+def test_a_decided_approval_refuses_every_later_decision(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    store, resumed = approvals
+    approval_id = _open(store)
+    store.decide(approval_id, ALICE, "reject")
+    for decision in ("approve", "reject"):
+        with pytest.raises(ApprovalRefused, match="already rejected"):
+            store.decide(approval_id, BOB, decision)  # type: ignore[arg-type]
+    assert len(resumed.calls) == 1
+
+
+def test_an_approval_expires_at_its_expiry_to_the_second(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    store, _ = approvals
+    approval_id = store.open(
+        ApprovalRequest(task_token=TOKEN, migration_id="m", summary=_summary(),
+                        policy=ApprovalPolicy(approvers=(OPS,), timeout_seconds=60)),
+        "h", now=1000.0,
+    )  # fmt: skip
+    with pytest.raises(ApprovalRefused, match="expired"):
+        store.decide(approval_id, ALICE, "approve", now=1060.0)
+    assert store.decide(approval_id, ALICE, "approve", now=1059.0).status == "approved"
+
+
+def test_an_approver_who_approved_may_still_reject_before_it_is_settled(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    store, resumed = approvals
+    approval_id = _open(store, required=2)
+    store.decide(approval_id, ALICE, "approve")
+    assert store.decide(approval_id, ALICE, "reject").status == "rejected"
+    assert [kind for kind, _ in resumed.calls] == ["failure"]
+
+
+def test_a_ledger_error_is_not_taken_for_a_decision_made_meanwhile(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from v6migrate.errors import TransientError
+
+    store, resumed = approvals
+    approval_id = _open(store)
+    real = store._db
+
+    class Throttled:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def update_item(self, **kwargs: Any) -> Any:
+            error = {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}
+            raise ClientError({"Error": error}, "UpdateItem")
+
+    store._db = Throttled()
+    for decision in ("approve", "reject"):
+        with pytest.raises(TransientError):
+            store.decide(approval_id, ALICE, decision)  # type: ignore[arg-type]
+    assert resumed.calls == []

@@ -103,15 +103,23 @@ def _principal(arn: str) -> tuple[str, str, str]:
     return account, kind, rest.rsplit("/", 1)[-1]
 
 
+def _session(arn: str) -> bool:
+    return arn.split(":", 5)[5].startswith("assumed-role/")
+
+
 def is_approver(caller: str, allowed: tuple[str, ...]) -> bool:
-    """An allow-list entry names a role (any session of it), a user, or one session."""
-    return any(caller == entry or _principal(caller) == _principal(entry) for entry in allowed)
+    """An allow-list entry names a role (any session of it), a user, or one session (only
+    that session)."""
+    return any(
+        caller == entry if _session(entry) else _principal(caller) == _principal(entry)
+        for entry in allowed
+    )
 
 
 def is_requester(caller: str, requested_by: str | None) -> bool:
     if requested_by is None:
         return False
-    if requested_by.split(":")[5].startswith("assumed-role/"):
+    if _session(requested_by):
         return caller == requested_by  # one session: the same person
     return _principal(caller) == _principal(requested_by)
 

@@ -7,6 +7,8 @@ from botocore.exceptions import ClientError
 THROTTLING_CODES = frozenset(
     {
         "RequestLimitExceeded",
+        # DynamoDB's own (API reference: "the request was denied due to request throttling")
+        "ProvisionedThroughputExceededException",
         "Throttling",
         "ThrottlingException",
         "TooManyRequestsException",
