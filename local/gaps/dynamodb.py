@@ -1,10 +1,12 @@
 """DynamoDB's conditional writes are atomic (DynamoDB developer guide, condition expressions:
 the condition is evaluated against the item as the write is made, so two writers conditioned on
-the same state cannot both succeed; API reference, ConditionalCheckFailedException).
+the same state cannot both succeed; API reference, ConditionalCheckFailedException), and a read
+while another request writes the item answers one state or the other.
 
-moto 5.2.5 checks the condition, then writes, with nothing between the two: two threads of the
-server (two approvers clicking at once) can both pass a check that only one should. Here each
-write holds one lock across its check and its write.
+moto 5.2.5 checks a write's condition, then writes, with nothing between the two: two threads
+of the server (two approvers clicking at once) can both pass a check that only one should; and
+UpdateItem copies the stored item while another thread changes it, which fails inside moto (a
+dict changed while it is iterated). Here each DynamoDB request is handled whole under one lock.
 """
 
 from __future__ import annotations
@@ -12,21 +14,19 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 
-_WRITES = threading.RLock()
-WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_REQUESTS = threading.RLock()
 
 
 def conditional_writes_are_atomic() -> None:
-    for name in WRITES:
-        original = getattr(DynamoDBBackend, name)
-        if getattr(original, "_v6migrate", False):
-            continue
+    original = DynamoHandler.call_action
+    if getattr(original, "_v6migrate", False):
+        return
 
-        def write(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with _WRITES:
-                return _original(self, *args, **kwargs)
+    def call_action(self: Any) -> Any:
+        with _REQUESTS:
+            return original(self)
 
-        write._v6migrate = True  # type: ignore[attr-defined]
-        setattr(DynamoDBBackend, name, write)
+    call_action._v6migrate = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]

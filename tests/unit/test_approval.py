@@ -4,6 +4,7 @@ resumed is a recorder of SendTaskSuccess and SendTaskFailure."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -228,6 +229,7 @@ def test_a_plan_with_the_same_change_ids_but_other_details_says_so() -> None:
     before = base.model_copy(update={"changes": (route("eigw-1"),)})
     after = base.model_copy(update={"changes": (route("eigw-2"),)})
     assert what_changed(before, after) == ["~ the same changes with other details or findings"]
+    assert what_changed(after, before) == ["~ the same changes with other details or findings"]
     assert what_changed(before, before) == []
 
 
@@ -244,8 +246,10 @@ def test_a_plan_with_the_same_change_ids_but_other_details_says_so() -> None:
         ("arn:aws:sts::111111111111:assumed-role/abc/eve", (OPS,), False),
         # a user is not the role of the same name
         ("arn:aws:iam::111111111111:user/ops", (OPS,), False),
-        # one session named: only that session
+        # one session named: only that session (the caller's ARN comes from STS's answer, a
+        # string of its own)
         (BOB, (ALICE,), False),
+        ("".join(list(ALICE)), (ALICE,), True),
     ],
 )  # fmt: skip
 def test_who_is_an_approver(caller: str, allowed: tuple[str, ...], expected: bool) -> None:
@@ -264,6 +268,10 @@ def test_a_requester_named_by_role_is_every_session_of_it_and_by_session_only_th
             store.decide(by_role, who, "approve")
     by_bob = _open(store, requested_by=BOB)
     assert store.decide(by_bob, ALICE, "approve").status == "approved"
+    # a requester of another role, whatever its name sorts as, is not the approver
+    for other in ("arn:aws:iam::111111111111:role/abc", "arn:aws:iam::111111111111:role/zeta"):
+        approval_id = _open(store, requested_by=other)
+        assert store.decide(approval_id, ALICE, "approve").status == "approved"
 
 
 def test_a_decided_approval_refuses_every_later_decision(
@@ -295,10 +303,14 @@ def test_an_approval_expires_at_its_expiry_to_the_second(
 def test_an_approver_who_approved_may_still_reject_before_it_is_settled(
     approvals: tuple[Approvals, Resumed],
 ) -> None:
+    # The decisions come as a request's JSON does: strings parsed, not the code's literals
+    approve, reject = json.loads('["approve", "reject"]')
     store, resumed = approvals
     approval_id = _open(store, required=2)
-    store.decide(approval_id, ALICE, "approve")
-    assert store.decide(approval_id, ALICE, "reject").status == "rejected"
+    store.decide(approval_id, ALICE, approve)
+    with pytest.raises(ApprovalRefused, match="approved it already"):
+        store.decide(approval_id, ALICE, json.loads('"approve"'))
+    assert store.decide(approval_id, ALICE, reject).status == "rejected"
     assert [kind for kind, _ in resumed.calls] == ["failure"]
 
 
@@ -307,22 +319,27 @@ def test_a_ledger_error_is_not_taken_for_a_decision_made_meanwhile(
 ) -> None:
     from botocore.exceptions import ClientError
 
-    from v6migrate.errors import TransientError
+    from v6migrate.errors import TransientError, V6MigrateError
 
     store, resumed = approvals
     approval_id = _open(store)
     real = store._db
 
-    class Throttled:
+    class Failing:
+        code = ""
+
         def __getattr__(self, name: str) -> Any:
             return getattr(real, name)
 
         def update_item(self, **kwargs: Any) -> Any:
-            error = {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}
-            raise ClientError({"Error": error}, "UpdateItem")
+            raise ClientError({"Error": {"Code": self.code, "Message": "no"}}, "UpdateItem")
 
-    store._db = Throttled()
-    for decision in ("approve", "reject"):
-        with pytest.raises(TransientError):
-            store.decide(approval_id, ALICE, decision)  # type: ignore[arg-type]
+    store._db = failing = Failing()
+    for code, raised in (("ProvisionedThroughputExceededException", TransientError),
+                         ("AccessDeniedException", V6MigrateError)):  # fmt: skip
+        failing.code = code
+        for decision in ("approve", "reject"):
+            with pytest.raises(raised) as error:
+                store.decide(approval_id, ALICE, decision)  # type: ignore[arg-type]
+            assert not isinstance(error.value, ApprovalRefused), code
     assert resumed.calls == []
