@@ -110,11 +110,11 @@ def test_every_call_a_function_makes_is_granted(
         lacking = assumed - role - NEEDS_NO_GRANT
         assert not lacking, f"the target role lacks {sorted(lacking)}"
     # the functions hold no write of their own: sts, the ledger and one parameter (the
-    # approval function also resumes its run and announces approvals)
+    # approval function also resumes its run and announces approvals; notify sends
+    # notifications and reads the chat webhooks)
+    duties = {"ApprovalFunction": {"states", "events"}, "NotifyFunction": {"sns", "secretsmanager"}}
     for function, actions in policies.items():
-        allowed = {"sts", "dynamodb", "ssm"} | (
-            {"states", "events"} if function == "ApprovalFunction" else set()
-        )
+        allowed = {"sts", "dynamodb", "ssm"} | duties.get(function, set())
         assert {a.split(":")[0] for a in actions} <= allowed, function
 
 
