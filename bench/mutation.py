@@ -176,6 +176,11 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
      "any maxsplit of rsplit leaves the same last element, the principal's name"),
     ("approval", "ReplaceComparisonOperator_Eq_LtE", 'if decision == "approve" and caller in',
      "a decision is approve or reject (a Literal, validated): <= holds for approve alone"),
+    ("approval", "ReplaceComparisonOperator_Eq_GtE", 'if decision == "reject":',
+     "a decision is approve or reject (a Literal, validated): >= holds for reject alone"),
+    ("approval", "NumberReplacer", 'parts = arn.split(":", 5)',
+     "an IAM principal's or STS session's ARN has no colon in its resource part: any maxsplit "
+     "from 5 up gives the same parts"),
     ("cidr", "ReplaceBinaryOperator_Add_", "base = int(network.network_address) + (index << 64)",
      "+ on a block's network address (host bits zero, strict) and an index below its capacity "
      "touches disjoint bits: | and ^ give the same sum"),

@@ -249,6 +249,7 @@ def test_a_plan_with_the_same_change_ids_but_other_details_says_so() -> None:
         # one session named: only that session (the caller's ARN comes from STS's answer, a
         # string of its own)
         (BOB, (ALICE,), False),
+        ("arn:aws:sts::111111111111:assumed-role/ops/aaron", (ALICE,), False),
         ("".join(list(ALICE)), (ALICE,), True),
     ],
 )  # fmt: skip
