@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import threading
 from collections.abc import Callable
@@ -22,50 +21,85 @@ def serve(
     throttle: float = 0.0,
 ) -> int:
     """Start, deploy, seed, print how to reach it, then serve until SIGTERM or Ctrl-C, which end
-    it at any point (while it deploys or seeds too): returns 0 then."""
+    it at any point (while it deploys or seeds too): returns 0 then.
+
+    The deployment and the seed run in a worker thread and the main thread only waits, so a
+    signal never lands inside a client call: raised there, it could be swallowed by the HTTP
+    stack and the call sent again (a create answered "duplicate", seen in the SIGTERM test)."""
+    stopping = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
-        raise _Stopped
+        stopping.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    with contextlib.suppress(_Stopped):
-        _serve(estate, port, echo, page_size, throttle)
-    return 0
-
-
-class _Stopped(Exception):
-    """SIGTERM or SIGINT: raised in the main thread wherever it is."""
-
-
-def _serve(
-    estate: str, port: int, echo: Callable[[str], None], page_size: int | None, throttle: float
-) -> None:
-    embedded = EmbeddedAws(port=port, page_size=page_size).start()
     try:
-        session = embedded.session()
-        deployment = deploy(session, parameters=local_parameters())
-        echo(f"deployed stack {deployment.stack_name} (account {deployment.account_id}, "
-             f"{deployment.region})")  # fmt: skip
-        for logical, arn in deployment.state_machines.items():
-            echo(f"  state machine {logical}: {arn}")
-        for logical, arn in deployment.functions.items():
-            echo(f"  function {logical}: {arn}")
-        for key, value in deployment.outputs.items():
-            echo(f"  output {key}: {value}")
-        if estate != "none":
-            ids = seed(ESTATES[estate], session)
-            echo(f"seeded the {estate} estate: cluster {ids['cluster']} in account "
-                 f"{ids['account_id']}, {ids['region']}, {ids['vpc_id']}")  # fmt: skip
-        echo(f"export AWS_ENDPOINT_URL={embedded.endpoint} AWS_ACCESS_KEY_ID=embedded "
-             f"AWS_SECRET_ACCESS_KEY=embedded AWS_REGION={embedded.region}")  # fmt: skip
-        if throttle:
-            # after the deployment and the seed: only the clients that use it meet it
-            faults.throttle(throttle)
-            echo(f"throttling {throttle:.0%} of the calls to {', '.join(faults.THROTTLING)}")
-        echo(f"endpoint: {embedded.endpoint}")
-        threading.Event().wait()  # until a signal's handler raises
+        if stopping.is_set():
+            return 0
+        embedded = EmbeddedAws(port=port, page_size=page_size).start()
+        try:
+            return _serve_until(stopping, embedded, estate, echo, throttle)
+        finally:
+            embedded.stop()
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second signal ends it at once
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        embedded.stop()
+
+
+def _serve_until(
+    stopping: threading.Event,
+    embedded: EmbeddedAws,
+    estate: str,
+    echo: Callable[[str], None],
+    throttle: float,
+) -> int:
+    printing = threading.Lock()
+    failed: list[BaseException] = []
+
+    def say(line: str) -> None:
+        with printing:  # nothing more is printed once a signal came
+            if not stopping.is_set():
+                echo(line)
+
+    def prepare() -> None:
+        try:
+            _prepare(embedded, estate, say, throttle)
+        except BaseException as error:  # reported by the main thread
+            failed.append(error)
+            stopping.set()
+
+    worker = threading.Thread(target=prepare, name="v6migrate-serve-prepare", daemon=True)
+    worker.start()
+    while not stopping.wait(0.5):
+        pass
+    with printing:  # a line being printed is finished; none begins after this
+        pass
+    if failed:
+        raise failed[0]
+    return 0  # the worker, if still deploying or seeding, ends with the process
+
+
+def _prepare(
+    embedded: EmbeddedAws, estate: str, echo: Callable[[str], None], throttle: float
+) -> None:
+    session = embedded.session()
+    deployment = deploy(session, parameters=local_parameters())
+    echo(f"deployed stack {deployment.stack_name} (account {deployment.account_id}, "
+         f"{deployment.region})")  # fmt: skip
+    for logical, arn in deployment.state_machines.items():
+        echo(f"  state machine {logical}: {arn}")
+    for logical, arn in deployment.functions.items():
+        echo(f"  function {logical}: {arn}")
+    for key, value in deployment.outputs.items():
+        echo(f"  output {key}: {value}")
+    if estate != "none":
+        ids = seed(ESTATES[estate], session)
+        echo(f"seeded the {estate} estate: cluster {ids['cluster']} in account "
+             f"{ids['account_id']}, {ids['region']}, {ids['vpc_id']}")  # fmt: skip
+    echo(f"export AWS_ENDPOINT_URL={embedded.endpoint} AWS_ACCESS_KEY_ID=embedded "
+         f"AWS_SECRET_ACCESS_KEY=embedded AWS_REGION={embedded.region}")  # fmt: skip
+    if throttle:
+        # after the deployment and the seed: only the clients that use it meet it
+        faults.throttle(throttle)
+        echo(f"throttling {throttle:.0%} of the calls to {', '.join(faults.THROTTLING)}")
+    echo(f"endpoint: {embedded.endpoint}")
