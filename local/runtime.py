@@ -91,6 +91,14 @@ class LambdaContext:
         return self._timeout_ms
 
 
+def settled() -> None:
+    """Return once no invocation runs. While one does, its credentials are in this process's
+    environment (as Lambda gives them), so a boto3 session made then by a test or the CLI in
+    the same process would sign as that function, not as itself."""
+    with _env_lock:
+        pass
+
+
 def register(spec: FunctionSpec) -> None:
     _registry[spec.name] = spec
     _registry[spec.arn] = spec

@@ -247,14 +247,11 @@ def _announce_approval(session: Any, stack: str, migration_id: str) -> Callable[
             return
         dynamodb = session.client("dynamodb", config=aws.retries())
         ledger = Ledger(dynamodb, _ledger_table(dynamodb, stack, None))
-        for _ in range(40):  # the approval function notes it as the state begins
-            note = ledger.read_note(migration_id, "approval")
-            if note and note.get("status") == "pending":
-                approval_id = note["approval_id"]
-                _out(f"  waiting for approval {approval_id}: `v6migrate approve {approval_id}` "
-                     f"or `v6migrate reject {approval_id}`")  # fmt: skip
-                return
-            time.sleep(0.25)
+        note = ledger.pending_approval(migration_id, timeout=10)
+        if note:  # the approval function notes it as the state begins
+            approval_id = note["approval_id"]
+            _out(f"  waiting for approval {approval_id}: `v6migrate approve {approval_id}` "
+                 f"or `v6migrate reject {approval_id}`")  # fmt: skip
 
     return entered
 

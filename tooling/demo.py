@@ -123,12 +123,8 @@ def _approve_when_asked(
         dynamodb = session.client("dynamodb")
         ledger = Ledger(dynamodb, f"{deployment.stack_name}-LedgerTable")
         migration_id = execution.rsplit(":", 1)[-1]
-        for _ in range(200):
-            note = ledger.read_note(migration_id, "approval")
-            if note and note.get("status") == "pending":
-                break
-            time.sleep(0.05)
-        else:
+        note = ledger.pending_approval(migration_id, timeout=10, poll=0.05)
+        if note is None:
             echo("   no approval was asked for")
             return
         approval_id = note["approval_id"]

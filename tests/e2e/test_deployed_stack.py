@@ -54,17 +54,12 @@ def _run(mode: str) -> dict[str, Any]:
 
 
 def _announce_and_approve(session: boto3.Session, execution: str) -> None:
-    import time
-
     from v6migrate.journal import Ledger
 
     ledger = Ledger(session.client("dynamodb"), _outputs()["LedgerTableName"])
-    for _ in range(60):
-        note = ledger.read_note(execution.rsplit(":", 1)[-1], "approval")
-        if note and note.get("status") == "pending":
-            decide(session, STACK, note["approval_id"], "approve")
-            return
-        time.sleep(1)
+    note = ledger.pending_approval(execution.rsplit(":", 1)[-1], poll=1)
+    if note:
+        decide(session, STACK, note["approval_id"], "approve")
 
 
 def test_the_plan_scenario_plans_the_cluster_and_changes_nothing() -> None:

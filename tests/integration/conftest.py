@@ -13,6 +13,7 @@ import boto3
 import pytest
 from jsonschema import Draft202012Validator
 
+from local import runtime
 from local.deploy import Deployment, deploy, drain, local_parameters
 from local.server import EmbeddedAws
 
@@ -70,18 +71,18 @@ class Stack:
 
     def approval_id(self, name: str, after: str | None = None, timeout: float = 60) -> str:
         """The id of the approval execution `name` waits for (a new one, if `after` is the
-        earlier one), read from its ledger note as the CLI reads it."""
+        earlier one), read from its ledger note as the CLI reads it; returned once the function
+        that asked has ended, so a client this process makes next signs as itself."""
         from v6migrate.journal import Ledger
 
         table = f"{self.deployment.stack_name}-LedgerTable"
-        ledger = Ledger(self.session.client("dynamodb"), table)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            note = ledger.read_note(name, "approval")
-            if note and note["status"] == "pending" and note["approval_id"] != after:
-                return str(note["approval_id"])
-            time.sleep(0.1)
-        raise AssertionError(f"{name} asked for no approval within {timeout}s")
+        note = Ledger(self.session.client("dynamodb"), table).pending_approval(
+            name, after=after, timeout=timeout, poll=0.1
+        )
+        if note is None:
+            raise AssertionError(f"{name} asked for no approval within {timeout}s")
+        runtime.settled()
+        return str(note["approval_id"])
 
     def entered(self, execution_arn: str) -> list[str]:
         sfn = self.session.client("stepfunctions")

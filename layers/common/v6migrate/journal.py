@@ -13,6 +13,7 @@ and report); `pk = cluster#<account>#<region>#<name>`, `sk = lock`.
 from __future__ import annotations
 
 import json
+import time
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -171,6 +172,21 @@ class Ledger:
             ConsistentRead=True,
         ).get("Item")
         return json.loads(item["data"]["S"]) if item else None
+
+    def pending_approval(
+        self, migration_id: str, after: str | None = None, timeout: float = 60, poll: float = 0.25
+    ) -> dict[str, Any] | None:
+        """The approval note of a run that waits for a decision (the approval function writes
+        it as the Approval state begins; a re-asked one has a new id, so `after` names the one
+        already seen), or None if none is pending within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            note = self.read_note(migration_id, "approval")
+            if note and note.get("status") == "pending" and note.get("approval_id") != after:
+                return note
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(poll)
 
     # ------------------------------------------------------------------ changes
 
