@@ -40,7 +40,7 @@ from typing import Any
 from moto.ec2.models.instances import InstanceBackend
 from moto.eks.models import EKSBackend, eks_backends
 
-from local.gaps.access import policies
+from local.gaps.access import policies, secret_of
 from local.gaps.timing import CLOCK, NODE_READY_SECONDS
 from local.network_path import tcp_out
 from local.pod_shell import SHELLS, ImagePullError, Shell, check_image
@@ -299,7 +299,7 @@ class SimulatedClusters:
             # EKS has STS check the signature over the URL with x-k8s-aws-id set to this
             # cluster's name: a token for another cluster, altered or expired, fails here.
             verify_presigned(
-                url, {"x-k8s-aws-id": cluster}, _sts_secret, datetime.datetime.now(datetime.UTC)
+                url, {"x-k8s-aws-id": cluster}, secret_of, datetime.datetime.now(datetime.UTC)
             )
         except BadSignature as error:
             raise Refused(401, f"Unauthorized: {error}") from error
@@ -839,18 +839,6 @@ def iam_principal(caller_arn: str) -> str:
             if role.name == name:
                 return str(role.arn)
     raise Refused(401, f"Unauthorized: no IAM role {name} in {account}")
-
-
-def _sts_secret(access_key_id: str, session_token: str | None) -> str | None:
-    """The secret of a key moto's STS issued (AssumeRole), if the session token is its own."""
-    from moto.sts.models import sts_backends
-
-    for account in list(sts_backends):
-        for backend in sts_backends[account].values():
-            role = backend.get_assumed_role_from_access_key(access_key_id)
-            if role is not None:
-                return str(role.secret_access_key) if role.session_token == session_token else None
-    return None
 
 
 def sts_caller(url: str, cluster: str) -> str | None:

@@ -27,12 +27,12 @@ from botocore.exceptions import (
 )
 from pydantic import ValidationError
 
-from v6migrate import aws
+from v6migrate import aws, runs
 from v6migrate.errors import V6MigrateError
 from v6migrate.models import ApprovalPolicy, MigrationRequest, PlanSummary
+from v6migrate.runs import TERMINAL, readable_cause
 
 EXIT_OK, EXIT_ERROR, EXIT_BLOCKED = 0, 1, 2
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
 class CliError(Exception):
@@ -145,24 +145,6 @@ def _state_machine_arn(sfn: Any, stack: str, explicit: str | None) -> str:
     )
 
 
-def execution_name(request: MigrationRequest) -> str:
-    """Executions are always named: <cluster>-<mode>-<UTC time>, at most 80 characters."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
-    base = re.sub(r"[^0-9A-Za-z_-]", "-", request.cluster)[:50]
-    return f"{base}-{request.mode}-{stamp}"
-
-
-def readable_cause(cause: str) -> str:
-    """A Lambda error's cause is its JSON payload: show its message, not its stack trace."""
-    try:
-        payload = json.loads(cause)
-    except (TypeError, ValueError):
-        return cause
-    if isinstance(payload, dict) and "errorMessage" in payload:
-        return str(payload["errorMessage"])
-    return cause
-
-
 def follow(
     sfn: Any, execution_arn: str, echo: Callable[[str], None] = _out, poll: float = 0.25,
     entered: Callable[[str], None] | None = None,
@@ -210,10 +192,8 @@ def outcome(description: dict[str, Any], mode: str, output: str) -> int:
 
 
 def start_execution(sfn: Any, arn: str, request: MigrationRequest) -> str:
-    name = execution_name(request)
-    payload = request.model_dump(mode="json", exclude_none=True)
-    response = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))
-    return str(response["executionArn"])
+    started, _ = runs.start(sfn, arn, request, runs.execution_name(request))
+    return started
 
 
 def _with_approval(request: MigrationRequest, args: argparse.Namespace, session: Any) -> Any:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from v6migrate.errors import InputError, translate
+from v6migrate.errors import InputError, NotFoundError, translate
 from v6migrate.models import ApprovalPolicy, Frozen, Plan, PlanSummary
 
 # Short enough for a Slack button's value and an Amazon Q custom action's variable (DOMAIN.md)
@@ -34,6 +34,10 @@ REJECTED = "ApprovalRejected"
 
 class ApprovalRefused(InputError):
     """A decision that is not taken: unknown or decided approval, not an approver, ..."""
+
+
+class ApprovalNotFound(ApprovalRefused, NotFoundError):
+    """No approval of that id: never opened, or its record has expired."""
 
 
 def plan_hash(plan: Plan) -> str:
@@ -168,7 +172,7 @@ class Approvals:
             TableName=self._table, Key=self._key(approval_id), ConsistentRead=True
         ).get("Item")
         if item is None:
-            raise ApprovalRefused(f"approval {approval_id}: no such approval (or it expired)")
+            raise ApprovalNotFound(f"approval {approval_id}: no such approval (or it expired)")
         return dict(item)
 
     def decide(
@@ -228,46 +232,49 @@ class Approvals:
     def _add(self, approval_id: str, caller: str) -> tuple[str, ...]:
         """Append the approver while the approval is pending and lacks them (a retry or a
         second click of theirs adds nothing)."""
-        try:
-            item = self._db.update_item(
-                TableName=self._table,
-                Key=self._key(approval_id),
-                UpdateExpression="SET approvers = list_append(approvers, :me)",
-                ConditionExpression="#status = :pending AND NOT contains(approvers, :caller)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":me": {"L": [{"S": caller}]},
-                    ":pending": {"S": "pending"},
-                    ":caller": {"S": caller},
-                },
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise ApprovalRefused(f"approval {approval_id}: decided meanwhile") from error
-            raise translate(error, "dynamodb:UpdateItem approval") from error
+        item = self._update(
+            approval_id,
+            "SET approvers = list_append(approvers, :me)",
+            "#status = :pending AND NOT contains(approvers, :caller)",
+            {":me": {"L": [{"S": caller}]}, ":caller": {"S": caller}},
+        )
+        if item is None:
+            raise ApprovalRefused(f"approval {approval_id}: decided meanwhile")
         return tuple(a["S"] for a in item["approvers"]["L"])
 
     def _settle(self, approval_id: str, status: str, caller: str) -> bool:
         """The one write from `pending`: True for the caller whose write it was."""
+        return (
+            self._update(
+                approval_id,
+                "SET #status = :status, decided_by = :caller",
+                "#status = :pending",
+                {":status": {"S": status}, ":caller": {"S": caller}},
+            )
+            is not None
+        )
+
+    def _update(
+        self, approval_id: str, update: str, condition: str, values: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """A conditional write to a pending approval: its new attributes, or None when the
+        condition did not hold (another writer came first)."""
         try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=self._key(approval_id),
-                UpdateExpression="SET #status = :status, decided_by = :caller",
-                ConditionExpression="#status = :pending",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":status": {"S": status},
-                    ":pending": {"S": "pending"},
-                    ":caller": {"S": caller},
-                },
+            return dict(
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=self._key(approval_id),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={":pending": {"S": "pending"}, **values},
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
+                return None
             raise translate(error, "dynamodb:UpdateItem approval") from error
-        return True
 
 
 # ----------------------------------------------------------------------------- the function
@@ -334,19 +341,32 @@ def settle(
 ) -> Outcome:
     """Take one decision: who decides (their proof, checked by STS), recorded, announced."""
     from v6migrate import identity
-    from v6migrate.events import ApprovalDecidedDetail
 
     caller = identity.prove(
         decision.proof, f"{decision.approval_id}:{decision.decision}", sts_endpoint
     )
-    outcome = approvals.decide(decision.approval_id, caller, decision.decision)
+    return record(
+        decision.approval_id, caller, decision.decision, decision.reason, approvals, ledger,
+        events,
+    )  # fmt: skip
+
+
+def record(
+    approval_id: str, caller: str, decision: Literal["approve", "reject"], reason: str,
+    approvals: Approvals, ledger: Any, events: Any,
+) -> Outcome:  # fmt: skip
+    """The decision of a caller whose identity AWS has established (STS for a proof, API
+    Gateway's IAM authorisation for the API): taken once, noted in the ledger, announced."""
+    from v6migrate.events import ApprovalDecidedDetail
+
+    outcome = approvals.decide(approval_id, caller, decision)
     ledger.note(
         outcome.migration_id, f"approval#{outcome.approval_id}#{caller}",
-        {"decision": decision.decision, "decided_by": caller, "status": outcome.status,
-         "approvers": list(outcome.approvers), "reason": decision.reason},
+        {"decision": decision, "decided_by": caller, "status": outcome.status,
+         "approvers": list(outcome.approvers), "reason": reason},
     )  # fmt: skip
     detail = ApprovalDecidedDetail(
-        **outcome.where, approval_id=outcome.approval_id, decision=decision.decision,
+        **outcome.where, approval_id=outcome.approval_id, decision=decision,
         decided_by=caller, status=outcome.status, approvers=outcome.approvers,
     )  # fmt: skip
     _put_event(events, "Approval Decided", detail)

@@ -32,6 +32,14 @@ class ClusterNotFound(InputError):
     pass
 
 
+class NotFoundError(InputError):
+    """What the request names (a migration, an approval) does not exist."""
+
+
+class ConflictError(InputError):
+    """The request clashes with one made before (a client token reused for other input)."""
+
+
 class TransientError(V6MigrateError):
     """AWS was busy or briefly unavailable: the state machine retries with back-off."""
 
