@@ -86,6 +86,7 @@ bench: setup
 docs: setup
 	$(BIN)/python -c 'from v6migrate.events import reference; print(reference())' > docs/events.md
 	$(BIN)/python -c 'from pathlib import Path; from v6migrate.events import schema_files; [Path("docs/events", n).write_text(t) for n, t in schema_files().items()]'
+	$(BIN)/python tooling/openapi.py > docs/openapi.json
 
 $(DEPLOY_VENV)/.installed: requirements-deploy.txt
 	$(PYTHON) -m venv $(DEPLOY_VENV)

@@ -40,6 +40,7 @@ from typing import Any
 from moto.ec2.models.instances import InstanceBackend
 from moto.eks.models import EKSBackend, eks_backends
 
+from local import httpd
 from local.gaps.access import policies, secret_of
 from local.gaps.timing import CLOCK, NODE_READY_SECONDS
 from local.network_path import tcp_out
@@ -208,21 +209,13 @@ class SimulatedClusters:
             def do_DELETE(self) -> None:
                 self._answer("DELETE")
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        threading.Thread(target=server.serve_forever, daemon=True, name="v6-k8s").start()
-        self._server = server
-        self.url = f"https://127.0.0.1:{server.server_address[1]}"
+        self._server, self.url = httpd.serve(Handler, "v6-k8s", context)
         self.ca_pem = certificate
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-            self.url = ""
+        httpd.shut(self._server)
+        self._server, self.url = None, ""
         self.states.clear()
 
     def endpoint(self, account: str, region: str, cluster: str) -> str:

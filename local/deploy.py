@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 
 from local import runtime
+from local.execute_api import EXECUTE_API, RestApi, Route
 from local.template import Resolver, load
 from v6migrate.aws import new_session
 
@@ -123,6 +124,8 @@ def deploy(
     _store_external_id(session, resolver.parameters["ExternalIdParameterName"])
     result = Deployment(stack_name=stack_name, region=region, account_id=account)
     iam = session.client("iam")
+    apis: dict[str, RestApi] = {}
+    iam_by_default: dict[str, bool] = {}
 
     for logical, resource in resources.items():
         properties = resource.get("Properties", {})
@@ -165,6 +168,17 @@ def deploy(
             arn = session.client("sns").create_topic(Name=f"{stack_name}-{logical}")["TopicArn"]
             resolver.refs[logical] = arn
             resolver.attributes[(logical, "TopicArn")] = arn
+        elif kind == "AWS::Serverless::Api":
+            # moto keeps the REST API (its id); the embedded execute-api serves its routes
+            name = resolver.resolve(properties.get("Name", f"{stack_name}-{logical}"))
+            apigateway = session.client("apigateway")
+            same = [a["id"] for a in apigateway.get_rest_apis()["items"] if a["name"] == name]
+            api_id = same[0] if same else apigateway.create_rest_api(name=name)["id"]
+            iam_default = properties.get("Auth", {}).get("DefaultAuthorizer") == "AWS_IAM"
+            apis[logical] = RestApi(api_id, account, region, properties["StageName"])
+            apis[logical].routes.clear()
+            iam_by_default[logical] = iam_default
+            resolver.refs[logical] = api_id
         elif kind == "AWS::Serverless::LayerVersion":
             # The layer's package is importable in-process already (pip install -e .).
             resolver.refs[logical] = f"arn:aws:lambda:{region}:{account}:layer:{logical}:1"
@@ -222,6 +236,21 @@ def deploy(
         resolver.refs[logical] = name
         resolver.attributes[(logical, "Arn")] = arn
         result.functions[logical] = arn
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") != "Api":
+                continue
+            api_logical = event["Properties"]["RestApiId"]["Ref"]
+            auth = event["Properties"].get("Auth", {}).get("Authorizer")
+            apis[api_logical].routes.append(
+                Route(
+                    method=event["Properties"]["Method"].upper(),
+                    resource=event["Properties"]["Path"],
+                    function=arn,
+                    iam=auth == "AWS_IAM" or (auth is None and iam_by_default[api_logical]),
+                )
+            )
+    for api in apis.values():
+        EXECUTE_API.register(api)
 
     sfn = session.client("stepfunctions")
     for logical, resource in resources.items():
@@ -251,7 +280,11 @@ def deploy(
         result.state_machines[logical] = arn
 
     for key, output in template.get("Outputs", {}).items():
-        result.outputs[key] = str(resolver.resolve(output["Value"]))
+        value = str(resolver.resolve(output["Value"]))
+        for api in apis.values():  # the embedded execute-api stands for API Gateway's host
+            host = f"https://{api.api_id}.execute-api.{region}.amazonaws.com"
+            value = value.replace(host, f"{EXECUTE_API.url}/{api.api_id}")
+        result.outputs[key] = value
     return result
 
 

@@ -17,6 +17,7 @@ import boto3
 
 from local import faults, gaps, runtime
 from local.cluster import SIM
+from local.execute_api import EXECUTE_API
 from local.gaps.timing import clock_control
 from v6migrate.aws import new_session
 
@@ -110,6 +111,7 @@ class EmbeddedAws:
         )
         _listen(self._server, self._requested_port)
         SIM.start()  # the simulated clusters' Kubernetes API (DescribeCluster points at it)
+        EXECUTE_API.start()  # API Gateway's execute-api for the template's REST API
         _, port = self._server.get_host_and_port()
         self.endpoint = f"http://127.0.0.1:{port}"
         # The interpreter calls Lambda and EventBridge at localhost:MOTO_PORT; boto3 in this
@@ -154,6 +156,7 @@ class EmbeddedAws:
             self._server.stop()
             self._server = None
             SIM.stop()
+            EXECUTE_API.stop()
             gaps.paging.set_page_size(None)
         for key, value in self._saved_env.items():
             if value is None:

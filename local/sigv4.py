@@ -1,4 +1,5 @@
-"""Checking a SigV4 query-signed (presigned) request the way the service that receives it does.
+"""Checking a SigV4 request the way the service that receives it does: query-signed
+(presigned), or signed in its Authorization header (API Gateway's IAM authorisation).
 
 Written from the AWS Signature Version 4 reference ("Create a signed AWS API request" and
 "Authenticating requests: using query parameters"): the canonical request (method, path,
@@ -72,18 +73,37 @@ def verify_presigned(
     missing = [name for name in signed_names if name not in values]
     if missing:
         raise BadSignature(f"signed headers missing from the request: {', '.join(missing)}")
-    canonical_query = "&".join(
-        f"{_encode(k)}={_encode(v)}" for k, v in sorted(pairs) if k != "X-Amz-Signature"
+    canonical = _canonical_request(
+        "GET", parsed.path or "/", [(k, v) for k, v in pairs if k != "X-Amz-Signature"],
+        values, signed_names, EMPTY_BODY_SHA256,
+    )  # fmt: skip
+    _check(secret, date, region, service, query["X-Amz-Date"], canonical, signature)
+    return key_id
+
+
+def _canonical_request(
+    method: str, path: str, pairs: list[tuple[str, str]], values: dict[str, str],
+    signed_names: list[str], payload_sha256: str,
+) -> str:  # fmt: skip
+    """Method, path, sorted encoded query, the signed headers' `name:value` lines (values
+    trimmed, inner runs of spaces made one), their names, the payload's SHA-256."""
+    encoded = sorted((_encode(k), _encode(v)) for k, v in pairs)
+    canonical_query = "&".join(f"{k}={v}" for k, v in encoded)
+    canonical_headers = "".join(
+        f"{name}:{' '.join(values[name].split())}\n" for name in signed_names
     )
-    canonical_headers = "".join(f"{name}:{values[name].strip()}\n" for name in signed_names)
-    canonical = "\n".join([
-        "GET", parsed.path or "/", canonical_query, canonical_headers,
-        ";".join(signed_names), EMPTY_BODY_SHA256,
+    return "\n".join([
+        method, path, canonical_query, canonical_headers, ";".join(signed_names), payload_sha256,
     ])  # fmt: skip
+
+
+def _check(
+    secret: str, date: str, region: str, service: str, stamp: str, canonical: str,
+    signature: str,
+) -> None:  # fmt: skip
     scope = f"{date}/{region}/{service}/aws4_request"
     to_sign = "\n".join([
-        "AWS4-HMAC-SHA256", query["X-Amz-Date"], scope,
-        hashlib.sha256(canonical.encode()).hexdigest(),
+        "AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest(),
     ])  # fmt: skip
     key = _hmac(f"AWS4{secret}".encode(), date)
     for part in (region, service, "aws4_request"):
@@ -91,4 +111,59 @@ def verify_presigned(
     expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature):
         raise BadSignature("the signature does not match the request")
-    return key_id
+
+
+# A signed request is accepted within five minutes of its X-Amz-Date, either way (SigV4
+# reference, "Elements of an AWS API request signature": the request's time stamp).
+SKEW = datetime.timedelta(minutes=5)
+
+
+def verify_signed(
+    method: str,
+    raw_path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    secret_for: Callable[[str, str | None], str | None],
+    now: datetime.datetime,
+) -> tuple[str, str, str]:
+    """(access key id, Region, service) of a request signed in its Authorization header, as
+    received: `raw_path` as sent on the wire (already encoded once: the canonical URI encodes
+    it again, as every service but S3 does), `headers` with lower-case names."""
+    authorization = headers.get("authorization", "")
+    algorithm, _, rest = authorization.partition(" ")
+    if algorithm != "AWS4-HMAC-SHA256":
+        raise BadSignature("Missing Authentication Token")
+    try:
+        fields = dict(part.strip().split("=", 1) for part in rest.split(",") if part.strip())
+        key_id, date, region, service, terminator = fields["Credential"].split("/")
+        signed_names = fields["SignedHeaders"].split(";")
+        signature = fields["Signature"]
+        amz_date = headers["x-amz-date"]
+        stamp = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
+    except (KeyError, ValueError) as error:
+        raise BadSignature(f"Authorization header requires {error}") from error
+    if terminator != "aws4_request" or date != stamp.strftime("%Y%m%d"):
+        raise BadSignature("Credential should be scoped to a valid date and aws4_request")
+    if abs(now - stamp) > SKEW:
+        raise BadSignature(
+            f"Signature expired: {amz_date} is outside the five minutes of {now:%Y%m%dT%H%M%SZ}"
+        )
+    if "host" not in signed_names:
+        raise BadSignature("'Host' must be a signed header")
+    secret = secret_for(key_id, headers.get("x-amz-security-token"))
+    if secret is None:
+        raise BadSignature("The security token included in the request is invalid")
+    missing = [name for name in signed_names if name not in headers]
+    if missing:
+        raise BadSignature(f"signed headers missing from the request: {', '.join(missing)}")
+    payload = (
+        headers.get("x-amz-content-sha256") if "x-amz-content-sha256" in signed_names else None
+    )
+    canonical = _canonical_request(
+        method, urllib.parse.quote(raw_path or "/", safe="/~"),
+        urllib.parse.parse_qsl(query, keep_blank_values=True), headers, signed_names,
+        payload or hashlib.sha256(body).hexdigest(),
+    )  # fmt: skip
+    _check(secret, date, region, service, amz_date, canonical, signature)
+    return key_id, region, service

@@ -12,28 +12,19 @@ from v6migrate.errors import InputError
 from v6migrate.observability import entrypoint
 
 
-def _approvals() -> approval.Approvals:
-    config = aws.retries()
-    return approval.Approvals(
-        boto3.client("dynamodb", config=config),
-        aws.settings().ledger_table,
-        boto3.client("stepfunctions", config=config),
-    )
-
-
 @entrypoint
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     events = boto3.client("events", config=aws.retries())
     action = event.get("action") if isinstance(event, dict) else None
     if action == "request":
         request = approval.ApprovalRequest.model_validate(event)
-        approval_id = approval.ask(request, _approvals(), default_ledger(), events)
+        approval_id = approval.ask(request, approval.default_approvals(), default_ledger(), events)
         return {"approval_id": approval_id}
     if action == "decide":
         decision = approval.Decision.model_validate(event)
         sts = boto3.client("sts", config=aws.retries())
         outcome = approval.settle(
-            decision, _approvals(), default_ledger(), events, sts.meta.endpoint_url
+            decision, approval.default_approvals(), default_ledger(), events, sts.meta.endpoint_url
         )
         return outcome.model_dump(mode="json")
     raise InputError('expected {"action": "request" | "decide", ...}')

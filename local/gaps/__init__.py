@@ -29,6 +29,7 @@ from local.gaps import (
     privatelink,
     requester_managed,
     rollouts,
+    stepfunctions,
 )
 
 _lock = threading.Lock()
@@ -63,6 +64,7 @@ def install() -> None:
         access.presigned_identity()
         dynamodb.conditional_writes_are_atomic()
         access.presigned_signatures_checked()
+        stepfunctions.history_in_either_order()
         from local.cluster import cluster_endpoint, node_launch_clock
 
         cluster_endpoint()

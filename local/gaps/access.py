@@ -248,6 +248,20 @@ def secret_of(access_key_id: str, session_token: str | None) -> str | None:
     return LONG_TERM_KEYS.get(access_key_id)
 
 
+def identity_of(access_key_id: str, region: str) -> tuple[str, str, str]:
+    """(user id, ARN, account) of a key, as GetCallerIdentity answers its holder: an STS
+    session's assumed-role ARN, an IAM user's ARN, or moto's own answer for the embedded AWS's
+    long-term key."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.sts.models import sts_backends
+
+    for account in list(sts_backends):
+        for backend in sts_backends[account].values():
+            if backend.get_assumed_role_from_access_key(access_key_id) is not None:
+                return backend.get_caller_identity(access_key_id, region)
+    return sts_backends[DEFAULT_ACCOUNT_ID]["aws"].get_caller_identity(access_key_id, region)
+
+
 def presigned_signatures_checked() -> None:
     """STS checks a presigned (query-signed) request's signature before it answers: over the
     URL and every header named in `X-Amz-SignedHeaders`, with the key's secret, within

@@ -29,8 +29,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return lambda_build.build(tmp_path_factory.mktemp("sam-build"), PYTHON)
 
 
-def test_the_template_names_nine_functions_on_one_handler() -> None:
-    assert len(FUNCTIONS) == 9
+def test_the_template_names_ten_functions_on_one_handler() -> None:
+    assert len(FUNCTIONS) == 10
     assert {f.handler for f in FUNCTIONS} == {"app.handler"}
 
 

@@ -8,7 +8,6 @@ import json
 import time
 from typing import Any
 
-import boto3
 import pytest
 
 from local.seed import ESTATES, seed, target_session
@@ -139,13 +138,7 @@ def test_only_an_approver_with_a_proof_sts_accepts_decides(stack: Stack) -> None
     execution = stack.start(_request(stack), "who")
     approval_id = stack.approval_id("who")
     # Someone else (another role's session), with a proof of their own: not an approver
-    other = stack.session.client("sts").assume_role(
-        RoleArn="arn:aws:iam::123456789012:role/developers", RoleSessionName="mallory"
-    )["Credentials"]
-    mallory = boto3.Session(
-        aws_access_key_id=other["AccessKeyId"], aws_secret_access_key=other["SecretAccessKey"],
-        aws_session_token=other["SessionToken"], region_name=stack.session.region_name,
-    )  # fmt: skip
+    mallory = stack.as_role("developers", "mallory")
     with pytest.raises(CliError, match="is not an approver"):
         decide(mallory, stack.deployment.stack_name, approval_id, "approve")
     # A proof made for a rejection does not approve: STS refuses the altered binding

@@ -80,6 +80,18 @@ def recorded(stack: Stack) -> dict[str, set[str]]:
     execution = stack.start(approved, "lp-apply")
     decide(stack.session, stack.deployment.stack_name, stack.approval_id("lp-apply"), "approve")
     assert stack.wait(execution)["status"] == "SUCCEEDED"
+    # Through the REST API: a run started, read, and rejected (the api function's calls)
+    body = {**approved, "client_token": "least-privilege",
+            "approval": {"approvers": [me], "allow_self_approval": True}}  # fmt: skip
+    started = stack.api("POST", "/migrations", body)
+    assert started.status == 201, started
+    rejected = stack.api(
+        "POST", f"/approvals/{stack.approval_id(started.body['migration_id'])}",
+        {"decision": "reject"},
+    )  # fmt: skip
+    assert rejected.status == 200, rejected
+    assert stack.wait(started.body["execution_arn"])["status"] == "FAILED"
+    assert stack.api("GET", f"/migrations/{started.body['migration_id']}").status == 200
     prefix = f"{stack.deployment.stack_name}-"
     return {
         name.removeprefix(prefix): (calls, runtime.calls_through_assumed_roles.get(name, set()))
@@ -95,12 +107,15 @@ def test_every_call_a_function_makes_is_granted(
     assert set(recorded) == {
         "PreflightFunction", "VpcDualStackFunction", "AttachmentsFunction", "RollbackFunction",
         "CniEgressFunction", "NodeRolloutFunction", "ValidateFunction", "approval",
+        "ApiFunction",
     }  # fmt: skip
-    # The approval function acts in no target account: the ledger, the run it resumes, the bus
-    own, assumed = recorded.pop("approval")
-    assert not assumed
-    assert not own - policies["ApprovalFunction"] - NEEDS_NO_GRANT, sorted(own)
-    assert {c.split(":")[0] for c in own} <= {"dynamodb", "states", "events", "sts"}
+    # The approval and api functions act in no target account: the ledger, the runs they
+    # start, read and resume, the bus
+    for name, logical in (("approval", "ApprovalFunction"), ("ApiFunction", "ApiFunction")):
+        own, assumed = recorded.pop(name)
+        assert not assumed, name
+        assert not own - policies[logical] - NEEDS_NO_GRANT, (name, sorted(own))
+        assert {c.split(":")[0] for c in own} <= {"dynamodb", "states", "events", "sts"}
     for function, (own, assumed) in recorded.items():
         missing = own - policies[function] - NEEDS_NO_GRANT
         assert not missing, f"{function} calls {sorted(missing)} without a grant"
@@ -112,7 +127,11 @@ def test_every_call_a_function_makes_is_granted(
     # the functions hold no write of their own: sts, the ledger and one parameter (the
     # approval function also resumes its run and announces approvals; notify sends
     # notifications and reads the chat webhooks)
-    duties = {"ApprovalFunction": {"states", "events"}, "NotifyFunction": {"sns", "secretsmanager"}}
+    duties = {
+        "ApprovalFunction": {"states", "events"},
+        "ApiFunction": {"states", "events"},
+        "NotifyFunction": {"sns", "secretsmanager"},
+    }
     for function, actions in policies.items():
         allowed = {"sts", "dynamodb", "ssm"} | duties.get(function, set())
         assert {a.split(":")[0] for a in actions} <= allowed, function

@@ -18,3 +18,10 @@ def test_every_event_type_has_its_schema_in_docs_events_and_no_other() -> None:
     written = {path.name: path.read_text() for path in folder.glob("*.json")}
     assert written == schema_files(), "run `make docs`"
     assert len(written) == len(EVENT_TYPES)
+
+
+def test_the_committed_openapi_document_is_the_one_the_api_function_generates() -> None:
+    from tooling.openapi import text
+
+    written = (Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text()
+    assert written == text(), "run `make docs`"

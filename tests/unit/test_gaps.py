@@ -213,3 +213,19 @@ def test_cloud_wan_vpc_attachments_are_created_read_and_listed(ec2: Any) -> None
     with pytest.raises(ClientError) as error:
         manager.get_vpc_attachment(AttachmentId="attachment-00000000000000000")
     assert error.value.response["Error"]["Code"] == "NotFoundException"
+
+
+def test_execution_history_reads_newest_first_when_asked(moto: None) -> None:
+    # Step Functions API reference, GetExecutionHistory: `reverseOrder` "Lists events in
+    # descending order of their timeStamp" (moto ignored it)
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(
+        name="m", roleArn="arn:aws:iam::123456789012:role/sfn",
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]  # fmt: skip
+    execution = sfn.start_execution(stateMachineArn=machine, name="e")["executionArn"]
+    oldest = sfn.get_execution_history(executionArn=execution)["events"]
+    newest = sfn.get_execution_history(executionArn=execution, reverseOrder=True)["events"]
+    assert len(oldest) > 1
+    assert [e["id"] for e in newest] == [e["id"] for e in reversed(oldest)]
+    assert oldest[0]["type"] == "ExecutionStarted"

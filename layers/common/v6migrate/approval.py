@@ -36,6 +36,10 @@ class ApprovalRefused(InputError):
     """A decision that is not taken: unknown or decided approval, not an approver, ..."""
 
 
+class NotAnApprover(ApprovalRefused):
+    """The caller may not decide this approval: not on its allow-list, or its requester."""
+
+
 class ApprovalNotFound(ApprovalRefused, NotFoundError):
     """No approval of that id: never opened, or its record has expired."""
 
@@ -175,6 +179,21 @@ class Approvals:
             raise ApprovalNotFound(f"approval {approval_id}: no such approval (or it expired)")
         return dict(item)
 
+    def state(self, approval_id: str) -> dict[str, Any]:
+        """Where an approval stands (never its token): status, approvers so far, who settled
+        it, how many are needed, when it expires."""
+        item = self._read(approval_id)
+        policy = ApprovalPolicy.model_validate_json(item["policy"]["S"])
+        return {
+            "approval_id": approval_id,
+            "status": item["status"]["S"],
+            "approvers": [a["S"] for a in item["approvers"]["L"]],
+            "decided_by": item.get("decided_by", {}).get("S"),
+            "needed": policy.required,
+            "expires_at": int(item["expires_at"]["N"]),
+            "plan_hash": item["plan_hash"]["S"],
+        }
+
     def decide(
         self, approval_id: str, caller: str, decision: Literal["approve", "reject"],
         now: float | None = None,
@@ -199,9 +218,9 @@ class Approvals:
         if moment >= int(item["expires_at"]["N"]):
             raise ApprovalRefused(f"approval {approval_id}: expired")
         if not is_approver(caller, policy.approvers):
-            raise ApprovalRefused(f"approval {approval_id}: {caller} is not an approver of it")
+            raise NotAnApprover(f"approval {approval_id}: {caller} is not an approver of it")
         if not policy.allow_self_approval and is_requester(caller, policy.requested_by):
-            raise ApprovalRefused(
+            raise NotAnApprover(
                 f"approval {approval_id}: {caller} asked for this run and may not decide it"
             )
         if decision == "approve" and caller in recorded:
@@ -275,6 +294,19 @@ class Approvals:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return None
             raise translate(error, "dynamodb:UpdateItem approval") from error
+
+
+def default_approvals() -> Approvals:
+    """The approvals of the stack this function belongs to (its ledger table)."""
+    import boto3
+
+    from v6migrate import aws
+
+    config = aws.retries()
+    return Approvals(
+        boto3.client("dynamodb", config=config), aws.settings().ledger_table,
+        boto3.client("stepfunctions", config=config),
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- the function

@@ -40,22 +40,33 @@ def execution_arn(machine_arn: str, name: str) -> str:
 
 
 def start(sfn: Any, machine_arn: str, request: MigrationRequest, name: str) -> tuple[str, bool]:
-    """Start the run; (its ARN, whether this call started it). StartExecution answers a
-    running execution of the same name and input with that execution and refuses a closed one
-    or other input (ExecutionAlreadyExists): an earlier start of this very request is the same
-    run, anything else under the name is a conflict."""
+    """Start the run; (its ARN, whether this call started it). A run of that name already
+    there with this very request is the one a retried start meant (StartExecution itself
+    answers a running one with it, and refuses a closed one: ExecutionAlreadyExists); under
+    the name with another request, a conflict."""
     payload = json.dumps(request.model_dump(mode="json", exclude_none=True), sort_keys=True)
+    arn = execution_arn(machine_arn, name)
+    earlier = _described(sfn, arn)
+    if earlier is None:
+        try:
+            response = sfn.start_execution(stateMachineArn=machine_arn, name=name, input=payload)
+            return str(response["executionArn"]), True
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise translate(error, "states:StartExecution") from error
+            earlier = _described(sfn, arn)  # started meanwhile by a simultaneous retry
+    if earlier is None or json.loads(earlier.get("input") or "{}") != json.loads(payload):
+        raise ConflictError(f"{name}: the client token was used for another request")
+    return arn, False
+
+
+def _described(sfn: Any, arn: str) -> dict[str, Any] | None:
     try:
-        response = sfn.start_execution(stateMachineArn=machine_arn, name=name, input=payload)
+        return dict(sfn.describe_execution(executionArn=arn))
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
-            raise translate(error, "states:StartExecution") from error
-        arn = execution_arn(machine_arn, name)
-        earlier = sfn.describe_execution(executionArn=arn)
-        if json.loads(earlier.get("input") or "{}") != json.loads(payload):
-            raise ConflictError(f"{name}: the client token was used for another request") from error
-        return arn, False
-    return str(response["executionArn"]), True
+        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return None
+        raise translate(error, "states:DescribeExecution") from error
 
 
 def readable_cause(cause: str) -> str:
@@ -69,9 +80,12 @@ def readable_cause(cause: str) -> str:
     return cause
 
 
-def status(sfn: Any, ledger: Any, machine_arn: str, migration_id: str) -> dict[str, Any]:
+def status(
+    sfn: Any, ledger: Any, approvals: Any, machine_arn: str, migration_id: str
+) -> dict[str, Any]:
     """Where a run stands: the execution's status and current state, its changes by status
-    against the plan, its approval and its validation, from the execution and the ledger."""
+    against the plan, its latest approval and its validation, from the execution and the
+    ledger."""
     arn = execution_arn(machine_arn, migration_id)
     try:
         described = sfn.describe_execution(executionArn=arn)
@@ -104,13 +118,25 @@ def status(sfn: Any, ledger: Any, machine_arn: str, migration_id: str) -> dict[s
             "by_status": dict(sorted(counted.items())),
             "progress": round(done / planned, 3) if planned else None,
         },
-        "approval": ledger.read_note(migration_id, "approval"),
+        "approval": _approval(ledger, approvals, migration_id),
         "validation": ledger.read_note(migration_id, "validation"),
     }
+    if described["status"] == "SUCCEEDED" and described.get("output"):
+        answer["output"] = json.loads(described["output"])  # a plan's summary, an apply's report
     if described["status"] in TERMINAL and described["status"] != "SUCCEEDED":
         answer["error"] = described.get("error")
         answer["cause"] = readable_cause(described.get("cause", ""))
     return answer
+
+
+def _approval(ledger: Any, approvals: Any, migration_id: str) -> dict[str, Any] | None:
+    note = ledger.read_note(migration_id, "approval")
+    if not note:
+        return None
+    try:
+        return dict(approvals.state(note["approval_id"]))
+    except NotFoundError:  # its record expired (TTL): what the run noted
+        return {"approval_id": note["approval_id"], "status": "expired"}
 
 
 def _iso(value: Any) -> str | None:

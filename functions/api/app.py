@@ -1,0 +1,254 @@
+"""api: the REST API behind API Gateway (IAM auth): plan, start and follow migrations, decide
+approvals. API Gateway has checked the caller's SigV4 signature; the caller's ARN it passes
+(`requestContext.identity.userArn`) is recorded with every action. Every body and path is
+validated against the models below; a bad one is a 400 that names the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+import boto3
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
+
+from v6migrate import approval, aws, runs
+from v6migrate.apply import default_ledger
+from v6migrate.errors import (
+    ConflictError,
+    InputError,
+    NotFoundError,
+    TransientError,
+    V6MigrateError,
+)
+from v6migrate.models import Frozen, MigrationRequest
+from v6migrate.observability import entrypoint, logger
+
+app = APIGatewayRestResolver(enable_validation=True)
+
+MIGRATION_ID = r"^[0-9A-Za-z_-]{1,80}$"
+APPROVAL_ID = r"^[a-z0-9]{6,32}$"
+ClientToken = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
+
+
+# ----------------------------------------------------------------------------- bodies
+
+
+class PlanBody(MigrationRequest):
+    """A dry run: discover and plan, change nothing (`mode` may only be `plan`)."""
+
+    client_token: ClientToken | None = Field(
+        default=None, description="The same token (from the same caller) names the same run."
+    )
+
+
+class MigrationBody(MigrationRequest):
+    """Start a migration; `mode: apply` changes the network once approved. The requester is
+    the API's caller: `approval.requested_by` may not be given, nor a `wave_id` (waves start
+    their own runs)."""
+
+    client_token: ClientToken = Field(
+        description="A retried start with the same token (same caller, same body) answers "
+        "with the run the first one started instead of starting another."
+    )
+
+
+class DecisionBody(Frozen):
+    decision: Literal["approve", "reject"]
+    reason: str = Field(default="", max_length=500)
+
+
+# ----------------------------------------------------------------------------- answers
+
+
+class Started(Frozen):
+    migration_id: str
+    execution_arn: str
+    mode: Literal["plan", "apply"]
+    requested_by: str
+    replayed: bool = Field(description="True when the client token named a run already started.")
+
+
+class Changes(Frozen):
+    planned: int
+    by_status: dict[str, int]
+    progress: float | None = Field(description="Changes in effect over changes planned.")
+
+
+class MigrationStatus(Frozen):
+    migration_id: str
+    execution_arn: str
+    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"]
+    stage: str | None = Field(description="The state the run entered last.")
+    started_at: str | None
+    stopped_at: str | None
+    changes: Changes
+    approval: dict[str, Any] | None
+    validation: dict[str, Any] | None
+    output: Any = Field(default=None, description="A plan's summary, an apply's report.")
+    error: str | None = None
+    cause: str | None = None
+
+
+class Decided(Frozen):
+    approval_id: str
+    migration_id: str
+    status: str
+    decided_by: str
+    approvers: tuple[str, ...]
+    needed: int
+
+
+# ----------------------------------------------------------------------------- routes
+
+STARTED: dict[int, Any] = {
+    201: {"description": "Started", "content": {"application/json": {"model": Started}}},
+    200: {"description": "Started before, by a request with this client token",
+          "content": {"application/json": {"model": Started}}},
+}  # fmt: skip
+
+
+def _caller() -> str:
+    """The ARN API Gateway's IAM authorisation established for this request."""
+    identity = app.current_event.request_context.identity
+    arn = identity.user_arn
+    if not arn:  # a route without IAM auth never reaches here
+        raise InputError("the request carries no IAM identity")
+    return str(arn)
+
+
+def _sfn() -> Any:
+    return boto3.client("stepfunctions", config=aws.retries())
+
+
+def _machine() -> str:
+    machine = aws.settings().state_machine_arn
+    if not machine:
+        raise V6MigrateError("V6MIGRATE_STATE_MACHINE_ARN is not set")
+    return machine
+
+
+def _start(request: MigrationRequest, token: str | None, caller: str) -> Response[Any]:
+    name = runs.execution_name(request, token, caller)
+    arn, started = runs.start(_sfn(), _machine(), request, name)
+    logger.info("migration started" if started else "migration replayed",
+                extra={"migration_id": name, "caller": caller})  # fmt: skip
+    body = Started(
+        migration_id=name, execution_arn=arn, mode=request.mode, requested_by=caller,
+        replayed=not started,
+    )  # fmt: skip
+    return Response(
+        status_code=201 if started else 200, content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump_json(), headers={"Location": f"/migrations/{name}"},
+    )  # fmt: skip
+
+
+def _refuse(field: str, problem: str) -> Response[Any]:
+    return _problem(400, f"invalid request: {field}", errors=[{"field": field, "problem": problem}])
+
+
+def _request(body: MigrationRequest) -> MigrationRequest:
+    return MigrationRequest.model_validate(body.model_dump(exclude={"client_token"}))
+
+
+@app.post("/plans", summary="Plan a migration (a dry run)", responses=STARTED)
+def post_plans(body: PlanBody) -> Response[Any]:
+    if body.mode != "plan":
+        return _refuse("body.mode", "POST /plans only plans: start a run with POST /migrations")
+    return _start(_request(body), body.client_token, _caller())
+
+
+@app.post("/migrations", summary="Start a migration", responses=STARTED)
+def post_migrations(body: MigrationBody) -> Response[Any]:
+    if body.approval.requested_by is not None:
+        return _refuse("body.approval.requested_by", "set by the API: the caller")
+    if body.wave_id is not None:
+        return _refuse("body.wave_id", "set by a wave, not by a caller")
+    caller = _caller()
+    request = _request(body)
+    policy = request.approval.model_copy(update={"requested_by": caller})
+    return _start(request.model_copy(update={"approval": policy}), body.client_token, caller)
+
+
+@app.get("/migrations/<migration_id>", summary="Where a migration stands")
+def get_migration(
+    migration_id: Annotated[str, Path(pattern=MIGRATION_ID)],
+) -> MigrationStatus:
+    found = runs.status(
+        _sfn(), default_ledger(), approval.default_approvals(), _machine(), migration_id
+    )
+    return MigrationStatus.model_validate(found)
+
+
+@app.post("/approvals/<approval_id>", summary="Approve or reject a plan")
+def post_approval(
+    approval_id: Annotated[str, Path(pattern=APPROVAL_ID)], body: DecisionBody
+) -> Decided:
+    caller = _caller()
+    events = boto3.client("events", config=aws.retries())
+    outcome = approval.record(
+        approval_id,
+        caller,
+        body.decision,
+        body.reason,
+        approval.default_approvals(),
+        default_ledger(),
+        events,
+    )
+    return Decided(
+        approval_id=outcome.approval_id, migration_id=outcome.migration_id,
+        status=outcome.status, decided_by=caller, approvers=outcome.approvers,
+        needed=outcome.needed,
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def _problem(status: int, message: str, **extra: Any) -> Response[Any]:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": message, **extra}),
+    )  # fmt: skip
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(error: RequestValidationError) -> Response[Any]:
+    """A 400 naming each field that is wrong (Powertools' default is a 422)."""
+    fields = [
+        {"field": ".".join(str(part) for part in problem["loc"]), "problem": problem["msg"]}
+        for problem in error.errors()
+    ]
+    names = ", ".join(f["field"] for f in fields)
+    return _problem(400, f"invalid request: {names}", errors=fields)
+
+
+@app.exception_handler(approval.ApprovalRefused)
+def _refused(error: approval.ApprovalRefused) -> Response[Any]:
+    if isinstance(error, NotFoundError):
+        return _problem(404, str(error))
+    if isinstance(error, approval.NotAnApprover):
+        return _problem(403, str(error))
+    return _problem(409, str(error))  # decided, expired, or approved by this caller already
+
+
+@app.exception_handler(V6MigrateError)
+def _failed(error: V6MigrateError) -> Response[Any]:
+    if isinstance(error, NotFoundError):
+        return _problem(404, str(error))
+    if isinstance(error, ConflictError):
+        return _problem(409, str(error))
+    if isinstance(error, TransientError):
+        return _problem(503, f"AWS is busy, try again: {error}")
+    if isinstance(error, InputError):
+        return _problem(400, str(error))
+    logger.exception("request failed")
+    return _problem(502, str(error))
+
+
+@entrypoint
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

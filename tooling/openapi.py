@@ -1,0 +1,93 @@
+"""The REST API's OpenAPI document, generated from the `api` function's routes and models
+(`make docs` writes docs/openapi.json; a unit test keeps it current). It is documentation:
+API Gateway builds the API from template.yaml, and its import does not take OpenAPI 3.1."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "functions" / "api" / "app.py"
+
+_PROBLEM = {
+    "type": "object",
+    "properties": {
+        "message": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "problem": {"type": "string"}},
+            },
+        },
+    },
+    "required": ["message"],
+}
+_ANSWERS = {
+    "400": "Bad input: `message` names each field that is wrong, `errors` says how",
+    "403": "No valid SigV4 signature (API Gateway: Missing Authentication Token, an invalid "
+    "signature), or a caller who may not decide this approval",
+    "404": "No such migration or approval",
+    "409": "A client token reused for another request, or an approval already decided",
+    "503": "AWS is busy: try again",
+}
+
+
+def _load_app() -> Any:
+    spec = importlib.util.spec_from_file_location("v6migrate_api_app", APP)
+    if spec is None or spec.loader is None:
+        raise ImportError(APP)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # pydantic resolves the models' annotations through it
+    spec.loader.exec_module(module)
+    return module.app
+
+
+def document() -> dict[str, Any]:
+    app = _load_app()
+    doc: dict[str, Any] = json.loads(
+        app.get_openapi_json_schema(
+            title="v6migrate",
+            version="1",
+            summary="Plan, start, follow and approve IPv6 migrations of EKS clusters",
+            description="Every route is signed with SigV4 (service `execute-api`) by an IAM "
+            "principal; the caller's ARN is recorded with each action.",
+        )
+    )
+    doc["components"].setdefault("schemas", {})["Problem"] = _PROBLEM
+    doc["components"]["securitySchemes"] = {
+        "sigv4": {
+            "type": "apiKey",
+            "name": "Authorization",
+            "in": "header",
+            "x-amazon-apigateway-authtype": "awsSigv4",
+        }
+    }
+    doc["security"] = [{"sigv4": []}]
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            answers = operation["responses"]
+            answers.pop("422", None)  # Powertools' default; this API answers 400 instead
+            for status, text in _ANSWERS.items():
+                answers[status] = {
+                    "description": text,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    },
+                }
+    doc["components"]["schemas"].pop("HTTPValidationError", None)
+    doc["components"]["schemas"].pop("ValidationError", None)
+    doc["components"]["schemas"].pop("ResponseValidationError", None)
+    return doc
+
+
+def text() -> str:
+    return json.dumps(document(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    print(text(), end="")
