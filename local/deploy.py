@@ -47,6 +47,7 @@ def local_parameters(log_level: str = "INFO") -> dict[str, str]:
     # simulated clock of long operations on; see local.gaps.timing).
     return {
         "ExternalIdParameterName": EXTERNAL_ID_PARAMETER,
+        "SlackSigningSecretName": SLACK_SIGNING_SECRET_NAME,
         "LogLevel": log_level,
         "PollSeconds": "0.05",
         "WaitSeconds": "60",
@@ -73,6 +74,20 @@ def _store_external_id(session: boto3.Session, name: str) -> None:
         Name=name, Value=EXTERNAL_ID, Type="SecureString", Overwrite=True,
         Description="the external id the v6migrate target role requires",
     )  # fmt: skip
+
+
+# The embedded Slack app's signing secret: where an operator keeps theirs (docs/runbook.md)
+SLACK_SIGNING_SECRET_NAME = "v6migrate/chat/slack-signing-secret"  # noqa: S105 (a name, not the secret)
+
+
+def _store_slack_signing_secret(session: boto3.Session, name: str) -> None:
+    """What an operator does once to take decisions from Slack: keep the Slack app's signing
+    secret in Secrets Manager. Here a random one (the simulated Slack signs with it)."""
+    import secrets
+
+    client = session.client("secretsmanager")
+    with contextlib.suppress(client.exceptions.ResourceExistsException):
+        client.create_secret(Name=name, SecretString=secrets.token_hex(16))
 
 
 def _zip() -> bytes:
@@ -122,6 +137,8 @@ def deploy(
     resolver = Resolver(template, stack_name, region, account, parameters=dict(parameters or {}))
     resources: dict[str, Any] = template["Resources"]
     _store_external_id(session, resolver.parameters["ExternalIdParameterName"])
+    if resolver.parameters.get("SlackSigningSecretName"):
+        _store_slack_signing_secret(session, resolver.parameters["SlackSigningSecretName"])
     result = Deployment(stack_name=stack_name, region=region, account_id=account)
     iam = session.client("iam")
     apis: dict[str, RestApi] = {}

@@ -99,6 +99,17 @@ def settled() -> None:
         pass
 
 
+def new_containers() -> None:
+    """Every function starts afresh, as after a redeploy: its module loaded again (a cold
+    start), so nothing a previous container cached (a secret, a client) outlives what it was
+    read from."""
+    from aws_lambda_powertools.utilities import parameters
+
+    _modules.clear()
+    # in-process, every function shares Powertools' one cache
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
 def register(spec: FunctionSpec) -> None:
     _registry[spec.name] = spec
     _registry[spec.arn] = spec

@@ -147,6 +147,7 @@ class EmbeddedAws:
         self._post("/moto-api/reset", {})
         self._post("/moto-api/config", MOTO_CONFIG)
         SIM.states.clear()
+        runtime.new_containers()
 
     def session(self, region: str | None = None) -> boto3.Session:
         return new_session(region_name=region or self.region)

@@ -23,13 +23,15 @@ class Answer:
 def call(
     session: Any, base_url: str, method: str, path: str, body: Any = None,
     region: str | None = None, sign: bool = True, timeout: float = 60,
+    headers: dict[str, str] | None = None,
 ) -> Answer:  # fmt: skip
     """Send one request to `<base_url><path>`; every answer is returned, errors too."""
     data = (
         None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     )
-    headers = {"Content-Type": "application/json"} if data is not None else {}
-    request = AWSRequest(method=method, url=base_url + path, data=data, headers=headers)
+    sent = {"Content-Type": "application/json"} if data is not None else {}
+    sent.update(headers or {})
+    request = AWSRequest(method=method, url=base_url + path, data=data, headers=sent)
     if sign:
         credentials = session.get_credentials().get_frozen_credentials()
         SigV4Auth(credentials, "execute-api", region or session.region_name).add_auth(request)

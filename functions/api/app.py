@@ -12,10 +12,11 @@ import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from v6migrate import approval, aws, runs
+from v6migrate import approval, aws, chatops, runs
 from v6migrate.apply import default_ledger
 from v6migrate.errors import (
     ConflictError,
@@ -62,6 +63,11 @@ class DecisionBody(Frozen):
 
 
 # ----------------------------------------------------------------------------- answers
+
+
+class Problem(Frozen):
+    message: str
+    errors: list[dict[str, str]] | None = None
 
 
 class Started(Frozen):
@@ -205,6 +211,62 @@ def post_approval(
     )  # fmt: skip
 
 
+@app.post(
+    "/chat/slack/actions",
+    summary="Slack's interactivity callback: an Approve or Reject button pressed",
+    description="Signed by Slack (`X-Slack-Signature`, `X-Slack-Request-Timestamp`), not with "
+    "SigV4. The form body's `payload` is a block_actions payload; the presser is "
+    "`slack:<team>/<user>`. Answered 200 at once; the message is updated through the "
+    "payload's `response_url`.",
+    openapi_extensions={"x-v6migrate-auth": "slack-signature"},  # not SigV4
+    responses={
+        200: {"description": "Taken, refused (said in the message) or a replay (nothing done)",
+              "content": {"application/json": {"model": Problem}}},
+        401: {"description": "Not signed by Slack within five minutes",
+              "content": {"application/json": {"model": Problem}}},
+    },
+)  # fmt: skip
+def post_slack_action() -> Response[Any]:
+    settings = aws.settings()
+    if not settings.slack_signing_secret:
+        return _problem(404, "decisions from Slack are not set up (SlackSigningSecretName)")
+    event = app.current_event
+    raw = event.decoded_body.encode() if event.decoded_body else b""
+    secret = parameters.get_secret(settings.slack_signing_secret, max_age=300)
+    timestamp, sent = chatops.verify(raw, dict(event.headers), str(secret))
+    pressed = chatops.action(raw)
+    dynamodb = boto3.client("dynamodb", config=aws.retries())
+    if not chatops.first_use(dynamodb, settings.ledger_table, sent, timestamp):
+        logger.warning("slack replay refused", extra={"approval_id": pressed.approval_id})
+        return _problem(200, "already handled")
+    events = boto3.client("events", config=aws.retries())
+    try:
+        outcome = approval.record(
+            pressed.approval_id, pressed.caller, pressed.decision, "from Slack",
+            approval.default_approvals(), default_ledger(), events,
+        )  # fmt: skip
+    except approval.ApprovalRefused as error:
+        logger.info("slack decision refused", extra={"approval_id": pressed.approval_id,
+                                                     "caller": pressed.caller})  # fmt: skip
+        chatops.update_message(pressed.response_url, f"Not taken: {error}", replace=False,
+                               allowed=settings.slack_response_prefix)  # fmt: skip
+        return _problem(200, str(error))
+    taken = {"approval_id": outcome.approval_id, "caller": pressed.caller, "status": outcome.status}
+    logger.info("slack decision", extra=taken)
+    verb = "Approved" if pressed.decision == "approve" else "Rejected"
+    waiting = (
+        f" ({len(outcome.approvers)} of {outcome.needed} approvals)"
+        if outcome.status == "pending" else ""
+    )  # fmt: skip
+    chatops.update_message(
+        pressed.response_url,
+        f"{verb} by <@{pressed.user_id}> ({pressed.caller}): approval {outcome.approval_id} "
+        f"of {outcome.migration_id} is {outcome.status}{waiting}.",
+        replace=outcome.status != "pending", allowed=settings.slack_response_prefix,
+    )  # fmt: skip
+    return _problem(200, f"{outcome.status}")
+
+
 # ----------------------------------------------------------------------------- errors
 
 
@@ -224,6 +286,17 @@ def _invalid(error: RequestValidationError) -> Response[Any]:
     ]
     names = ", ".join(f["field"] for f in fields)
     return _problem(400, f"invalid request: {names}", errors=fields)
+
+
+@app.not_found
+def _no_route(error: Exception) -> Response[Any]:
+    """A path API Gateway passed on that no route takes (a parameter it cannot hold)."""
+    return _problem(404, f"no such resource: {app.current_event.path}")
+
+
+@app.exception_handler(chatops.SlackRefused)
+def _unsigned(error: chatops.SlackRefused) -> Response[Any]:
+    return _problem(401, str(error))
 
 
 @app.exception_handler(approval.ApprovalRefused)

@@ -98,12 +98,12 @@ class Stack:
 
     def api(
         self, method: str, path: str, body: Any = None, session: boto3.Session | None = None,
-        sign: bool = True,
+        sign: bool = True, headers: dict[str, str] | None = None,
     ) -> Answer:  # fmt: skip
         """A request to the stack's REST API, signed as `session` (the stack's by default)."""
         runtime.settled()  # a session made now signs as itself, not as a running function
         return call(session or self.session, self.deployment.outputs["ApiUrl"], method, path,
-                    body, sign=sign)  # fmt: skip
+                    body, sign=sign, headers=headers)  # fmt: skip
 
     def entered(self, execution_arn: str) -> list[str]:
         sfn = self.session.client("stepfunctions")

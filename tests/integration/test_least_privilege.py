@@ -129,7 +129,7 @@ def test_every_call_a_function_makes_is_granted(
     # notifications and reads the chat webhooks)
     duties = {
         "ApprovalFunction": {"states", "events"},
-        "ApiFunction": {"states", "events"},
+        "ApiFunction": {"states", "events", "secretsmanager"},  # + the Slack signing secret
         "NotifyFunction": {"sns", "secretsmanager"},
     }
     for function, actions in policies.items():

@@ -115,11 +115,17 @@ def _session(arn: str) -> bool:
     return arn.split(":", 5)[5].startswith("assumed-role/")
 
 
+def _chat(identity: str) -> bool:
+    return not identity.startswith("arn:")
+
+
 def is_approver(caller: str, allowed: tuple[str, ...]) -> bool:
     """An allow-list entry names a role (any session of it), a user, or one session (only
-    that session)."""
+    that session), or a chat user (only that user)."""
     return any(
-        caller == entry if _session(entry) else _principal(caller) == _principal(entry)
+        caller == entry
+        if _chat(caller) or _chat(entry) or _session(entry)
+        else _principal(caller) == _principal(entry)
         for entry in allowed
     )
 
@@ -127,6 +133,8 @@ def is_approver(caller: str, allowed: tuple[str, ...]) -> bool:
 def is_requester(caller: str, requested_by: str | None) -> bool:
     if requested_by is None:
         return False
+    if _chat(caller) or _chat(requested_by):
+        return caller == requested_by
     if _session(requested_by):
         return caller == requested_by  # one session: the same person
     return _principal(caller) == _principal(requested_by)

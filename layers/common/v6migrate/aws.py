@@ -55,6 +55,10 @@ class Settings(BaseModel):
     max_attempts: int = 8
     poll_seconds: float = 2.0
     poll_timeout_seconds: float = 240.0
+    # The Slack signing secret's name in Secrets Manager (the api function's Slack callback)
+    slack_signing_secret: str | None = None
+    # Where a Slack callback's response_url may point: Slack's host
+    slack_response_prefix: str = "https://hooks.slack.com/"
 
 
 @cache

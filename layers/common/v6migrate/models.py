@@ -152,6 +152,11 @@ PrincipalArn = Annotated[
 ]
 
 
+# A person in a chat workspace who may approve from it: `slack:<team id>/<user id>` (Slack's
+# ids: a team T..., a user U... or W...), as the signed callback names them
+ChatUser = Annotated[str, StringConstraints(pattern=r"^slack:T[A-Z0-9]{2,20}/[UW][A-Z0-9]{2,20}$")]
+
+
 class ApprovalPolicy(Frozen):
     """Who must approve an apply run's plan before its first change (issue 11)."""
 
@@ -160,10 +165,11 @@ class ApprovalPolicy(Frozen):
         description="`none` changes the network straight after preflight: only where the "
         "request (or its wave) says so.",
     )
-    approvers: tuple[PrincipalArn, ...] = Field(
+    approvers: tuple[PrincipalArn | ChatUser, ...] = Field(
         default=(),
         description="Who may decide: IAM role or user ARNs (a role stands for every session of "
-        "it). An apply run with `mode: required` and nobody here is blocked at preflight.",
+        "it), or chat users (`slack:<team>/<user>`, deciding from a signed Slack button). An "
+        "apply run with `mode: required` and nobody here is blocked at preflight.",
     )
     required: int = Field(default=1, ge=1, le=3, description="Distinct approvers needed.")
     allow_self_approval: bool = Field(
