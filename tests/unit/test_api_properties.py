@@ -124,22 +124,19 @@ def _event(method: str, template: str, path: str, parameters: dict[str, str],
 
 
 @pytest.fixture
-def api(moto: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+def api(ledger: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     import importlib.util
 
     from v6migrate import aws
 
-    dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
-    dynamodb.create_table(
-        TableName="ledger", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                   {"AttributeName": "sk", "KeyType": "RANGE"}],
-    )  # fmt: skip
     machine = boto3.client("stepfunctions", region_name="eu-west-1").create_state_machine(
         name="v6migrate-migration", roleArn="arn:aws:iam::123456789012:role/sfn",
         definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}),
     )["stateMachineArn"]  # fmt: skip
+    boto3.client("secretsmanager", region_name="eu-west-1").create_secret(
+        Name="v6migrate/chat/slack", SecretString="signing"
+    )
+    monkeypatch.setenv("V6MIGRATE_SLACK_SIGNING_SECRET", "v6migrate/chat/slack")
     monkeypatch.setenv("V6MIGRATE_LEDGER_TABLE", "ledger")
     monkeypatch.setenv("V6MIGRATE_STATE_MACHINE_ARN", machine)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")

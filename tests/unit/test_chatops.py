@@ -84,17 +84,11 @@ def test_a_payload_that_is_not_an_approval_button_is_refused(body: bytes) -> Non
         chatops.action(body)
 
 
-def test_a_signature_is_taken_once(moto: None) -> None:
+def test_a_signature_is_taken_once(ledger: Any) -> None:
     dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
-    dynamodb.create_table(
-        TableName="t", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                   {"AttributeName": "sk", "KeyType": "RANGE"}],
-    )  # fmt: skip
-    assert chatops.first_use(dynamodb, "t", "v0=aa", str(NOW)) is True
-    assert chatops.first_use(dynamodb, "t", "v0=aa", str(NOW)) is False
-    assert chatops.first_use(dynamodb, "t", "v0=bb", str(NOW)) is True
+    assert chatops.first_use(dynamodb, "ledger", "v0=aa", str(NOW)) is True
+    assert chatops.first_use(dynamodb, "ledger", "v0=aa", str(NOW)) is False
+    assert chatops.first_use(dynamodb, "ledger", "v0=bb", str(NOW)) is True
 
 
 def test_the_message_is_only_ever_sent_under_the_allowed_prefix() -> None:
