@@ -65,6 +65,10 @@ def install() -> None:
         dynamodb.conditional_writes_are_atomic()
         access.presigned_signatures_checked()
         stepfunctions.history_in_either_order()
+        stepfunctions.executions_without_a_name_get_one()
+        stepfunctions.sfn_integration_speaks_pascal_case()
+        stepfunctions.map_iterations_fail_with_states_errors()
+        stepfunctions.map_runs_fail_past_their_tolerance()
         from local.cluster import cluster_endpoint, node_launch_clock
 
         cluster_endpoint()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from moto.core.responses import ActionResult
@@ -26,3 +27,193 @@ def history_in_either_order() -> None:
 
     get_execution_history._v6migrate = True  # type: ignore[attr-defined]
     StepFunctionResponse.get_execution_history = get_execution_history  # type: ignore[method-assign]
+
+
+def executions_without_a_name_get_one() -> None:
+    """StartExecution's `name` is optional: "If you don't provide a name for the execution,
+    Step Functions automatically generates a universally unique identifier (UUID)" (API
+    reference). moto named every such execution `None`, so a second one "already existed"
+    (a schedule's or a Map's child runs, a console start)."""
+    import uuid
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+    if getattr(original, "_v6migrate", False):
+        return
+
+    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any,
+                        **kwargs: Any) -> Any:  # fmt: skip
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    start_execution._v6migrate = True  # type: ignore[attr-defined]
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+
+
+def _pascal(value: Any) -> Any:
+    """Top-level response fields as the optimized integrations name them: ExecutionArn,
+    StartDate, Output (the first letter upper-cased); a date as epoch milliseconds, as the
+    state's JSON output carries it."""
+    import datetime
+
+    def plain(item: Any) -> Any:
+        if isinstance(item, datetime.datetime):
+            return int(item.timestamp() * 1000)
+        return item
+
+    if isinstance(value, dict):
+        return {(k[:1].upper() + k[1:]): plain(v) for k, v in value.items()}
+    return value
+
+
+def sfn_integration_speaks_pascal_case() -> None:
+    """The optimized Step Functions integration (`arn:aws:states:::states:startExecution`,
+    `.sync`, `.sync:2`) takes the API's parameters in PascalCase (`StateMachineArn`, `Input`,
+    `Name`) and answers in PascalCase (`ExecutionArn`, `StartDate`; after `.sync:2` the
+    DescribeExecution fields with `Output` as JSON): Step Functions developer guide, "Start a
+    new AWS Step Functions state machine from a running execution". moto's interpreter handed
+    the PascalCase names to botocore, whose serializer has only the camelCase ones, so every
+    child execution failed with `States.Runtime` `'StateMachineArn'`."""
+    import botocore.session
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn as sfn_service,
+    )
+
+    task = sfn_service.StateTaskServiceSfn
+    if getattr(task._eval_service_task, "_v6migrate", False):
+        return
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+    original_eval = task._eval_service_task
+    original_response = task._normalise_response
+
+    def _eval_service_task(  # the interpreter passes these by name
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        operation = model.operation_model(
+            "".join(p.capitalize() for p in self._get_boto_service_action().split("_"))
+        )
+        shape = operation.input_shape
+        members = {name.lower(): name for name in (shape.members if shape else {})}
+        renamed = {members.get(k.lower(), k): v for k, v in normalised_parameters.items()}
+        normalised_parameters.clear()
+        normalised_parameters.update(renamed)
+        result = original_eval(
+            self, env, resource_runtime_part, normalised_parameters, state_credentials
+        )
+        if env.stack and isinstance(env.stack[-1], dict):
+            env.stack[-1] = _pascal(env.stack[-1])
+        return result
+
+    def _normalise_response(self: Any, response: Any, *args: Any, **kwargs: Any) -> None:
+        original_response(self, response, *args, **kwargs)
+        if isinstance(response, dict):
+            pascal = _pascal(response)
+            response.clear()
+            response.update(pascal)
+
+    _eval_service_task._v6migrate = True  # type: ignore[attr-defined]
+    task._eval_service_task = _eval_service_task  # type: ignore[method-assign]
+    task._normalise_response = _normalise_response  # type: ignore[method-assign]
+
+
+def map_iterations_fail_with_states_errors() -> None:
+    """An iteration that fails with one of the service's own errors (`States.TaskFailed` from
+    a failed child execution, `States.Timeout`) fails its Map with that error, as Catchers
+    and Retriers on the Map expect (Amazon States Language, "Errors"). moto's interpreter took
+    every iteration error for a custom one and refused the `States.` prefix, so the Map, and
+    the execution, failed with `States.Runtime` instead."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        iteration_worker,
+    )
+
+    if getattr(iteration_worker.CustomErrorName, "_v6migrate", False):  # type: ignore[attr-defined]
+        return
+
+    def error_name(error_name: str | None) -> Any:
+        if error_name and error_name.startswith("States."):
+            try:
+                return StatesErrorName.from_name(error_name)
+            except ValueError:
+                pass
+        return CustomErrorName(error_name)
+
+    error_name._v6migrate = True  # type: ignore[attr-defined]
+    iteration_worker.CustomErrorName = error_name  # type: ignore[attr-defined,assignment]
+
+
+def map_runs_fail_past_their_tolerance() -> None:
+    """A Distributed Map's Map Run fails with `States.ExceedToleratedFailureThreshold` once
+    more items have failed than `ToleratedFailureCount`, or a larger share of its items than
+    `ToleratedFailurePercentage`, allows (either, if both are set; none tolerated if neither
+    is), and starts no item after that (Step Functions developer guide, "Setting failure
+    thresholds for Distributed Map states"). The thresholds read are the Map Run's current
+    ones, so an UpdateMapRun takes effect for the items still to finish. moto counted the
+    failed items and let the Map succeed with `null` in their place."""
+    from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        itemprocessor,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    worker = importlib.import_module(
+        f"{itemprocessor.__name__}.distributed_item_processor_worker"
+    ).DistributedItemProcessorWorker
+    original = worker._eval_job
+    if getattr(original, "_v6migrate", False):
+        return
+
+    def _eval_job(self: Any, env: Any, job: Any) -> None:
+        original(self, env, job)
+        record = self._map_run_record
+        failed = record.item_counter.failed.get() + record.item_counter.timed_out.get()
+        total = self._job_pool._jobs_number
+        count = record.tolerated_failure_count or 0
+        share = record.tolerated_failure_percentage or 0.0
+        over_count = failed > count if record.tolerated_failure_count or not share else False
+        over_share = (100.0 * failed / total > share) if share else False
+        if failed and (over_count or over_share):
+            name = StatesErrorNameType.StatesExceedToleratedFailureThreshold
+            job.job_output = FailureEventException(
+                FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=name),
+                    event_type=HistoryEventType.MapRunFailed,
+                    event_details=EventDetails(  # type: ignore[typeddict-item]
+                        mapRunFailedEventDetails=MapRunFailedEventDetails(
+                            error=name.to_name(),
+                            cause="The specified tolerated failure threshold was exceeded: "
+                            f"{failed} of {total} items failed",
+                        )
+                    ),
+                )
+            )
+
+    def eval(self: Any) -> None:
+        # Each worker evaluates in a frame of its own, as the inline workers do: moto's
+        # distributed workers shared one stack, so with MaxConcurrency above 1 they popped
+        # each other's values (a task's timeout read as another item's input).
+        self._eval_pool(job=self._job_pool.next_job(), worker_frame=self._env.open_frame())
+
+    _eval_job._v6migrate = True  # type: ignore[attr-defined]
+    worker._eval_job = _eval_job
+    worker.eval = eval

@@ -1,0 +1,110 @@
+"""The embedded Step Functions runs what the wave workflow needs as Step Functions does:
+child executions through the optimized integration (`startExecution.sync:2`), Distributed
+Map's failure thresholds, unnamed executions. Each test names the reference it follows."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from local.server import EmbeddedAws
+
+ROLE = "arn:aws:iam::123456789012:role/sfn"
+
+
+@pytest.fixture
+def sfn(embedded: EmbeddedAws) -> Any:
+    embedded.reset()
+    return embedded.session().client("stepfunctions")
+
+
+def _machine(sfn: Any, name: str, definition: dict[str, Any]) -> str:
+    arn: str = sfn.create_state_machine(name=name, roleArn=ROLE, definition=json.dumps(definition))[
+        "stateMachineArn"
+    ]
+    return arn
+
+
+def _child(sfn: Any) -> str:
+    """Fails with `Boom` when its input says so, else answers {"ok": <its item>}."""
+    return _machine(sfn, "child", {
+        "StartAt": "C", "States": {
+            "C": {"Type": "Choice", "Default": "OK",
+                  "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "F"}]},
+            "F": {"Type": "Fail", "Error": "Boom", "Cause": "asked to"},
+            "OK": {"Type": "Pass", "Parameters": {"ok.$": "$.n"}, "End": True}}})  # fmt: skip
+
+
+def _run(sfn: Any, machine: str, payload: dict[str, Any]) -> dict[str, Any]:
+    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(payload))
+    for _ in range(300):
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution["executionArn"])
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.05)
+    raise AssertionError("still running")
+
+
+def _map(child: str, distributed: bool, **fields: Any) -> dict[str, Any]:
+    processor: dict[str, Any] = {
+        "StartAt": "Run", "States": {"Run": {
+            "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Parameters": {"StateMachineArn": child, "Input.$": "$"}, "End": True}}}  # fmt: skip
+    if distributed:
+        processor["ProcessorConfig"] = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    state = {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": processor, "End": True}
+    return {"StartAt": "M", "States": {"M": {**state, **fields}}}
+
+
+def test_an_execution_started_without_a_name_is_named_with_a_uuid(sfn: Any) -> None:
+    # API reference, StartExecution: "If you don't provide a name for the execution, Step
+    # Functions automatically generates a universally unique identifier (UUID)"
+    child = _child(sfn)
+    first = sfn.start_execution(stateMachineArn=child, input="{}")["executionArn"]
+    second = sfn.start_execution(stateMachineArn=child, input="{}")["executionArn"]
+    assert first != second
+    assert len(first.rsplit(":", 1)[1]) == 36
+
+
+def test_a_child_execution_runs_to_its_end_and_its_output_comes_back_parsed(sfn: Any) -> None:
+    # Developer guide, "Start a new AWS Step Functions state machine from a running
+    # execution": PascalCase parameters; `.sync:2` answers DescribeExecution's fields with
+    # Output as JSON; a failed child fails the task with States.TaskFailed
+    parent = _machine(sfn, "parent", _map(_child(sfn), distributed=False))
+    done = _run(sfn, parent, {"items": [{"n": 1}, {"n": 2}]})
+    assert done["status"] == "SUCCEEDED", done
+    outputs = json.loads(done["output"])
+    assert [o["Output"] for o in outputs] == [{"ok": 1}, {"ok": 2}]
+    assert {o["Status"] for o in outputs} == {"SUCCEEDED"}
+    failed = _run(sfn, parent, {"items": [{"n": 1, "fail": True}]})
+    assert (failed["status"], failed["error"]) == ("FAILED", "States.TaskFailed")
+    assert json.loads(failed["cause"])["Error"] == "Boom"
+
+
+def test_a_distributed_map_fails_once_its_tolerated_failures_are_exceeded(sfn: Any) -> None:
+    # Developer guide, "Setting failure thresholds for Distributed Map states": the Map Run
+    # fails with States.ExceedToleratedFailureThreshold past ToleratedFailurePercentage (or
+    # Count); none tolerated when neither is set
+    child = _child(sfn)
+    items = [{"n": 1, "fail": True}, {"n": 2}, {"n": 3}, {"n": 4}]
+    tolerant = _machine(sfn, "tolerant", _map(child, True, ToleratedFailurePercentage=30.0))
+    strict = _machine(sfn, "strict", _map(child, True))
+    counted = _machine(sfn, "counted", _map(child, True, ToleratedFailureCount=1))
+    assert _run(sfn, tolerant, {"items": items})["status"] == "SUCCEEDED"  # 25 % <= 30 %
+    assert _run(sfn, counted, {"items": items})["status"] == "SUCCEEDED"  # 1 <= 1
+    over = _run(sfn, strict, {"items": items})
+    assert (over["status"], over["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+    two = [{"n": 1, "fail": True}, {"n": 2, "fail": True}, {"n": 3}, {"n": 4}]
+    assert _run(sfn, counted, {"items": two})["error"] == "States.ExceedToleratedFailureThreshold"
+
+
+def test_a_map_run_past_its_threshold_starts_no_more_items(sfn: Any) -> None:
+    child = _child(sfn)
+    one_at_a_time = _machine(sfn, "serial", _map(child, True, MaxConcurrency=1))
+    items = [{"n": 1, "fail": True}, {"n": 2}, {"n": 3}]
+    assert _run(sfn, one_at_a_time, {"items": items})["status"] == "FAILED"
+    started = sfn.list_executions(stateMachineArn=child)["executions"]
+    assert len(started) == 1
