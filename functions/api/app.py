@@ -171,6 +171,10 @@ def post_plans(body: PlanBody) -> Response[Any]:
 def post_migrations(body: MigrationBody) -> Response[Any]:
     if body.approval.requested_by is not None:
         return _refuse("body.approval.requested_by", "set by the API: the caller")
+    if body.approval.preapproved_plan_hash is not None:
+        return _refuse(
+            "body.approval.preapproved_plan_hash", "set by a wave its approvers approved"
+        )
     if body.wave_id is not None:
         return _refuse("body.wave_id", "set by a wave, not by a caller")
     caller = _caller()

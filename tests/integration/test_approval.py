@@ -194,3 +194,34 @@ def test_the_cli_prints_the_approval_id_and_approve_lets_the_run_go(
     assert f"approval {approval_id}: approved by {me}" in out
     assert codes == [0]
     assert "-> Applied" in out
+
+
+def test_a_run_bound_to_a_preapproved_plan_goes_on_only_while_its_plan_is_that_one(
+    stack: Stack,
+) -> None:
+    # Given the plan a wave's approvers approved (a dry run's hash)
+    seed(SMALL, stack.session)
+    target = {"cluster": SMALL.cluster, "account_id": SMALL.account_id, "region": SMALL.region}
+    dry = stack.run({**target, "mode": "plan"}, "wave-dry-run")
+    approved = json.loads(dry["output"])["plan_hash"]
+    # When a run carries another hash (the plan moved since), Then it asks the approvers
+    moved = {**_request(stack), "approval": {**_request(stack)["approval"],
+             "preapproved_plan_hash": "0" * 64}}  # fmt: skip
+    asked = stack.start(moved, "wave-moved")
+    approval_id = stack.approval_id("wave-moved")
+    assert "Preapproved" in stack.entered(asked)
+    assert stack.entered(asked)[-1] == "Approval"
+    _decide(stack, approval_id, "reject")
+    assert stack.wait(asked)["status"] == "FAILED"
+    # And a run carrying the approved hash changes the network without asking
+    bound = {**_request(stack), "approval": {**_request(stack)["approval"],
+             "preapproved_plan_hash": approved}}  # fmt: skip
+    done = stack.run(bound, "wave-bound")
+    assert done["status"] == "SUCCEEDED", done
+    entered = stack.entered(done["executionArn"])
+    assert "Approval" not in entered
+    assert (
+        entered.index("Preapproved")
+        < entered.index("Replan")
+        < entered.index("VpcDualStackStarted")
+    )

@@ -183,6 +183,14 @@ class ApprovalPolicy(Frozen):
     timeout_seconds: int = Field(
         default=86_400, ge=1, le=7 * 86_400, description="No decision by then: the run ends."
     )
+    preapproved_plan_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="Set by a wave for the runs it starts: the hash of this cluster's plan as "
+        "the wave's approvers approved it. The run plans again before its first change and "
+        "goes on without asking only if the plan is still that one; otherwise it asks these "
+        "approvers.",
+    )
 
 
 class MigrationRequest(Frozen):
