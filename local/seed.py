@@ -71,6 +71,7 @@ class EstateSpec(BaseModel):
     authentication_mode: Literal["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"] = "API_AND_CONFIG_MAP"
     endpoint_public_access: bool = True
     public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    cluster_tags: dict[str, str] = Field(default_factory=dict)  # e.g. a wave's selector
     cni_version: str = "v1.18.3-eksbuild.1"
     cni_addon: bool = True  # False: a self-managed VPC CNI (aws-node without the EKS add-on)
     cni_configuration: dict[str, Any] = Field(
@@ -486,7 +487,10 @@ def _cluster(session: boto3.Session, spec: EstateSpec, private: list[str], node_
         },
         kubernetesNetworkConfig={"ipFamily": "ipv4", "serviceIpv4Cidr": "172.20.0.0/16"},
         accessConfig={"authenticationMode": spec.authentication_mode},
-        tags={} if spec.cni_addon else {"v6migrate.local/aws-node-version": spec.cni_version},
+        tags={
+            **spec.cluster_tags,
+            **({} if spec.cni_addon else {"v6migrate.local/aws-node-version": spec.cni_version}),
+        },
     )
     if spec.cni_addon:
         eks.create_addon(

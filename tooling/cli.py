@@ -127,6 +127,92 @@ def _print_summary(summary: PlanSummary, output: str) -> None:
         _out(plan_table(summary))
 
 
+# --------------------------------------------------------------------------- waves
+
+
+def load_waves(path: str) -> Any:
+    """waves.yaml, validated: an error names the file, the wave and the field."""
+    import yaml
+
+    from v6migrate.waves import WavesFile
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as error:
+        raise CliError(f"{path}: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise CliError(f"{path}: not YAML ({error})") from error
+    try:
+        return WavesFile.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        if first["loc"][:1] == ("waves",) and len(first["loc"]) > 1 and isinstance(data, dict):
+            index = first["loc"][1]
+            waves = data.get("waves") or []
+            if isinstance(index, int) and index < len(waves) and isinstance(waves[index], dict):
+                where += f" (wave {waves[index].get('id', index)!r})"
+        raise CliError(f"{path}: {where}: {first['msg']}") from error
+
+
+def cmd_waves_plan(args: argparse.Namespace) -> int:
+    """Resolve each wave's targets and plan every cluster, as a wave run does; change nothing."""
+    from v6migrate import waves
+    from v6migrate.approval import plan_hash
+    from v6migrate.preflight import make_plan, summarise
+
+    spec = load_waves(args.file)
+    chosen = [w for w in spec.waves if args.wave in (None, w.id)]
+    if not chosen:
+        raise CliError(f"{args.file}: no wave {args.wave!r}")
+    os.environ.setdefault("V6MIGRATE_MAX_ATTEMPTS", "3")
+    aws.settings.cache_clear()
+    session = aws.new_session()
+    needs_org = any(w.targets.organizational_units for w in chosen)
+    organizations = session.client("organizations") if needs_org else None
+    report = []
+    for wave in chosen:
+        targets = waves.resolve(
+            wave, organizations, lambda account, region: aws.target_clients(account, region).eks
+        )
+        planned = []
+        for target in targets:
+            request = MigrationRequest(
+                cluster=target.cluster, region=target.region, account_id=target.account_id,
+                mode="plan", options=wave.options,
+            )  # fmt: skip
+            result = make_plan(request)
+            summary = summarise(result, request, migration_id=f"wave-{wave.id}", limit=None)
+            summary = summary.model_copy(update={"plan_hash": plan_hash(result)})
+            planned.append(waves.Planned(target=target, summary=summary))
+        frozen = wave.frozen_at(datetime.now(UTC))
+        report.append({**waves.wave_summary(wave, f"plan-{wave.id}", planned),
+                       "wave_hash": waves.wave_hash(planned),
+                       "frozen": frozen.model_dump(mode="json") if frozen else None})  # fmt: skip
+    if args.output == "json":
+        _out(json.dumps(report, indent=2))
+    else:
+        for wave_report in report:
+            _print_wave(wave_report)
+    return EXIT_OK
+
+
+def _print_wave(report: dict[str, Any]) -> None:
+    clusters = report["clusters"]
+    started = [c for c in clusters if not c["blocked"]]
+    _out(f"wave {report['wave_id']}: {len(clusters)} cluster(s), {len(started)} to start, "
+         f"{len(clusters) - len(started)} blocked (plans {report['wave_hash'][:12]})")  # fmt: skip
+    if report["frozen"]:
+        window = report["frozen"]
+        _out(f"  FROZEN now: {window['start']} to {window['end']} {window['timezone']} "
+             f"{window['reason']}".rstrip())  # fmt: skip
+    for c in clusters:
+        counts = ", ".join(f"{stage} {n}" for stage, n in c["counts"].items() if n)
+        state = "BLOCKED: " + "; ".join(c["blockers"]) if c["blocked"] else counts or "nothing"
+        _out(f"  {c['account_id']} {c['region']:<14} {c['cluster']:<28} {state}")
+
+
 # --------------------------------------------------------------------------- start
 
 
@@ -507,6 +593,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--output", choices=["table", "json"], default="table")
     status.set_defaults(func=cmd_status)
+
+    waves = commands.add_parser("waves", help="waves of clusters across accounts (waves.yaml)")
+    wave_commands = waves.add_subparsers(dest="waves_command", required=True, parser_class=_Parser)
+    waves_plan = wave_commands.add_parser(
+        "plan", help="resolve each wave's clusters and plan them; changes nothing"
+    )
+    waves_plan.add_argument("file", help="waves.yaml")
+    waves_plan.add_argument("--wave", help="only this wave (its id)")
+    waves_plan.add_argument("--output", choices=["table", "json"], default="table")
+    waves_plan.set_defaults(func=cmd_waves_plan)
 
     local = commands.add_parser("local", help="the embedded AWS")
     local_commands = local.add_subparsers(dest="local_command", required=True, parser_class=_Parser)

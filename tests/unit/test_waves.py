@@ -1,0 +1,153 @@
+"""Waves (issue 11, item 5): waves.yaml is validated with errors that name the wave and the
+field; `v6migrate waves plan` resolves each wave's clusters (accounts, organisational units
+through AWS Organizations, Regions, names or tags) and plans every one, reporting the blocked
+ones, and changes nothing."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from local.seed import ESTATES, seed
+from tooling.cli import main
+from v6migrate.waves import FreezeWindow, WaveSpec
+
+LEAN = {"transit_gateway": False, "peering": False, "cloud_wan": False, "edges": False}
+TAG = {"v6migrate/wave": "canary"}
+
+
+def _write(tmp_path: Path, waves: list[dict[str, Any]]) -> str:
+    path = tmp_path / "waves.yaml"
+    path.write_text(yaml.safe_dump({"waves": waves}))
+    return str(path)
+
+
+def _estate(account: str, cluster: str, cidr: str, **changes: Any) -> dict[str, str]:
+    spec = ESTATES["small"].model_copy(update={
+        **LEAN, "account_id": account, "cluster": cluster, "vpc_cidr": cidr,
+        "cluster_tags": TAG, **changes})  # fmt: skip
+    return seed(spec)
+
+
+def test_waves_plan_resolves_accounts_units_and_tags_and_plans_every_cluster(
+    moto: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an organisation with a unit holding one account, and clusters in three accounts:
+    # two tagged for the wave, one tagged but config-map-only (blocked), one untagged
+    organizations = boto3.client("organizations", region_name="us-east-1")
+    organizations.create_organization(FeatureSet="ALL")
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    unit = organizations.create_organizational_unit(ParentId=root, Name="prod")[
+        "OrganizationalUnit"]["Id"]  # fmt: skip
+    created = organizations.create_account(AccountName="payments", Email="p@example.com")
+    member = created["CreateAccountStatus"]["AccountId"]
+    organizations.move_account(AccountId=member, SourceParentId=root, DestinationParentId=unit)
+    _estate("222222222222", "orders-prod", "10.20.0.0/16")
+    _estate("222222222222", "legacy-prod", "10.21.0.0/16", authentication_mode="CONFIG_MAP")
+    _estate("222222222222", "untagged", "10.22.0.0/16", cluster_tags={})
+    _estate(member, "payments-prod", "10.23.0.0/16")
+    path = _write(tmp_path, [{
+        "id": "canary", "regions": ["eu-west-1"],
+        "targets": {"accounts": ["222222222222"], "organizational_units": [unit],
+                    "cluster_tags": TAG},
+        "approval": {"approvers": ["arn:aws:iam::111111111111:role/network-leads"]},
+    }])  # fmt: skip
+    # When the waves are planned
+    assert main(["waves", "plan", path, "--output", "json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    # Then the tagged clusters of both accounts are there, the untagged one is not
+    found = {(c["account_id"], c["cluster"]): c for c in report["clusters"]}
+    assert set(found) == {("222222222222", "orders-prod"), ("222222222222", "legacy-prod"),
+                          (member, "payments-prod")}  # fmt: skip
+    # And the blocked cluster is reported with why, the others planned with their changes
+    assert found[("222222222222", "legacy-prod")]["blocked"] is True
+    assert "CONFIG_MAP" in " ".join(found[("222222222222", "legacy-prod")]["blockers"])
+    assert found[(member, "payments-prod")]["counts"]["vpc"] > 0
+    assert len(report["wave_hash"]) == 64
+    # And the table says the same for people
+    assert main(["waves", "plan", path]) == 0
+    table = capsys.readouterr().out
+    assert "3 cluster(s), 2 to start, 1 blocked" in table
+    assert "BLOCKED" in table
+
+
+@pytest.mark.parametrize(
+    ("wave", "named"),
+    [
+        ({"regions": ["eu-west-1"], "targets": {"accounts": ["1"], "clusters": ["a"]}},
+         "waves.0.targets.accounts.0"),
+        ({"regions": [], "targets": {"accounts": ["222222222222"], "clusters": ["a"]}},
+         "waves.0.regions"),
+        ({"regions": ["eu-west-1"], "targets": {"accounts": ["222222222222"]}},
+         "waves.0.targets"),
+        ({"regions": ["eu-west-1"], "targets": {"accounts": ["222222222222"], "clusters": ["a"]},
+          "schedule": {"expression": "tomorrow"}}, "waves.0.schedule.expression"),
+        ({"regions": ["eu-west-1"], "targets": {"accounts": ["222222222222"], "clusters": ["a"]},
+          "schedule": {"expression": "at(2027-01-04T09:00:00)", "timezone": "Mars/Olympus"}},
+         "waves.0.schedule"),
+        ({"regions": ["eu-west-1"], "targets": {"accounts": ["222222222222"], "clusters": ["a"]},
+          "tolerance": {"percentage": 150}}, "waves.0.tolerance.percentage"),
+        ({"regions": ["eu-west-1"], "targets": {"accounts": ["222222222222"], "clusters": ["a"]},
+          "surprise": True}, "waves.0.surprise"),
+    ],
+)  # fmt: skip
+def test_a_bad_waves_file_is_refused_naming_the_wave_and_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], wave: dict[str, Any], named: str
+) -> None:
+    path = _write(tmp_path, [{"id": "canary", **wave}])
+    assert main(["waves", "plan", path]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: {named}" in err
+    assert "(wave 'canary')" in err
+
+
+def test_two_waves_may_not_share_an_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wave = {"id": "w", "regions": ["eu-west-1"],
+            "targets": {"accounts": ["222222222222"], "clusters": ["a"]}}  # fmt: skip
+    assert main(["waves", "plan", _write(tmp_path, [wave, wave])]) == 1
+    assert "wave ids must be unique: w" in capsys.readouterr().err
+
+
+def test_a_freeze_window_covers_its_local_times_only() -> None:
+    window = FreezeWindow(start=datetime.datetime(2026, 12, 24), timezone="Europe/Berlin",
+                          end=datetime.datetime(2026, 12, 27))  # fmt: skip
+    utc = datetime.UTC
+    assert window.covers(datetime.datetime(2026, 12, 23, 23, 30, tzinfo=utc))  # 00:30 Berlin
+    assert not window.covers(datetime.datetime(2026, 12, 23, 22, 30, tzinfo=utc))
+    assert not window.covers(datetime.datetime(2026, 12, 26, 23, 0, tzinfo=utc))  # 00:00 the 27th
+    wave = WaveSpec.model_validate({
+        "id": "w", "regions": ["eu-west-1"], "freeze": [window.model_dump()],
+        "targets": {"accounts": ["222222222222"], "clusters": ["a"]}})  # fmt: skip
+    assert wave.frozen_at(datetime.datetime(2026, 12, 25, tzinfo=utc)) == window
+    assert wave.frozen_at(datetime.datetime(2026, 12, 28, tzinfo=utc)) is None
+
+
+def test_the_example_waves_file_is_valid_and_its_runs_are_bound_to_the_approved_plans() -> None:
+    from tooling.cli import load_waves
+    from v6migrate.models import PlanSummary
+    from v6migrate.waves import Planned, Target, child_request
+
+    spec = load_waves(str(Path(__file__).resolve().parents[2] / "docs" / "waves.example.yaml"))
+    wave = spec.waves[1]
+    assert (wave.id, wave.tolerance.count, wave.approval.required) == ("prod-eu", 1, 2)
+    summary = PlanSummary(
+        migration_id="m", cluster="c", account_id="222222222222", region="eu-west-1",
+        mode="plan", blocked=False, blockers=(), warnings=(), counts={}, changes=(),
+        plan_hash="a" * 64,
+    )  # fmt: skip
+    planned = Planned(target=Target(account_id="222222222222", region="eu-west-1",
+                                    cluster="c"), summary=summary)  # fmt: skip
+    request = child_request(wave, planned, requested_by="arn:aws:iam::111111111111:role/ops")
+    assert (request.mode, request.wave_id, request.cluster) == ("apply", "prod-eu", "c")
+    assert request.approval.preapproved_plan_hash == "a" * 64
+    assert request.approval.approvers == wave.approval.approvers
+    assert request.approval.requested_by == "arn:aws:iam::111111111111:role/ops"
+    unapproved = wave.model_copy(update={"approval": wave.approval.model_copy(
+        update={"mode": "none"})})  # fmt: skip
+    assert child_request(unapproved, planned, None).approval.preapproved_plan_hash is None
