@@ -269,6 +269,28 @@ def deploy(
     for api in apis.values():
         EXECUTE_API.register(api)
 
+    events = session.client("events")
+    for logical, resource in resources.items():
+        if resource["Type"] != "AWS::Events::Rule":
+            continue
+        # The rules on the bus (notify, the alarm topic); the targets' permissions (a Lambda
+        # permission, a topic policy) are not evaluated in the embedded AWS
+        properties = resolver.resolve(resource["Properties"])
+        name = f"{stack_name}-{logical}"
+        events.put_rule(
+            Name=name, EventBusName=properties["EventBusName"],
+            EventPattern=json.dumps(properties["EventPattern"]),
+            Description=properties.get("Description", ""),
+        )  # fmt: skip
+        events.put_targets(
+            Rule=name, EventBusName=properties["EventBusName"],
+            Targets=[{"Id": t["Id"], "Arn": t["Arn"]} for t in properties["Targets"]],
+        )  # fmt: skip
+        resolver.refs[logical] = name
+        resolver.attributes[(logical, "Arn")] = (
+            f"arn:aws:events:{region}:{account}:rule/{properties['EventBusName']}/{name}"
+        )
+
     sfn = session.client("stepfunctions")
     for logical, resource in resources.items():
         if resource["Type"] != "AWS::Serverless::StateMachine":

@@ -22,6 +22,7 @@ from local.gaps import (
     ec2,
     ec2_ipv6,
     eks,
+    events,
     ipam,
     malformed,
     networkmanager,
@@ -69,6 +70,7 @@ def install() -> None:
         stepfunctions.sfn_integration_speaks_pascal_case()
         stepfunctions.map_iterations_fail_with_states_errors()
         stepfunctions.map_runs_fail_past_their_tolerance()
+        events.lambda_and_sns_targets()
         from local.cluster import cluster_endpoint, node_launch_clock
 
         cluster_endpoint()

@@ -107,15 +107,18 @@ def test_every_call_a_function_makes_is_granted(
     assert set(recorded) == {
         "PreflightFunction", "VpcDualStackFunction", "AttachmentsFunction", "RollbackFunction",
         "CniEgressFunction", "NodeRolloutFunction", "ValidateFunction", "approval",
-        "ApiFunction",
+        "ApiFunction", "NotifyFunction",
     }  # fmt: skip
-    # The approval and api functions act in no target account: the ledger, the runs they
-    # start, read and resume, the bus
-    for name, logical in (("approval", "ApprovalFunction"), ("ApiFunction", "ApiFunction")):
+    # The approval, api and notify functions act in no target account: the ledger, the runs
+    # they start, read and resume, the bus; the notifications topic and the chat webhooks
+    for name, logical in (("approval", "ApprovalFunction"), ("ApiFunction", "ApiFunction"),
+                          ("NotifyFunction", "NotifyFunction")):  # fmt: skip
         own, assumed = recorded.pop(name)
         assert not assumed, name
         assert not own - policies[logical] - NEEDS_NO_GRANT, (name, sorted(own))
-        assert {c.split(":")[0] for c in own} <= {"dynamodb", "states", "events", "sts"}
+        assert {c.split(":")[0] for c in own} <= {
+            "dynamodb", "states", "events", "sts", "sns", "secretsmanager",
+        }  # fmt: skip
     for function, (own, assumed) in recorded.items():
         missing = own - policies[function] - NEEDS_NO_GRANT
         assert not missing, f"{function} calls {sorted(missing)} without a grant"

@@ -208,9 +208,7 @@ def accounts_under(organizations: Any, parent: str) -> list[str]:
     pending = [parent]
     while pending:
         unit = pending.pop()
-        for page in organizations.get_paginator("list_accounts_for_parent").paginate(
-            ParentId=unit
-        ):
+        for page in organizations.get_paginator("list_accounts_for_parent").paginate(ParentId=unit):
             found.extend(
                 a["Id"] for a in page["Accounts"] if a.get("State", a.get("Status")) == "ACTIVE"
             )
