@@ -318,6 +318,23 @@ def deploy(
         resolver.refs[logical] = arn
         result.state_machines[logical] = arn
 
+    cloudwatch = session.client("cloudwatch")
+    for logical, resource in resources.items():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        properties = resolver.resolve(resource["Properties"])
+        name = properties.get("AlarmName", f"{stack_name}-{logical}")
+        fields = ("Namespace", "MetricName", "Dimensions", "Statistic", "Period",
+                  "EvaluationPeriods", "Threshold", "ComparisonOperator", "TreatMissingData",
+                  "AlarmActions", "AlarmDescription")  # fmt: skip
+        cloudwatch.put_metric_alarm(
+            AlarmName=name, **{k: properties[k] for k in fields if k in properties}
+        )
+        resolver.refs[logical] = name
+        resolver.attributes[(logical, "Arn")] = (
+            f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}"
+        )
+
     for key, output in template.get("Outputs", {}).items():
         value = str(resolver.resolve(output["Value"]))
         for api in apis.values():  # the embedded execute-api stands for API Gateway's host

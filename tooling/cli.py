@@ -159,8 +159,6 @@ def load_waves(path: str) -> Any:
 def cmd_waves_plan(args: argparse.Namespace) -> int:
     """Resolve each wave's targets and plan every cluster, as a wave run does; change nothing."""
     from v6migrate import waves
-    from v6migrate.approval import plan_hash
-    from v6migrate.preflight import make_plan, summarise
 
     spec = load_waves(args.file)
     chosen = [w for w in spec.waves if args.wave in (None, w.id)]
@@ -176,16 +174,7 @@ def cmd_waves_plan(args: argparse.Namespace) -> int:
         targets = waves.resolve(
             wave, organizations, lambda account, region: aws.target_clients(account, region).eks
         )
-        planned = []
-        for target in targets:
-            request = MigrationRequest(
-                cluster=target.cluster, region=target.region, account_id=target.account_id,
-                mode="plan", options=wave.options,
-            )  # fmt: skip
-            result = make_plan(request)
-            summary = summarise(result, request, migration_id=f"wave-{wave.id}", limit=None)
-            summary = summary.model_copy(update={"plan_hash": plan_hash(result)})
-            planned.append(waves.Planned(target=target, summary=summary))
+        planned = waves.plan_all(wave, targets, f"plan-{wave.id}")
         frozen = wave.frozen_at(datetime.now(UTC))
         report.append({**waves.wave_summary(wave, f"plan-{wave.id}", planned),
                        "wave_hash": waves.wave_hash(planned),

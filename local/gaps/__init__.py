@@ -70,6 +70,8 @@ def install() -> None:
         stepfunctions.sfn_integration_speaks_pascal_case()
         stepfunctions.map_iterations_fail_with_states_errors()
         stepfunctions.map_runs_fail_past_their_tolerance()
+        stepfunctions.sdk_integration_answers_json()
+        stepfunctions.definite_paths_select_one_value()
         events.lambda_and_sns_targets()
         from local.cluster import cluster_endpoint, node_launch_clock
 

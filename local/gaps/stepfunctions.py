@@ -217,3 +217,70 @@ def map_runs_fail_past_their_tolerance() -> None:
     _eval_job._v6migrate = True  # type: ignore[attr-defined]
     worker._eval_job = _eval_job
     worker.eval = eval
+
+
+def sdk_integration_answers_json() -> None:
+    """An AWS SDK integration's answer becomes the state's JSON output, dates included (the
+    state's output is JSON text: Amazon States Language, "Input and output processing"); they
+    are given as ISO 8601 text here (the form AWS uses is UNCONFIRMED: nothing the workflow
+    reads is a date). moto left botocore's datetime objects in the output, so the execution
+    could not even be described afterwards (a TypeError, answered as a malformed request)."""
+    import datetime
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as sdk_service,
+    )
+
+    task = sdk_service.StateTaskServiceAwsSdk
+    original = task._eval_service_task
+    if getattr(original, "_v6migrate", False):
+        return
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime.datetime):
+            return value.isoformat()
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    def _eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, env, *args, **kwargs)
+        if env.stack:
+            env.stack[-1] = plain(env.stack[-1])
+        return result
+
+    _eval_service_task._v6migrate = True  # type: ignore[attr-defined]
+    task._eval_service_task = _eval_service_task  # type: ignore[method-assign]
+
+
+def definite_paths_select_one_value() -> None:
+    """A reference path (only names and literal indices, e.g. `$.MetricAlarms[0].StateValue`)
+    selects one value, and that value is what a Choice compares and Parameters pass (Amazon
+    States Language, "Reference Paths"). moto's interpreter wrapped the value in a list
+    whenever an index came before the last name, so `StringEquals "ALARM"` never matched and
+    the wave's HaltWaves check always let clusters start."""
+    import re
+    import sys
+
+    from jsonpath_ng.ext.parser import parse
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    original = json_path.extract_json
+    if getattr(original, "_v6migrate", False):
+        return
+    definite = re.compile(r"^\$(\.[A-Za-z_][\w-]*|\['[^']*'\]|\[\d+\])*$")
+
+    def extract_json(path: str, data: Any) -> Any:
+        if definite.match(path):
+            matches = parse(path).find(data)
+            if len(matches) == 1:
+                return matches[0].value
+        return original(path, data)
+
+    extract_json._v6migrate = True  # type: ignore[attr-defined]
+    json_path.extract_json = extract_json
+    for module in list(sys.modules.values()):
+        if getattr(module, "extract_json", None) is original:
+            module.extract_json = extract_json  # type: ignore[attr-defined]

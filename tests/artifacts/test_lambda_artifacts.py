@@ -29,8 +29,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return lambda_build.build(tmp_path_factory.mktemp("sam-build"), PYTHON)
 
 
-def test_the_template_names_ten_functions_on_one_handler() -> None:
-    assert len(FUNCTIONS) == 10
+def test_the_template_names_eleven_functions_on_one_handler() -> None:
+    assert len(FUNCTIONS) == 11
     assert {f.handler for f in FUNCTIONS} == {"app.handler"}
 
 

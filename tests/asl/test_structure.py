@@ -49,24 +49,30 @@ def test_there_is_a_migration_state_machine() -> None:
     assert "MigrationStateMachine" in MACHINES
 
 
+def _scopes(definition: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The state machine and each of its branches and item processors: a Next names a state of
+    its own scope."""
+    yield definition
+    for state in definition["States"].values():
+        for branch in state.get("Branches", []):
+            yield from _scopes(branch)
+        if "ItemProcessor" in state:
+            yield from _scopes(state["ItemProcessor"])
+
+
 @pytest.mark.parametrize("logical", CASES)
 def test_every_next_names_a_state(logical: str) -> None:
-    definition = _definition(MACHINES[logical])
-    names = set(definition["States"])
-    missing = {(n, t) for n, s in _states(definition) for t in _targets(s) if t not in names}
-    assert missing == set()
+    for scope in _scopes(_definition(MACHINES[logical])):
+        names = set(scope["States"])
+        missing = {(n, t) for n, s in scope["States"].items() for t in _targets(s)
+                   if t not in names}  # fmt: skip
+        assert missing == set()
 
 
 @pytest.mark.parametrize("logical", CASES)
 def test_every_state_is_reachable(logical: str) -> None:
-    definition = _definition(MACHINES[logical])
-    seen, todo = set(), [definition["StartAt"]]
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(_targets(definition["States"][name]))
-    assert set(definition["States"]) - seen == set()
+    for scope in _scopes(_definition(MACHINES[logical])):
+        assert set(scope["States"]) - _reachable(scope["States"], scope["StartAt"]) == set()
 
 
 @pytest.mark.parametrize("logical", CASES)
@@ -93,14 +99,14 @@ def _reachable(states: dict[str, Any], start: str) -> set[str]:
 def test_every_failure_path_ends_in_a_fail_state(logical: str) -> None:
     # A Catch that records the run's error ($.error) must end the execution failed; only
     # bookkeeping after success (lock release, the success event) may carry on.
-    definition = _definition(MACHINES[logical])
-    states = definition["States"]
-    for name, state in _states(definition):
-        for catch in state.get("Catch", []):
-            if catch.get("ResultPath") in ("$.lock_error", "$.event_error"):
-                continue
-            seen = _reachable(states, catch["Next"])
-            assert any(states[s]["Type"] == "Fail" for s in seen), f"{name}'s Catch never fails"
+    for scope in _scopes(_definition(MACHINES[logical])):
+        states = scope["States"]
+        for name, state in states.items():
+            for catch in state.get("Catch", []):
+                if catch.get("ResultPath") in ("$.lock_error", "$.event_error"):
+                    continue
+                seen = _reachable(states, catch["Next"])
+                assert any(states[s]["Type"] == "Fail" for s in seen), f"{name}'s Catch never fails"
 
 
 def test_compensation_is_reachable_from_every_stage_and_only_after_changes_can_exist() -> None:

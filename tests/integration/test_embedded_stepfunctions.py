@@ -108,3 +108,35 @@ def test_a_map_run_past_its_threshold_starts_no_more_items(sfn: Any) -> None:
     assert _run(sfn, one_at_a_time, {"items": items})["status"] == "FAILED"
     started = sfn.list_executions(stateMachineArn=child)["executions"]
     assert len(started) == 1
+
+
+def test_a_reference_path_with_an_index_selects_one_value(sfn: Any) -> None:
+    # Amazon States Language, "Reference Paths": `$.a[0].b` selects one node, its value
+    machine = _machine(sfn, "choose", {
+        "StartAt": "C", "States": {
+            "C": {"Type": "Choice", "Default": "No",
+                  "Choices": [{"Variable": "$.alarms[0].state", "StringEquals": "ALARM",
+                               "Next": "Yes"}]},
+            "Yes": {"Type": "Pass", "Parameters": {"state.$": "$.alarms[0].state"}, "End": True},
+            "No": {"Type": "Fail", "Error": "NotMatched"}}})  # fmt: skip
+    done = _run(sfn, machine, {"alarms": [{"state": "ALARM"}]})
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"]) == {"state": "ALARM"}
+
+
+def test_an_sdk_integration_answer_with_dates_is_the_states_json_output(
+    sfn: Any, embedded: EmbeddedAws
+) -> None:
+    # The state's output is JSON text; the execution can be described and read afterwards
+    embedded.session().client("cloudwatch").put_metric_alarm(
+        AlarmName="halt", Namespace="x", MetricName="m", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )  # fmt: skip
+    machine = _machine(sfn, "sdk", {"StartAt": "A", "States": {"A": {
+        "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:cloudwatch:describeAlarms",
+        "Parameters": {"AlarmNames": ["halt"]}, "End": True}}})  # fmt: skip
+    done = _run(sfn, machine, {})
+    assert done["status"] == "SUCCEEDED", done
+    alarm = json.loads(done["output"])["MetricAlarms"][0]
+    assert alarm["AlarmName"] == "halt"
+    assert isinstance(alarm["StateUpdatedTimestamp"], str)

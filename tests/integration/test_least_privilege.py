@@ -5,6 +5,8 @@ the target role is deployed too), and no policy grants `*` actions."""
 
 from __future__ import annotations
 
+import datetime
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,9 @@ from tooling.cli import decide
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ESTATES["small"]
-# what a function calls with its own role: the ledger, the external id, the target role
-TOOLING_SERVICES = ("sts:", "dynamodb:", "ssm:")
+# what a function calls with its own role: the ledger, the external id, the target role (and
+# for the wave function: the runs it reads back, the organisation's units)
+TOOLING_SERVICES = ("sts:", "dynamodb:", "ssm:", "states:", "organizations:")
 # "No permissions are required to perform this operation" (STS API reference,
 # GetCallerIdentity): the functions read their own account and partition with it
 NEEDS_NO_GRANT = {"sts:GetCallerIdentity"}
@@ -92,6 +95,18 @@ def recorded(stack: Stack) -> dict[str, set[str]]:
     assert rejected.status == 200, rejected
     assert stack.wait(started.body["execution_arn"])["status"] == "FAILED"
     assert stack.api("GET", f"/migrations/{started.body['migration_id']}").status == 200
+    # A wave (frozen now: it resolves, plans and reports, and starts nothing)
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    wave = {"id": "lp", "regions": [SMALL.region],
+            "targets": {"accounts": [SMALL.account_id], "clusters": [SMALL.cluster]},
+            "freeze": [{"start": (now - datetime.timedelta(hours=1)).isoformat(),
+                        "end": (now + datetime.timedelta(hours=1)).isoformat()}]}  # fmt: skip
+    sfn = stack.session.client("stepfunctions")
+    frozen = sfn.start_execution(
+        stateMachineArn=stack.deployment.state_machines["WaveStateMachine"], name="lp-wave",
+        input=json.dumps({"wave": wave}),
+    )["executionArn"]  # fmt: skip
+    assert stack.wait(frozen)["error"] == "frozen"
     prefix = f"{stack.deployment.stack_name}-"
     return {
         name.removeprefix(prefix): (calls, runtime.calls_through_assumed_roles.get(name, set()))
@@ -107,7 +122,7 @@ def test_every_call_a_function_makes_is_granted(
     assert set(recorded) == {
         "PreflightFunction", "VpcDualStackFunction", "AttachmentsFunction", "RollbackFunction",
         "CniEgressFunction", "NodeRolloutFunction", "ValidateFunction", "approval",
-        "ApiFunction", "NotifyFunction",
+        "ApiFunction", "NotifyFunction", "WaveFunction",
     }  # fmt: skip
     # The approval, api and notify functions act in no target account: the ledger, the runs
     # they start, read and resume, the bus; the notifications topic and the chat webhooks
@@ -134,6 +149,7 @@ def test_every_call_a_function_makes_is_granted(
         "ApprovalFunction": {"states", "events"},
         "ApiFunction": {"states", "events", "secretsmanager"},  # + the Slack signing secret
         "NotifyFunction": {"sns", "secretsmanager"},
+        "WaveFunction": {"organizations", "states"},
     }
     for function, actions in policies.items():
         allowed = {"sts", "dynamodb", "ssm"} | duties.get(function, set())

@@ -74,6 +74,9 @@ class ApprovalRequest(Frozen):
     policy: ApprovalPolicy
     wave_id: str | None = None
     changed: tuple[str, ...] = ()  # set when the plan moved since an earlier approval
+    # A wave's approval binds the hash of its clusters' plans (the wave has no plan of its own
+    # in the ledger); a run's is its stored plan's
+    plan_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class Decision(Frozen):
@@ -350,7 +353,7 @@ def ask(request: ApprovalRequest, approvals: Approvals, ledger: Any, events: Any
     """Open an approval for the stored plan and announce it (its id, never the token)."""
     from v6migrate.events import ApprovalRequestedDetail
 
-    hashed = plan_hash(ledger.plan(request.migration_id))
+    hashed = request.plan_hash or plan_hash(ledger.plan(request.migration_id))
     approval_id = approvals.open(request, hashed)
     ledger.note(
         request.migration_id, "approval",

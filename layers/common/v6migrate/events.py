@@ -59,6 +59,17 @@ class ApprovalDecidedDetail(StageEventDetail):
     approvers: tuple[str, ...]
 
 
+class WaveCompletedDetail(StageEventDetail):
+    """`migration_id` is the wave run's execution name; account, Region and cluster are null
+    (a wave spans many)."""
+
+    status: str  # succeeded | succeeded-within-tolerance | stopped | frozen
+    counts: dict[str, int]  # planned, succeeded, failed, blocked
+    approved_by: tuple[str, ...]
+    clusters: tuple[dict[str, Any], ...]  # each cluster's run: status, seconds, validation
+    blocked: tuple[dict[str, Any], ...]  # each blocked cluster and why
+
+
 class EventType(Frozen):
     detail_type: str
     when: str
@@ -102,6 +113,16 @@ EVENT_TYPES = (
         detail_type="Migration Rolled Back",
         when="a failure was compensated (reverted: changes undone; kept: left on purpose)",
         detail=MigrationRolledBackDetail,
+    ),
+    EventType(
+        detail_type="Wave Started",
+        when="a wave run begins (`migration_id` is the wave run's name)",
+        detail=StageEventDetail,
+    ),
+    EventType(
+        detail_type="Wave Completed",
+        when="a wave run ends: its evidence (who approved, each cluster's run, the blocked)",
+        detail=WaveCompletedDetail,
     ),
 )
 

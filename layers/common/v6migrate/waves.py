@@ -253,3 +253,144 @@ def resolve(wave: WaveSpec, organizations: Any | None, eks_for: Any) -> list[Tar
         for region in wave.regions
         for name in clusters_in(eks_for(account, region), wave.targets)
     ]
+
+
+def plan_all(wave: WaveSpec, targets: list[Target], run_id: str) -> list[Planned]:
+    """Each cluster planned as a dry run (discovery through the target role; nothing changed),
+    with its plan's hash: what the wave's approval binds."""
+    from v6migrate.approval import plan_hash
+    from v6migrate.preflight import make_plan, summarise
+
+    planned = []
+    for target in targets:
+        request = MigrationRequest(
+            cluster=target.cluster, region=target.region, account_id=target.account_id,
+            mode="plan", options=wave.options,
+        )  # fmt: skip
+        result = make_plan(request)
+        summary = summarise(result, request, migration_id=run_id, limit=0)
+        planned.append(
+            Planned(
+                target=target, summary=summary.model_copy(update={"plan_hash": plan_hash(result)})
+            )
+        )
+    return planned
+
+
+# ----------------------------------------------------------------------------- running
+
+
+class WaveInput(Frozen):
+    """What starts a wave run (its schedule, the CLI, the console)."""
+
+    wave: WaveSpec
+    requested_by: str | None = None
+
+
+def item_name(wave_id: str, run_id: str, index: int, cluster: str) -> str:
+    """The child execution's name: the wave, the cluster, and a digest of the run and the
+    item, so a redriven wave run names the same child (at most 80 characters)."""
+    digest = hashlib.sha256(f"{run_id}:{index}".encode()).hexdigest()[:10]
+    return f"{wave_id[:20]}-{cluster[:40]}-{digest}"
+
+
+def targets_output(
+    wave: WaveSpec, run_id: str, planned: list[Planned], requested_by: str | None,
+    frozen: FreezeWindow | None,
+) -> dict[str, Any]:  # fmt: skip
+    """ResolveTargets' answer to the wave state machine: the runs to start (each bound to its
+    plan), the blocked clusters, what the approval shows and binds, the Map's settings."""
+    startable = [p for p in planned if not p.summary.blocked]
+    items = [
+        {"name": item_name(wave.id, run_id, index, p.target.cluster),
+         "request": child_request(wave, p, requested_by).model_dump(mode="json",
+                                                                    exclude_none=True)}
+        for index, p in enumerate(startable)
+    ]  # fmt: skip
+    counts: dict[str, int] = {}
+    for p in startable:
+        for stage, n in p.summary.counts.items():
+            counts[stage] = counts.get(stage, 0) + n
+    summary = PlanSummary(
+        migration_id=run_id, cluster=f"wave {wave.id}: {len(startable)} cluster(s)",
+        account_id=",".join(sorted({p.target.account_id for p in startable})),
+        region=",".join(sorted({p.target.region for p in startable})), mode=wave.mode,
+        blocked=False, blockers=(), warnings=(), counts=counts, changes=(),
+        omitted_changes=sum(counts.values()), plan_hash=wave_hash(startable),
+        approval=wave.approval,
+    )  # fmt: skip
+    tolerance = wave.tolerance
+    return {
+        "wave": wave.model_dump(mode="json"),  # with its defaults, for the states after
+        "frozen": frozen.model_dump(mode="json") if frozen else None,
+        "count": len(items),
+        "items": items,
+        "blocked": [
+            {**p.target.model_dump(), "blockers": [b.message for b in p.summary.blockers]}
+            for p in planned
+            if p.summary.blocked
+        ],
+        "approval_summary": summary.model_dump(mode="json"),
+        "wave_hash": summary.plan_hash,
+        "max_concurrency": wave.max_concurrency,
+        "tolerated_failure_count": tolerance.count if tolerance.count is not None else 0,
+        "tolerated_failure_percentage": float(tolerance.percentage or 0.0),
+        "bake_seconds": wave.bake_minutes * 60,
+    }
+
+
+def report(
+    wave: WaveSpec, run_id: str, targets: dict[str, Any], runs: list[dict[str, Any] | None],
+    failure: dict[str, Any] | None, approval: dict[str, Any] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The wave's evidence: who approved, each cluster's run (its DescribeExecution, or None
+    if it never started: status, duration, stages, validation), what was blocked, how the
+    wave ended."""
+    clusters = []
+    for item, run in zip(targets.get("items", []), runs, strict=True):
+        request = item["request"]
+        entry: dict[str, Any] = {
+            "account_id": request["account_id"], "region": request["region"],
+            "cluster": request["cluster"], "execution": item["name"],
+            "status": "NOT_STARTED",
+        }  # fmt: skip
+        if run is not None:
+            entry["status"] = run["status"]
+            start, stop = run.get("startDate"), run.get("stopDate")
+            if isinstance(start, datetime.datetime) and isinstance(stop, datetime.datetime):
+                entry["seconds"] = round((stop - start).total_seconds(), 1)
+            output = json.loads(run["output"]) if run.get("output") else {}
+            if isinstance(output, dict):
+                entry["stages"] = output.get("stages")
+                entry["validation"] = output.get("validation")
+            if run.get("error"):
+                entry["error"] = run["error"]
+        clusters.append(entry)
+    succeeded = sum(1 for c in clusters if c["status"] == "SUCCEEDED")
+    failed = sum(1 for c in clusters if c["status"] not in ("SUCCEEDED", "NOT_STARTED"))
+    if targets.get("frozen"):
+        status = "frozen"
+    elif failure:
+        status = "stopped"
+    elif succeeded == len(clusters):
+        status = "succeeded"
+    else:
+        status = "succeeded-within-tolerance"
+    blocked = targets.get("blocked", [])
+    return {
+        "wave_id": wave.id,
+        "run_id": run_id,
+        "status": status,
+        "approved_by": list((approval or {}).get("approvers", [])),
+        "wave_hash": targets.get("wave_hash"),
+        "clusters": clusters,
+        "blocked": blocked,
+        "counts": {
+            "planned": len(clusters) + len(blocked),
+            "succeeded": succeeded,
+            "failed": failed,
+            "not_started": len(clusters) - succeeded - failed,
+            "blocked": len(blocked),
+        },
+        "error": (failure or {}).get("Error"),
+    }

@@ -1,0 +1,83 @@
+"""wave: the wave state machine's steps that need code. `resolve` finds the wave's clusters
+(accounts and organisational units through AWS Organizations, each Region, names or tags
+through the target role) and plans each as a dry run; `freeze` says whether a freeze window
+covers now (checked again at each boundary); `report` writes the wave's evidence to the ledger
+and answers it for the Wave Completed event."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from v6migrate import aws, runs, waves
+from v6migrate.apply import default_ledger
+from v6migrate.errors import InputError, translate
+from v6migrate.observability import entrypoint, logger
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _resolve(event: dict[str, Any]) -> dict[str, Any]:
+    started = waves.WaveInput.model_validate(event["input"])
+    wave, run_id = started.wave, str(event["run_id"])
+    organizations = (
+        boto3.client("organizations", config=aws.retries())
+        if wave.targets.organizational_units
+        else None
+    )
+    targets = waves.resolve(
+        wave, organizations, lambda account, region: aws.target_clients(account, region).eks
+    )
+    planned = waves.plan_all(wave, targets, run_id)
+    answer = waves.targets_output(wave, run_id, planned, started.requested_by,
+                                  wave.frozen_at(_now()))  # fmt: skip
+    default_ledger().note(run_id, "wave", {k: v for k, v in answer.items() if k != "items"})
+    logger.info("wave resolved", extra={"wave_id": wave.id, "clusters": len(targets),
+                                        "to_start": answer["count"]})  # fmt: skip
+    return answer
+
+
+def _described(sfn: Any, machine: str, name: str) -> dict[str, Any] | None:
+    try:
+        return dict(sfn.describe_execution(executionArn=runs.execution_arn(machine, name)))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return None
+        raise translate(error, "states:DescribeExecution") from error
+
+
+def _report(event: dict[str, Any]) -> dict[str, Any]:
+    wave = waves.WaveInput.model_validate(event["input"]).wave
+    run_id = str(event["run_id"])
+    targets = event["targets"]
+    machine = aws.settings().state_machine_arn
+    if not machine:
+        raise InputError("V6MIGRATE_STATE_MACHINE_ARN is not set")
+    sfn = boto3.client("stepfunctions", config=aws.retries())
+    described = [_described(sfn, machine, item["name"]) for item in targets.get("items", [])]
+    evidence = waves.report(
+        wave, run_id, targets, described, event.get("failure"), event.get("approval")
+    )
+    default_ledger().note(run_id, "wave-report", evidence)
+    logger.info("wave reported", extra={"wave_id": wave.id, "status": evidence["status"]})
+    return evidence
+
+
+@entrypoint
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    action = event.get("action") if isinstance(event, dict) else None
+    if action == "resolve":
+        return _resolve(event)
+    if action == "freeze":
+        wave = waves.WaveInput.model_validate(event["input"]).wave
+        window = wave.frozen_at(_now())
+        return {"frozen": window.model_dump(mode="json") if window else None}
+    if action == "report":
+        return _report(event)
+    raise InputError('expected {"action": "resolve" | "freeze" | "report", ...}')

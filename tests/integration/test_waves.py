@@ -1,0 +1,148 @@
+"""A wave run (issue 11, item 5) through the deployed wave state machine: its clusters resolved
+and planned, one approval for the wave, child migrations bound to the approved plans in a
+Distributed Map with the wave's concurrency and tolerance, the HaltWaves alarm and freeze
+windows honoured, and the wave's evidence reported."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+from typing import Any
+
+from local import faults
+from local.seed import ESTATES, seed, target_session
+from tests.integration.conftest import Stack
+
+TAG = {"v6migrate/wave": "canary"}
+LEAN = {"transit_gateway": False, "peering": False, "cloud_wan": False, "edges": False}
+OTHER_ACCOUNT = "333333333333"
+
+
+def _estates(stack: Stack, blocked: bool = True) -> dict[str, str]:
+    """Three tagged clusters in two accounts (one config-map-only: blocked); the VPC of each."""
+    base = ESTATES["small"].model_copy(update={**LEAN, "cluster_tags": TAG})
+    vpcs = {}
+    for account, cluster, cidr, extra in (
+        ("222222222222", "orders-prod", "10.20.0.0/16", {}),
+        ("222222222222", "legacy-prod", "10.21.0.0/16",
+         {"authentication_mode": "CONFIG_MAP"} if blocked else {"cluster_tags": {}}),
+        (OTHER_ACCOUNT, "payments-prod", "10.23.0.0/16", {}),
+    ):  # fmt: skip
+        spec = base.model_copy(update={"account_id": account, "cluster": cluster,
+                                       "vpc_cidr": cidr, **extra})  # fmt: skip
+        vpcs[cluster] = seed(spec, stack.session)["vpc_id"]
+    return vpcs
+
+
+def _wave(stack: Stack, **changes: Any) -> dict[str, Any]:
+    me = stack.session.client("sts").get_caller_identity()["Arn"]
+    return {"id": "canary", "regions": ["eu-west-1"],
+            "targets": {"accounts": ["222222222222", OTHER_ACCOUNT], "cluster_tags": TAG},
+            "approval": {"approvers": [me], "allow_self_approval": True}, **changes}  # fmt: skip
+
+
+def _start(stack: Stack, wave: dict[str, Any], name: str) -> str:
+    sfn = stack.session.client("stepfunctions")
+    arn: str = sfn.start_execution(
+        stateMachineArn=stack.deployment.state_machines["WaveStateMachine"], name=name,
+        input=json.dumps({"wave": wave}),
+    )["executionArn"]  # fmt: skip
+    return arn
+
+
+def _approve(stack: Stack, name: str) -> None:
+    from tooling.cli import decide
+
+    decide(stack.session, stack.deployment.stack_name, stack.approval_id(name), "approve")
+
+
+def _ipv6(stack: Stack, account: str, vpc_id: str) -> list[str]:
+    ec2 = target_session("eu-west-1", account, base=stack.session).client("ec2")
+    vpc = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+    return [a["Ipv6CidrBlock"] for a in vpc.get("Ipv6CidrBlockAssociationSet", [])]
+
+
+def _run_with_a_failure(stack: Stack, wave: dict[str, Any], name: str) -> dict[str, Any]:
+    """Run the wave, approved once, with the first cluster's run failing on a change."""
+    faults.arm(fail_at=3)
+    try:
+        execution = _start(stack, wave, name)
+        _approve(stack, name)
+        return stack.wait(execution, timeout=300)
+    finally:
+        faults.disarm()
+
+
+def _children(stack: Stack) -> list[dict[str, Any]]:
+    sfn = stack.session.client("stepfunctions")
+    return list(sfn.list_executions(stateMachineArn=stack.machine)["executions"])
+
+
+def test_a_wave_migrates_its_clusters_within_its_tolerance_and_reports_them(
+    stack: Stack,
+) -> None:
+    # Given three tagged clusters in two accounts, one blocked, and a wave tolerating one failure
+    vpcs = _estates(stack)
+    wave = _wave(stack, max_concurrency=1, tolerance={"count": 1})
+    # When the wave runs, is approved once, and the first cluster's run fails on a change
+    done = _run_with_a_failure(stack, wave, "canary-1")
+    # Then the wave ends within its tolerance: one cluster rolled back, one migrated, one blocked
+    assert done["status"] == "SUCCEEDED", done
+    report = json.loads(done["output"])
+    assert report["status"] == "succeeded-within-tolerance"
+    assert report["counts"] == {
+        "planned": 3,
+        "succeeded": 1,
+        "failed": 1,
+        "not_started": 0,
+        "blocked": 1,
+    }
+    by_cluster = {c["cluster"]: c for c in report["clusters"]}
+    assert by_cluster["orders-prod"]["status"] == "FAILED"
+    assert by_cluster["payments-prod"]["status"] == "SUCCEEDED"
+    assert report["blocked"][0]["cluster"] == "legacy-prod"
+    assert report["approved_by"]
+    # And the network says the same: migrated where it succeeded, untouched where blocked
+    assert _ipv6(stack, OTHER_ACCOUNT, vpcs["payments-prod"])
+    assert not _ipv6(stack, "222222222222", vpcs["legacy-prod"])
+    # And no child asked again: each was bound to the plan the wave approved
+    children = _children(stack)
+    assert len(children) == 2
+    for child in children:
+        entered = stack.entered(child["executionArn"])
+        assert "Preapproved" in entered
+        assert "Approval" not in entered
+    # And the evidence went out as an event
+    completed = [e for e in stack.events() if e["detail-type"] == "Wave Completed"]
+    assert completed[-1]["detail"]["status"] == "succeeded-within-tolerance"
+
+
+def test_a_wave_past_its_tolerance_starts_no_more_clusters(stack: Stack) -> None:
+    vpcs = _estates(stack, blocked=False)
+    wave = _wave(stack, max_concurrency=1)  # no failure tolerated
+    done = _run_with_a_failure(stack, wave, "canary-2")
+    assert (done["status"], done["error"]) == ("FAILED", "stopped")
+    assert len(_children(stack)) == 1
+    assert not _ipv6(stack, OTHER_ACCOUNT, vpcs["payments-prod"])
+
+
+def test_the_halt_alarm_and_a_freeze_window_stop_a_wave_before_any_cluster(stack: Stack) -> None:
+    _estates(stack, blocked=False)
+    # A freeze window covering now: the wave ends before asking, nothing started
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    frozen = _wave(stack, freeze=[{"start": (now - datetime.timedelta(hours=1)).isoformat(),
+                                   "end": (now + datetime.timedelta(hours=1)).isoformat(),
+                                   "reason": "change freeze"}])  # fmt: skip
+    done = stack.wait(_start(stack, frozen, "frozen"), timeout=120)
+    assert (done["status"], done["error"]) == ("FAILED", "frozen")
+    # The HaltWaves alarm on: approved, but no cluster starts
+    stack.session.client("cloudwatch").set_alarm_state(
+        AlarmName=f"{stack.deployment.stack_name}-HaltWaves", StateValue="ALARM",
+        StateReason="operator halt",
+    )  # fmt: skip
+    execution = _start(stack, _wave(stack), "halted")
+    threading.Thread(target=_approve, args=(stack, "halted"), daemon=True).start()
+    done = stack.wait(execution, timeout=120)
+    assert (done["status"], done.get("error")) == ("FAILED", "stopped")
+    assert _children(stack) == []
