@@ -318,6 +318,34 @@ def deploy(
         resolver.refs[logical] = arn
         result.state_machines[logical] = arn
 
+    # What refers to the state machines: the waves' schedule group, the role Scheduler starts
+    # them with, and the parameter that names it for `v6migrate waves apply`
+    for logical, resource in resources.items():
+        kind = resource["Type"]
+        if kind == "AWS::Scheduler::ScheduleGroup":
+            name = resolver.resolve(resource["Properties"]["Name"])
+            scheduler = session.client("scheduler")
+            with contextlib.suppress(scheduler.exceptions.ConflictException):
+                scheduler.create_schedule_group(Name=name)
+            resolver.refs[logical] = name
+        elif kind == "AWS::IAM::Role":
+            properties = resolver.resolve(resource["Properties"])
+            statements = [
+                s for policy in properties.get("Policies", [])
+                for s in policy["PolicyDocument"]["Statement"]
+            ]  # fmt: skip
+            arn = _role(iam, f"{stack_name}-{logical}", properties["AssumeRolePolicyDocument"],
+                        statements, path=properties.get("Path", "/"))  # fmt: skip
+            resolver.refs[logical] = f"{stack_name}-{logical}"
+            resolver.attributes[(logical, "Arn")] = arn
+        elif kind == "AWS::SSM::Parameter":
+            properties = resolver.resolve(resource["Properties"])
+            session.client("ssm").put_parameter(
+                Name=properties["Name"], Value=str(properties["Value"]),
+                Type=properties.get("Type", "String"), Overwrite=True,
+            )  # fmt: skip
+            resolver.refs[logical] = properties["Name"]
+
     cloudwatch = session.client("cloudwatch")
     for logical, resource in resources.items():
         if resource["Type"] != "AWS::CloudWatch::Alarm":

@@ -19,6 +19,7 @@ from local import faults, gaps, runtime
 from local.cluster import SIM
 from local.execute_api import EXECUTE_API
 from local.gaps.timing import clock_control
+from local.scheduler import SCHEDULER
 from v6migrate.aws import new_session
 
 DEFAULT_REGION = "eu-west-1"
@@ -129,6 +130,7 @@ class EmbeddedAws:
         self._saved_env = {key: os.environ.get(key) for key in [*environment, "AWS_PROFILE"]}
         os.environ.update(environment)
         os.environ.pop("AWS_PROFILE", None)
+        SCHEDULER.start(self.endpoint, environment)  # fires one-time schedules when due
         self._post("/moto-api/config", MOTO_CONFIG)
         return self
 
@@ -147,6 +149,7 @@ class EmbeddedAws:
         self._post("/moto-api/reset", {})
         self._post("/moto-api/config", MOTO_CONFIG)
         SIM.states.clear()
+        SCHEDULER.fired.clear()
         runtime.new_containers()
 
     def session(self, region: str | None = None) -> boto3.Session:
@@ -158,6 +161,7 @@ class EmbeddedAws:
             self._server = None
             SIM.stop()
             EXECUTE_API.stop()
+            SCHEDULER.stop()
             gaps.paging.set_page_size(None)
         for key, value in self._saved_env.items():
             if value is None:

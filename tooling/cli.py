@@ -187,6 +187,60 @@ def cmd_waves_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_waves_apply(args: argparse.Namespace) -> int:
+    """One EventBridge Scheduler schedule per scheduled wave, in the stack's schedule group:
+    the diff is printed, then applied (unless --dry-run); schedules of waves no longer in the
+    file, or no longer scheduled, are deleted."""
+    from v6migrate import waves
+
+    spec = load_waves(args.file)
+    session = aws.new_session(region_name=args.stack_region or None)
+    identity = session.client("sts").get_caller_identity()
+    partition, account = identity["Arn"].split(":")[1], identity["Account"]
+    machine = (f"arn:{partition}:states:{session.region_name}:{account}:stateMachine:"
+               f"{args.stack}-wave")  # fmt: skip
+    parameter = f"/{args.stack}/wave-scheduler-role-arn"
+    try:
+        role = session.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
+    except ClientError as error:
+        raise CliError(f"no {parameter}: is the stack {args.stack} deployed here?") from error
+    scheduler = session.client("scheduler", config=aws.retries())
+    group = f"{args.stack}-waves"
+    existing = {
+        s["Name"]: scheduler.get_schedule(GroupName=group, Name=s["Name"])
+        for page in scheduler.get_paginator("list_schedules").paginate(GroupName=group)
+        for s in page["Schedules"]
+    }
+    wanted = {
+        waves.schedule_name(w): waves.schedule_request(w, machine, role, group, identity["Arn"])
+        for w in spec.waves
+        if w.schedule is not None
+    }
+    for wave in spec.waves:
+        if wave.schedule is None:
+            _out(f"  wave {wave.id}: no schedule (start it by hand)")
+    for name, request in wanted.items():
+        if name not in existing:
+            _out(
+                f"+ {name}: {request['ScheduleExpression']} {request['ScheduleExpressionTimezone']}"
+            )
+            if not args.dry_run:
+                scheduler.create_schedule(**request)
+            continue
+        changed = waves.schedule_changes(request, existing[name])
+        if not changed:
+            _out(f"= {name}: unchanged")
+            continue
+        _out(f"~ {name}: {', '.join(changed)}")
+        if not args.dry_run:
+            scheduler.update_schedule(**request)
+    for name in sorted(set(existing) - set(wanted)):
+        _out(f"- {name}: no longer in {args.file} (or no longer scheduled)")
+        if not args.dry_run:
+            scheduler.delete_schedule(GroupName=group, Name=name)
+    return EXIT_OK
+
+
 def _print_wave(report: dict[str, Any]) -> None:
     clusters = report["clusters"]
     started = [c for c in clusters if not c["blocked"]]
@@ -592,6 +646,14 @@ def _parser() -> argparse.ArgumentParser:
     waves_plan.add_argument("--wave", help="only this wave (its id)")
     waves_plan.add_argument("--output", choices=["table", "json"], default="table")
     waves_plan.set_defaults(func=cmd_waves_plan)
+    waves_apply = wave_commands.add_parser(
+        "apply", help="create, update or delete one EventBridge Scheduler schedule per wave"
+    )
+    waves_apply.add_argument("file", help="waves.yaml")
+    waves_apply.add_argument("--stack", default="v6migrate", help="stack name (default v6migrate)")
+    waves_apply.add_argument("--stack-region", help="Region of the deployed stack")
+    waves_apply.add_argument("--dry-run", action="store_true", help="print the diff only")
+    waves_apply.set_defaults(func=cmd_waves_apply)
 
     local = commands.add_parser("local", help="the embedded AWS")
     local_commands = local.add_subparsers(dest="local_command", required=True, parser_class=_Parser)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import json
 import threading
+import time
 from typing import Any
 
 from local import faults
@@ -146,3 +147,96 @@ def test_the_halt_alarm_and_a_freeze_window_stop_a_wave_before_any_cluster(stack
     done = stack.wait(execution, timeout=120)
     assert (done["status"], done.get("error")) == ("FAILED", "stopped")
     assert _children(stack) == []
+
+
+def test_waves_apply_keeps_one_schedule_per_scheduled_wave(
+    stack: Stack, tmp_path: Any, capsys: Any
+) -> None:
+    import yaml
+
+    from local import runtime
+    from tooling.cli import main
+
+    def apply(waves: list[dict[str, Any]], *flags: str) -> str:
+        path = tmp_path / "waves.yaml"
+        path.write_text(yaml.safe_dump({"waves": waves}))
+        runtime.settled()  # the CLI's session signs as the operator, not as a function
+        assert main(["waves", "apply", str(path), *flags]) == 0
+        return str(capsys.readouterr().out)
+
+    canary = {**_wave(stack), "schedule": {"expression": "at(2027-01-12T09:00:00)",
+              "timezone": "Europe/London", "flexible_window_minutes": 30}}  # fmt: skip
+    prod = {**_wave(stack), "id": "prod", "schedule": {"expression": "cron(0 9 ? * TUE *)"}}
+    later = {**_wave(stack), "id": "later"}
+    # When the waves are applied, Then each scheduled wave has its schedule, the other none
+    out = apply([canary, prod, later])
+    assert "+ wave-canary: at(2027-01-12T09:00:00) Europe/London" in out
+    assert "+ wave-prod" in out
+    assert "wave later: no schedule" in out
+    scheduler = stack.session.client("scheduler")
+    group = f"{stack.deployment.stack_name}-waves"
+    made = scheduler.get_schedule(GroupName=group, Name="wave-canary")
+    assert made["ScheduleExpressionTimezone"] == "Europe/London"
+    assert made["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 30}
+    assert made["ActionAfterCompletion"] == "DELETE"  # a one-time schedule removes itself
+    assert made["Target"]["Arn"] == stack.deployment.state_machines["WaveStateMachine"]
+    role = stack.session.client("ssm").get_parameter(
+        Name=f"/{stack.deployment.stack_name}/wave-scheduler-role-arn"
+    )["Parameter"]["Value"]
+    assert made["Target"]["RoleArn"] == role
+    started = json.loads(made["Target"]["Input"])
+    assert started["wave"]["id"] == "canary"
+    assert started["wave"]["max_concurrency"] == 1  # with its defaults, as the run will see it
+    me = stack.session.client("sts").get_caller_identity()["Arn"]
+    assert started["requested_by"] == me
+    assert scheduler.get_schedule(GroupName=group, Name="wave-prod")["ActionAfterCompletion"] == (
+        "NONE"
+    )
+    # Applied again: nothing changes; a changed wave is updated, a removed one deleted
+    assert apply([canary, prod, later]).count("unchanged") == 2
+    changed = {**canary, "tolerance": {"count": 2}}
+    dry = apply([changed, later], "--dry-run")
+    assert "~ wave-canary: Target.Input (the wave)" in dry
+    assert "- wave-prod" in dry
+    assert len(scheduler.list_schedules(GroupName=group)["Schedules"]) == 2  # a dry run
+    apply([changed, later])
+    names = {s["Name"] for s in scheduler.list_schedules(GroupName=group)["Schedules"]}
+    assert names == {"wave-canary"}
+    updated = json.loads(scheduler.get_schedule(GroupName=group, Name="wave-canary")["Target"][
+        "Input"])  # fmt: skip
+    assert updated["wave"]["tolerance"]["count"] == 2
+
+
+def test_a_scheduled_wave_starts_when_its_time_comes_and_its_schedule_goes(
+    stack: Stack, tmp_path: Any
+) -> None:
+    import yaml
+
+    from local import runtime
+    from tooling.cli import main
+
+    # Given a wave scheduled a few seconds from now (frozen, so it ends at once when it runs)
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
+    soon = now + datetime.timedelta(seconds=3)
+    wave = _wave(stack, freeze=[{"start": (now - datetime.timedelta(hours=1)).isoformat(),
+                                 "end": (now + datetime.timedelta(hours=1)).isoformat()}],
+                 schedule={"expression": f"at({soon.isoformat()})", "timezone": "UTC"})  # fmt: skip
+    path = tmp_path / "waves.yaml"
+    path.write_text(yaml.safe_dump({"waves": [wave]}))
+    runtime.settled()
+    assert main(["waves", "apply", str(path)]) == 0
+    # When its time comes, Then the scheduler starts the wave state machine with the wave
+    sfn = stack.session.client("stepfunctions")
+    machine = stack.deployment.state_machines["WaveStateMachine"]
+    for _ in range(100):
+        runs = sfn.list_executions(stateMachineArn=machine)["executions"]
+        if runs:
+            break
+        time.sleep(0.1)
+    (run,) = runs
+    done = stack.wait(run["executionArn"], timeout=60)
+    assert json.loads(done["input"])["wave"]["id"] == "canary"
+    assert done["error"] == "frozen"
+    # And the one-time schedule has deleted itself
+    group = f"{stack.deployment.stack_name}-waves"
+    assert stack.session.client("scheduler").list_schedules(GroupName=group)["Schedules"] == []

@@ -198,6 +198,65 @@ def wave_summary(wave: WaveSpec, run_id: str, planned: list[Planned]) -> dict[st
     }  # fmt: skip
 
 
+# ----------------------------------------------------------------------------- schedules
+
+
+def schedule_name(wave: WaveSpec) -> str:
+    return f"wave-{wave.id}"
+
+
+def schedule_request(
+    wave: WaveSpec, machine_arn: str, role_arn: str, group: str, requested_by: str | None
+) -> dict[str, Any]:
+    """The EventBridge Scheduler schedule that starts this wave (CreateSchedule's fields): its
+    expression in its time zone, within its flexible window; a one-time (`at`) schedule deletes
+    itself once it has run (ActionAfterCompletion DELETE)."""
+    assert wave.schedule is not None
+    window = wave.schedule.flexible_window_minutes
+    return {
+        "Name": schedule_name(wave),
+        "GroupName": group,
+        "ScheduleExpression": wave.schedule.expression,
+        "ScheduleExpressionTimezone": wave.schedule.timezone,
+        "FlexibleTimeWindow": (
+            {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": window} if window else {"Mode": "OFF"}
+        ),
+        "Target": {
+            "Arn": machine_arn,
+            "RoleArn": role_arn,
+            "Input": json.dumps(
+                {"wave": wave.model_dump(mode="json"), "requested_by": requested_by},
+                sort_keys=True,
+            ),
+        },
+        "ActionAfterCompletion": "DELETE" if wave.schedule.expression.startswith("at(") else "NONE",
+        "State": "ENABLED",
+        "Description": f"v6migrate wave {wave.id}",
+    }
+
+
+def schedule_changes(wanted: dict[str, Any], existing: dict[str, Any]) -> list[str]:
+    """The fields of a schedule that differ from what waves.yaml wants (empty: unchanged)."""
+    changed = [
+        key
+        for key in (
+            "ScheduleExpression",
+            "ScheduleExpressionTimezone",
+            "FlexibleTimeWindow",
+            "ActionAfterCompletion",
+            "State",
+        )
+        if wanted[key] != existing.get(key)
+    ]
+    have = existing.get("Target", {})
+    for key in ("Arn", "RoleArn"):
+        if wanted["Target"][key] != have.get(key):
+            changed.append(f"Target.{key}")
+    if json.loads(wanted["Target"]["Input"]) != json.loads(have.get("Input") or "null"):
+        changed.append("Target.Input (the wave)")
+    return changed
+
+
 # ----------------------------------------------------------------------------- resolving
 
 
