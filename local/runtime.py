@@ -134,7 +134,14 @@ def _load(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
 
 @contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
-    """The function's environment, for the duration of one invocation (one at a time)."""
+    """The function's environment, for the duration of one invocation (one at a time).
+
+    Afterwards each variable that was set gets its value back, and none is deleted: another
+    thread of this process (the state machines' interpreter, an asynchronous invocation's
+    caller) may be iterating `os.environ`, and a key deleted under it raises KeyError there
+    (seen as `'POWERTOOLS_SERVICE_NAME'` failing a state). A variable the process did not have
+    is emptied instead, which boto3 and `aws.settings()` read as unset.
+    """
     with _env_lock:
         saved = {key: os.environ.get(key) for key in values}
         os.environ.update(values)
@@ -151,10 +158,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
         finally:
             logger.setLevel(level)
             for key, old in saved.items():
-                if old is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = old
+                os.environ[key] = "" if old is None else old
             aws.settings.cache_clear()
 
 

@@ -558,6 +558,10 @@ def cmd_local_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tooling.demo import run_demo
 
+    if args.wave:
+        from tooling.demo_wave import run_wave_demo
+
+        return run_wave_demo(echo=_out)
     return run_demo(echo=_out, output=args.output, scenario=args.scenario, estate=args.estate)
 
 
@@ -674,6 +678,10 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="the small estate migrated in the embedded AWS")
     demo.add_argument("--output", choices=["table", "json"], default="table")
+    demo.add_argument(
+        "--wave", action="store_true",
+        help="a wave of three clusters in two accounts, approved from Slack, one failing",
+    )  # fmt: skip
     demo.add_argument(
         "--estate", choices=["small", "realistic"], default="small",
         help="small (default), or realistic: the pitfalls of a lived-in estate",

@@ -123,9 +123,11 @@ def sfn_integration_speaks_pascal_case() -> None:
 def map_iterations_fail_with_states_errors() -> None:
     """An iteration that fails with one of the service's own errors (`States.TaskFailed` from
     a failed child execution, `States.Timeout`) fails its Map with that error, as Catchers
-    and Retriers on the Map expect (Amazon States Language, "Errors"). moto's interpreter took
-    every iteration error for a custom one and refused the `States.` prefix, so the Map, and
-    the execution, failed with `States.Runtime` instead."""
+    and Retriers on the Map expect (Amazon States Language, "Errors"); a Fail state whose
+    `ErrorPath` names such an error (the migration's `MigrationFailed` passes on the error it
+    caught) ends the execution with it. moto's interpreter took every such error for a custom
+    one and refused the `States.` prefix: the Map, or the execution, failed with
+    `States.Runtime` or `ValueError(Custom Error Names MUST NOT begin with ...)` instead."""
     from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
         CustomErrorName,
     )
@@ -135,6 +137,7 @@ def map_iterations_fail_with_states_errors() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
         iteration_worker,
     )
+    from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 
     if getattr(iteration_worker.CustomErrorName, "_v6migrate", False):  # type: ignore[attr-defined]
         return
@@ -149,6 +152,7 @@ def map_iterations_fail_with_states_errors() -> None:
 
     error_name._v6migrate = True  # type: ignore[attr-defined]
     iteration_worker.CustomErrorName = error_name  # type: ignore[attr-defined,assignment]
+    state_fail.CustomErrorName = error_name  # type: ignore[attr-defined,assignment]
 
 
 def map_runs_fail_past_their_tolerance() -> None:
@@ -270,10 +274,12 @@ def definite_paths_select_one_value() -> None:
     original = json_path.extract_json
     if getattr(original, "_v6migrate", False):
         return
-    definite = re.compile(r"^\$(\.[A-Za-z_][\w-]*|\['[^']*'\]|\[\d+\])*$")
+    definite = re.compile(r"^\$(\.[A-Za-z_][\w-]*|\[\d+\])*$")
 
     def extract_json(path: str, data: Any) -> Any:
-        if definite.match(path):
+        # Only where moto differs: a literal index before the last name. Every other path is
+        # left to moto's own code.
+        if definite.match(path) and re.search(r"\[\d+\]\.", path):
             matches = parse(path).find(data)
             if len(matches) == 1:
                 return matches[0].value

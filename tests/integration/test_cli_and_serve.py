@@ -169,6 +169,28 @@ def test_each_failing_demo_shows_the_failure_and_the_compensation(
         assert "interfaces and instances: untouched" in done.stdout
 
 
+def test_the_wave_demo_approves_from_slack_and_ends_within_its_tolerance() -> None:
+    # issue 11, item 7: three clusters in two accounts, the plan in a Slack message, approved
+    # through a signed callback into the API, one cluster failing and compensated
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
+    done = subprocess.run(
+        [str(BIN / "v6migrate"), "demo", "--wave"],
+        env={**env, "POWERTOOLS_METRICS_DISABLED": "true"}, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 0, out[-2000:] + done.stderr[-2000:]
+    assert "| [Approve]" in out
+    assert "POST /chat/slack/actions -> 200 approved" in out
+    assert "Slack message now: Approved by <@U0ALICE>" in out
+    assert "-> Rollback" in out
+    assert "status succeeded-within-tolerance, approved by slack:" in out
+    report = out[out.index("7. The wave's evidence report") :]
+    assert report.count("SUCCEEDED") == 2
+    assert report.count("FAILED") == 1
+    assert "Wave Completed" in out
+
+
 def _serve(*args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
     return subprocess.Popen(

@@ -140,3 +140,17 @@ def test_an_sdk_integration_answer_with_dates_is_the_states_json_output(
     alarm = json.loads(done["output"])["MetricAlarms"][0]
     assert alarm["AlarmName"] == "halt"
     assert isinstance(alarm["StateUpdatedTimestamp"], str)
+
+
+def test_a_fail_state_passes_on_the_service_error_it_caught(sfn: Any) -> None:
+    # Amazon States Language, Fail state: ErrorPath names the error the execution ends with,
+    # the service's own (States.TaskFailed from a failed child) included
+    parent = _machine(sfn, "passes-on", {"StartAt": "Run", "States": {
+        "Run": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                "Parameters": {"StateMachineArn": _child(sfn), "Input": {"fail": True}},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                           "Next": "Failed"}], "End": True},
+        "Failed": {"Type": "Fail", "ErrorPath": "$.error.Error",
+                   "CausePath": "$.error.Cause"}}})  # fmt: skip
+    done = _run(sfn, parent, {})
+    assert (done["status"], done["error"]) == ("FAILED", "States.TaskFailed")

@@ -89,7 +89,7 @@ def test_a_wave_migrates_its_clusters_within_its_tolerance_and_reports_them(
     # When the wave runs, is approved once, and the first cluster's run fails on a change
     done = _run_with_a_failure(stack, wave, "canary-1")
     # Then the wave ends within its tolerance: one cluster rolled back, one migrated, one blocked
-    assert done["status"] == "SUCCEEDED", done
+    assert done["status"] == "SUCCEEDED", (done.get("error"), done.get("cause"))
     report = json.loads(done["output"])
     assert report["status"] == "succeeded-within-tolerance"
     assert report["counts"] == {

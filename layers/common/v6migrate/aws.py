@@ -69,7 +69,10 @@ def settings() -> Settings:
     found = {
         key[len(ENV_PREFIX) :].lower(): value
         for key, value in os.environ.items()
-        if key.upper().startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in names
+        # an empty variable is an unset one (a template parameter left empty)
+        if key.upper().startswith(ENV_PREFIX)
+        and key[len(ENV_PREFIX) :].lower() in names
+        and value != ""
     }
     return Settings.model_validate(found)
 
