@@ -185,13 +185,25 @@ def test_the_cli_prints_the_approval_id_and_approve_lets_the_run_go(
             stateMachineArn=stack.machine
         )["executions"]
     approval_id = stack.approval_id(executions[0]["name"])
-    # When the approver runs `v6migrate approve ID`
-    assert main(["approve", approval_id]) == 0
+    # When the approver runs `v6migrate approve ID`, from a shell of their own (in this
+    # process, a client could pick up the credentials of a function the embedded AWS runs)
+    import os
+    import subprocess
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "V6MIGRATE_"))}
+    env.update(AWS_ENDPOINT_URL=stack.server.endpoint, AWS_ACCESS_KEY_ID="embedded",
+               AWS_SECRET_ACCESS_KEY="embedded",
+               AWS_DEFAULT_REGION=stack.server.region)  # fmt: skip
+    cli = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "v6migrate"
+    approved = subprocess.run([str(cli), "approve", approval_id], env=env, capture_output=True,
+                              text=True, timeout=120, check=False)  # fmt: skip
+    assert approved.returncode == 0, approved.stderr
     run.join(timeout=240)
     # Then the follow printed the id and the commands, the approval says who, and the run ends
     out = capsys.readouterr().out
     assert f"waiting for approval {approval_id}: `v6migrate approve {approval_id}`" in out
-    assert f"approval {approval_id}: approved by {me}" in out
+    assert f"approval {approval_id}: approved by {me}" in approved.stdout
     assert codes == [0]
     assert "-> Applied" in out
 
