@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -144,6 +145,8 @@ def run_demo(
     started = time.monotonic()
     # The functions' JSON logs and metrics would drown the story: keep them for `local serve`.
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    # and so Powertools' warning that a handler published none
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     spec = ESTATES[estate]
     echo("1. Starting the embedded AWS (moto server, Step Functions execution on)")
     with EmbeddedAws() as embedded:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +59,8 @@ def run_wave_demo(echo: Callable[[str], None]) -> int:
 
     started = time.monotonic()
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    # and so Powertools' warning that a handler published none
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     echo("1. Starting the embedded AWS and deploying template.yaml into it")
     with EmbeddedAws() as embedded:
         session = embedded.session()

@@ -497,6 +497,20 @@ def test_a_long_stage_counts_its_duration_once_from_its_first_call_to_its_end(
     assert dimensions == [["stage", "service"]]
 
 
+def test_no_stage_duration_is_written_while_metrics_are_off(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from v6migrate.observability import stage_duration
+
+    # Powertools' switch (POWERTOOLS_METRICS_DISABLED) holds for this metric too
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    stage_duration("vpc", 1.5)
+    assert _stage_durations(capsys.readouterr().out) == []
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    stage_duration("vpc", 1.5)
+    assert [stage for stage, _, _ in _stage_durations(capsys.readouterr().out)] == ["vpc"]
+
+
 def test_long_stages_start_then_poll_and_roll_at_most_the_requested_concurrency(
     planned: str, target: Clients, ledger: Ledger, request_: MigrationRequest
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 logger = Logger()
 # What patch_all() traced, botocore (http.client is left out: it would trace every AWS call a
@@ -29,6 +30,10 @@ def entrypoint(handler: Handler) -> Handler:
 
 def stage_duration(stage: str, seconds: float) -> None:
     """One `StageDuration` (seconds, with the stage as a dimension of its own) for the
-    dashboard, written at once: the handler's other metrics share one set of dimensions."""
+    dashboard, written at once: the handler's other metrics share one set of dimensions.
+    Nothing when metrics are off (POWERTOOLS_METRICS_DISABLED): Powertools' `single_metric`
+    prints regardless, unlike its `Metrics`."""
+    if is_metrics_disabled():
+        return
     with single_metric(name="StageDuration", unit=MetricUnit.Seconds, value=seconds) as metric:
         metric.add_dimension(name="stage", value=stage)
