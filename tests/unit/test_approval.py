@@ -70,7 +70,7 @@ def _summary() -> PlanSummary:
 def _open(approvals: Approvals, **policy: Any) -> str:
     request = ApprovalRequest(
         task_token=TOKEN, migration_id="orders-prod-apply-1", summary=_summary(),
-        policy=ApprovalPolicy(approvers=(OPS,), **policy),
+        policy=ApprovalPolicy(**{"approvers": (OPS,), **policy}),
     )  # fmt: skip
     return approvals.open(request, "hash-of-the-plan")
 
@@ -273,6 +273,18 @@ def test_a_requester_named_by_role_is_every_session_of_it_and_by_session_only_th
     for other in ("arn:aws:iam::111111111111:role/abc", "arn:aws:iam::111111111111:role/zeta"):
         approval_id = _open(store, requested_by=other)
         assert store.decide(approval_id, ALICE, "approve").status == "approved"
+
+
+def test_a_chat_approver_is_only_the_user_listed_and_never_an_iam_requester(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    store, _ = approvals
+    alice = "slack:T0AB12CD3/U0ALICE"
+    approval_id = _open(store, approvers=(alice,), requested_by=OPS)
+    for stranger in ("slack:T0AB12CD3/U0MALLORY", "slack:T0OTHER99/U0ALICE", OPS):
+        with pytest.raises(ApprovalRefused, match="not an approver"):
+            store.decide(approval_id, stranger, "approve")
+    assert store.decide(approval_id, alice, "approve").status == "approved"
 
 
 def test_a_decided_approval_refuses_every_later_decision(

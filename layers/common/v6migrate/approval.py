@@ -136,8 +136,8 @@ def is_approver(caller: str, allowed: tuple[str, ...]) -> bool:
 def is_requester(caller: str, requested_by: str | None) -> bool:
     if requested_by is None:
         return False
-    if _chat(caller) or _chat(requested_by):
-        return caller == requested_by
+    if _chat(caller):
+        return False  # a requester is an IAM principal (the API's or the CLI's caller)
     if _session(requested_by):
         return caller == requested_by  # one session: the same person
     return _principal(caller) == _principal(requested_by)
