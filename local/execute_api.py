@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import json
 import re
 import urllib.parse
@@ -43,11 +44,16 @@ class Route:
     iam: bool = True  # AWS_IAM authorisation; False: none (a route that checks its own)
 
     def match(self, path: str) -> dict[str, str] | None:
-        pattern = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.resource))
-        found = re.fullmatch(pattern, path)
+        found = _pattern(self.resource).fullmatch(path)
         if found is None:
             return None
         return {k: urllib.parse.unquote(v) for k, v in found.groupdict().items()}
+
+
+@functools.cache
+def _pattern(resource: str) -> re.Pattern[str]:
+    """/migrations/{migration_id} -> a regex with a named group per path parameter."""
+    return re.compile(re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(resource)))
 
 
 @dataclass

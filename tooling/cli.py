@@ -525,7 +525,9 @@ def _positive(text: str) -> int:
 
 
 def _approval_id(text: str) -> str:
-    if not re.fullmatch(r"[a-z0-9]{6,32}", text):
+    from v6migrate.approval import APPROVAL_ID
+
+    if not re.match(APPROVAL_ID, text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an approval id (the 16 letters and digits the run printed)"
         )

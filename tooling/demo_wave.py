@@ -138,6 +138,8 @@ def _follow(session: Any, deployment: Any, wave: str, echo: Callable[[str], None
     ended: set[str] = set()
     while True:
         for child in sfn.list_executions(stateMachineArn=machine)["executions"]:
+            if child["name"] in ended:  # shown to its end already
+                continue
             status = sfn.describe_execution(executionArn=child["executionArn"])["status"]
             events = sfn.get_execution_history(executionArn=child["executionArn"],
                                                maxResults=1000)["events"]  # fmt: skip

@@ -31,7 +31,6 @@ from v6migrate.observability import entrypoint, logger
 app = APIGatewayRestResolver(enable_validation=True)
 
 MIGRATION_ID = r"^[0-9A-Za-z_-]{1,80}$"
-APPROVAL_ID = r"^[a-z0-9]{6,32}$"
 ClientToken = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
 
 
@@ -195,7 +194,7 @@ def get_migration(
 
 @app.post("/approvals/<approval_id>", summary="Approve or reject a plan")
 def post_approval(
-    approval_id: Annotated[str, Path(pattern=APPROVAL_ID)], body: DecisionBody
+    approval_id: Annotated[str, Path(pattern=approval.APPROVAL_ID)], body: DecisionBody
 ) -> Decided:
     caller = _caller()
     events = boto3.client("events", config=aws.retries())

@@ -11,11 +11,10 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
 
 from v6migrate import aws, runs, waves
 from v6migrate.apply import default_ledger
-from v6migrate.errors import InputError, translate
+from v6migrate.errors import InputError
 from v6migrate.observability import entrypoint, logger
 
 
@@ -43,15 +42,6 @@ def _resolve(event: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _described(sfn: Any, machine: str, name: str) -> dict[str, Any] | None:
-    try:
-        return dict(sfn.describe_execution(executionArn=runs.execution_arn(machine, name)))
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-            return None
-        raise translate(error, "states:DescribeExecution") from error
-
-
 def _report(event: dict[str, Any]) -> dict[str, Any]:
     wave = waves.WaveInput.model_validate(event["input"]).wave
     run_id = str(event["run_id"])
@@ -60,9 +50,12 @@ def _report(event: dict[str, Any]) -> dict[str, Any]:
     if not machine:
         raise InputError("V6MIGRATE_STATE_MACHINE_ARN is not set")
     sfn = boto3.client("stepfunctions", config=aws.retries())
-    described = [_described(sfn, machine, item["name"]) for item in targets.get("items", [])]
+    children = [
+        runs.described(sfn, runs.execution_arn(machine, item["name"]))
+        for item in targets.get("items", [])
+    ]
     evidence = waves.report(
-        wave, run_id, targets, described, event.get("failure"), event.get("approval")
+        wave, run_id, targets, children, event.get("failure"), event.get("approval")
     )
     default_ledger().note(run_id, "wave-report", evidence)
     logger.info("wave reported", extra={"wave_id": wave.id, "status": evidence["status"]})

@@ -32,6 +32,10 @@ ID_BYTES = 8
 REJECTED = "ApprovalRejected"
 
 
+# What an approval id looks like (new_id: lower-case hex); every way in checks it
+APPROVAL_ID = r"^[a-z0-9]{6,32}$"
+
+
 class ApprovalRefused(InputError):
     """A decision that is not taken: unknown or decided approval, not an approver, ..."""
 
@@ -81,7 +85,7 @@ class ApprovalRequest(Frozen):
 
 class Decision(Frozen):
     action: Literal["decide"] = "decide"
-    approval_id: str = Field(pattern=r"^[a-z0-9]{6,32}$")
+    approval_id: str = Field(pattern=APPROVAL_ID)
     decision: Literal["approve", "reject"]
     proof: str = Field(min_length=1, max_length=8192, repr=False)
     reason: str = Field(default="", max_length=500)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import Field, ValidationError
 
+from v6migrate.approval import APPROVAL_ID
 from v6migrate.errors import InputError, translate
 from v6migrate.models import Frozen
 
@@ -39,7 +40,7 @@ class SlackRefused(InputError):
 
 
 class SlackAction(Frozen):
-    approval_id: str = Field(pattern=r"^[a-z0-9]{6,32}$")
+    approval_id: str = Field(pattern=APPROVAL_ID)
     decision: Literal["approve", "reject"]
     caller: str  # slack:<team>/<user>
     user_id: str

@@ -46,7 +46,7 @@ def start(sfn: Any, machine_arn: str, request: MigrationRequest, name: str) -> t
     the name with another request, a conflict."""
     payload = json.dumps(request.model_dump(mode="json", exclude_none=True), sort_keys=True)
     arn = execution_arn(machine_arn, name)
-    earlier = _described(sfn, arn)
+    earlier = described(sfn, arn)
     if earlier is None:
         try:
             response = sfn.start_execution(stateMachineArn=machine_arn, name=name, input=payload)
@@ -54,13 +54,14 @@ def start(sfn: Any, machine_arn: str, request: MigrationRequest, name: str) -> t
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
                 raise translate(error, "states:StartExecution") from error
-            earlier = _described(sfn, arn)  # started meanwhile by a simultaneous retry
+            earlier = described(sfn, arn)  # started meanwhile by a simultaneous retry
     if earlier is None or json.loads(earlier.get("input") or "{}") != json.loads(payload):
         raise ConflictError(f"{name}: the client token was used for another request")
     return arn, False
 
 
-def _described(sfn: Any, arn: str) -> dict[str, Any] | None:
+def described(sfn: Any, arn: str) -> dict[str, Any] | None:
+    """DescribeExecution's answer, or None if there is no such execution."""
     try:
         return dict(sfn.describe_execution(executionArn=arn))
     except ClientError as error:
@@ -87,12 +88,9 @@ def status(
     against the plan, its latest approval and its validation, from the execution and the
     ledger."""
     arn = execution_arn(machine_arn, migration_id)
-    try:
-        described = sfn.describe_execution(executionArn=arn)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-            raise NotFoundError(f"no migration {migration_id}") from error
-        raise translate(error, "states:DescribeExecution") from error
+    execution = described(sfn, arn)
+    if execution is None:
+        raise NotFoundError(f"no migration {migration_id}")
     history = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=50)
     stage = next(
         (
@@ -109,10 +107,10 @@ def status(
     answer: dict[str, Any] = {
         "migration_id": migration_id,
         "execution_arn": arn,
-        "status": described["status"],
+        "status": execution["status"],
         "stage": stage,
-        "started_at": _iso(described.get("startDate")),
-        "stopped_at": _iso(described.get("stopDate")),
+        "started_at": _iso(execution.get("startDate")),
+        "stopped_at": _iso(execution.get("stopDate")),
         "changes": {
             "planned": planned,
             "by_status": dict(sorted(counted.items())),
@@ -121,11 +119,11 @@ def status(
         "approval": _approval(ledger, approvals, migration_id),
         "validation": ledger.read_note(migration_id, "validation"),
     }
-    if described["status"] == "SUCCEEDED" and described.get("output"):
-        answer["output"] = json.loads(described["output"])  # a plan's summary, an apply's report
-    if described["status"] in TERMINAL and described["status"] != "SUCCEEDED":
-        answer["error"] = described.get("error")
-        answer["cause"] = readable_cause(described.get("cause", ""))
+    if execution["status"] == "SUCCEEDED" and execution.get("output"):
+        answer["output"] = json.loads(execution["output"])  # a plan's summary, an apply's report
+    if execution["status"] in TERMINAL and execution["status"] != "SUCCEEDED":
+        answer["error"] = execution.get("error")
+        answer["cause"] = readable_cause(execution.get("cause", ""))
     return answer
 
 
