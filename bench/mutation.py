@@ -67,6 +67,16 @@ TARGETS: dict[str, Target] = {
             "_settle",
         ),
     ),
+    # a Slack button's callback: the signature, its window, single use, what was pressed
+    "chatops": Target(
+        ("tests/unit/test_chatops.py",), ("signature", "verify", "first_use", "action")
+    ),
+    # a wave's ramp, its gate, its evidence (issue 11, item 5)
+    "waves": Target(
+        ("tests/unit/test_waverun.py", "tests/unit/test_waves.py"),
+        ("ramp_level", "gate", "report"),
+    ),
+    "waverun": Target(("tests/unit/test_waverun.py",), ("ramp",)),
     # the planner's blockers: what stops a plan before anything changes
     "plan": Target(
         ("tests/unit/test_plan.py",),

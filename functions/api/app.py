@@ -1,7 +1,8 @@
 """api: the REST API behind API Gateway (IAM auth): plan, start and follow migrations, decide
-approvals. API Gateway has checked the caller's SigV4 signature; the caller's ARN it passes
-(`requestContext.identity.userArn`) is recorded with every action. Every body and path is
-validated against the models below; a bad one is a 400 that names the field."""
+approvals, follow and steer running waves. API Gateway has checked the caller's SigV4
+signature; the caller's ARN it passes (`requestContext.identity.userArn`) is recorded with
+every action. Every body and path is validated against the models below; a bad one is a 400
+that names the field."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from v6migrate import approval, aws, chatops, runs
+from v6migrate import approval, aws, chatops, runs, waverun
 from v6migrate.apply import default_ledger
 from v6migrate.errors import (
     ConflictError,
@@ -61,6 +62,29 @@ class DecisionBody(Frozen):
     reason: str = Field(default="", max_length=500)
 
 
+class SteerBody(Frozen):
+    """Why (kept with the action in the wave's record)."""
+
+    reason: str = Field(default="", max_length=500)
+
+
+class WaveUpdateBody(SteerBody):
+    """New settings for the running wave's Map Run (UpdateMapRun): they apply to the clusters
+    not yet started. The new concurrency is also the ramp's ceiling from then on."""
+
+    max_concurrency: int | None = Field(default=None, ge=1, le=100)
+    tolerated_failure_count: int | None = Field(default=None, ge=0)
+    tolerated_failure_percentage: float | None = Field(default=None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _something(self) -> WaveUpdateBody:
+        if (self.max_concurrency, self.tolerated_failure_count,
+                self.tolerated_failure_percentage) == (None, None, None):  # fmt: skip
+            raise ValueError("name max_concurrency, tolerated_failure_count or "
+                             "tolerated_failure_percentage")  # fmt: skip
+        return self
+
+
 # ----------------------------------------------------------------------------- answers
 
 
@@ -83,19 +107,24 @@ class Changes(Frozen):
     progress: float | None = Field(description="Changes in effect over changes planned.")
 
 
-class MigrationStatus(Frozen):
-    migration_id: str
+class Execution(Frozen):
+    """What a run's execution says: a migration's, a wave's."""
+
     execution_arn: str
     status: Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"]
     stage: str | None = Field(description="The state the run entered last.")
     started_at: str | None
     stopped_at: str | None
+    error: str | None = None
+    cause: str | None = None
+
+
+class MigrationStatus(Execution):
+    migration_id: str
     changes: Changes
     approval: dict[str, Any] | None
     validation: dict[str, Any] | None
     output: Any = Field(default=None, description="A plan's summary, an apply's report.")
-    error: str | None = None
-    cause: str | None = None
 
 
 class Decided(Frozen):
@@ -105,6 +134,40 @@ class Decided(Frozen):
     decided_by: str
     approvers: tuple[str, ...]
     needed: int
+
+
+class MapSettings(Frozen):
+    max_concurrency: int | None
+    tolerated_failure_count: int | None
+    tolerated_failure_percentage: float | None
+
+
+class MapRunNow(MapSettings):
+    status: str | None
+    item_counts: dict[str, int] | None
+
+
+class WaveStatus(Execution):
+    run_id: str
+    wave_id: str
+    paused: bool
+    aborted: bool
+    map_run: MapRunNow | None = Field(description="Its clusters' Map Run, once started.")
+    clusters: list[dict[str, Any]] = Field(
+        description="Each cluster to start, and its run's status."
+    )
+    blocked: list[dict[str, Any]]
+    actions: list[dict[str, Any]] = Field(description="Operators' and the ramp's actions.")
+    report: dict[str, Any] | None = Field(description="The wave's evidence, once it reported.")
+
+
+class Steered(MapSettings):
+    """The wave's control record: the settings operators gave (None: the wave's own)."""
+
+    run_id: str
+    paused: bool
+    aborted: bool
+    actions: list[dict[str, Any]]
 
 
 # ----------------------------------------------------------------------------- routes
@@ -127,6 +190,13 @@ def _caller() -> str:
 
 def _sfn() -> Any:
     return boto3.client("stepfunctions", config=aws.retries())
+
+
+def _wave_machine() -> str:
+    machine = aws.settings().wave_state_machine_arn
+    if not machine:
+        raise V6MigrateError("V6MIGRATE_WAVE_STATE_MACHINE_ARN is not set")
+    return machine
 
 
 def _machine() -> str:
@@ -212,6 +282,65 @@ def post_approval(
         status=outcome.status, decided_by=caller, approvers=outcome.approvers,
         needed=outcome.needed,
     )  # fmt: skip
+
+
+RunId = Annotated[str, Path(pattern=MIGRATION_ID)]
+STEERED: dict[int, Any] = {
+    200: {"description": "Kept, and in effect for the clusters not yet started",
+          "content": {"application/json": {"model": Steered}}},
+}  # fmt: skip
+
+
+@app.get("/waves/<run_id>", summary="Where a wave run stands")
+def get_wave(run_id: RunId) -> WaveStatus:
+    found = waverun.status(_sfn(), default_ledger(), _wave_machine(), _machine(), run_id)
+    return WaveStatus.model_validate(found)
+
+
+def _steer(run_id: str, action: waverun.Action, body: SteerBody) -> Steered:
+    caller = _caller()
+    changes = (
+        body.model_dump(exclude={"reason"}, exclude_none=True)
+        if isinstance(body, WaveUpdateBody) else None
+    )  # fmt: skip
+    kept = waverun.control(
+        _sfn(), default_ledger(), _wave_machine(), run_id, caller, action, changes, body.reason
+    )
+    logger.info("wave steered", extra={"run_id": run_id, "action": action, "caller": caller})
+    return Steered.model_validate(
+        {"run_id": run_id, "paused": False, "aborted": False, "max_concurrency": None,
+         "tolerated_failure_count": None, "tolerated_failure_percentage": None, **kept}
+    )  # fmt: skip
+
+
+@app.patch("/waves/<run_id>", summary="Change a running wave's concurrency or tolerance",
+           description="Only the wave's approvers (when it needs approval).",
+           responses=STEERED)  # fmt: skip
+def patch_wave(run_id: RunId, body: WaveUpdateBody) -> Steered:
+    return _steer(run_id, "update", body)
+
+
+BRAKES_AND_RESUME: dict[waverun.Action, tuple[str, str]] = {
+    "pause": ("Start no more clusters until resumed",
+              "Anyone the API lets in may pause a wave: clusters running finish."),
+    "resume": ("Let a paused wave start clusters again",
+               "Only the wave's approvers (when it needs approval)."),
+    "abort": ("Start no other cluster of this wave run, ever",
+              "Anyone the API lets in may abort a wave: clusters running finish (and "
+              "compensate if they fail); the wave reports as aborted."),
+}  # fmt: skip
+
+
+def _steering(action: waverun.Action) -> Any:
+    def steer(run_id: RunId, body: SteerBody) -> Steered:
+        return _steer(run_id, action, body)
+
+    return steer
+
+
+for _action, (_summary, _description) in BRAKES_AND_RESUME.items():
+    app.post(f"/waves/<run_id>/{_action}", summary=_summary, description=_description,
+             responses=STEERED, operation_id=f"{_action}_wave")(_steering(_action))  # fmt: skip
 
 
 @app.post(

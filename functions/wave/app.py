@@ -1,7 +1,9 @@
 """wave: the wave state machine's steps that need code. `resolve` finds the wave's clusters
 (accounts and organisational units through AWS Organizations, each Region, names or tags
 through the target role) and plans each as a dry run; `freeze` says whether a freeze window
-covers now (checked again at each boundary); `report` writes the wave's evidence to the ledger
+covers now (checked again at each boundary); `gate`, before each cluster, whether an
+operator paused or aborted the wave; `ramp`, after each cluster that succeeded, raises the
+Map Run's concurrency to the ramp's next level; `report` writes the wave's evidence to the ledger
 and answers it for the Wave Completed event."""
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from v6migrate import aws, runs, waves
+from v6migrate import aws, runs, waverun, waves
 from v6migrate.apply import default_ledger
 from v6migrate.errors import InputError
 from v6migrate.observability import entrypoint, logger
@@ -36,7 +38,15 @@ def _resolve(event: dict[str, Any]) -> dict[str, Any]:
     planned = waves.plan_all(wave, targets, run_id)
     answer = waves.targets_output(wave, run_id, planned, started.requested_by,
                                   wave.frozen_at(_now()))  # fmt: skip
-    default_ledger().note(run_id, "wave", {k: v for k, v in answer.items() if k != "items"})
+    clusters = [
+        {
+            "name": item["name"],
+            **{k: item["request"][k] for k in ("account_id", "region", "cluster")},
+        }
+        for item in answer["items"]
+    ]
+    kept = {k: v for k, v in answer.items() if k != "items"}
+    default_ledger().note(run_id, "wave", {**kept, "clusters": clusters})
     logger.info("wave resolved", extra={"wave_id": wave.id, "clusters": len(targets),
                                         "to_start": answer["count"]})  # fmt: skip
     return answer
@@ -54,10 +64,12 @@ def _report(event: dict[str, Any]) -> dict[str, Any]:
         runs.described(sfn, runs.execution_arn(machine, item["name"]))
         for item in targets.get("items", [])
     ]
+    ledger = default_ledger()
+    control = waves.Control.model_validate(ledger.read_control(run_id))
     evidence = waves.report(
-        wave, run_id, targets, children, event.get("failure"), event.get("approval")
+        wave, run_id, targets, children, event.get("failure"), event.get("approval"), control
     )
-    default_ledger().note(run_id, "wave-report", evidence)
+    ledger.note(run_id, "wave-report", evidence)
     logger.info("wave reported", extra={"wave_id": wave.id, "status": evidence["status"]})
     return evidence
 
@@ -73,4 +85,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {"frozen": window.model_dump(mode="json") if window else None}
     if action == "report":
         return _report(event)
-    raise InputError('expected {"action": "resolve" | "freeze" | "report", ...}')
+    if action == "gate":
+        return waves.gate(
+            waves.Control.model_validate(default_ledger().read_control(event["run_id"]))
+        )
+    if action == "ramp":
+        sfn = boto3.client("stepfunctions", config=aws.retries())
+        return waverun.ramp(sfn, default_ledger(), str(event["wave_execution"]),
+                            str(event["run_id"]), int(event["ceiling"]))  # fmt: skip
+    raise InputError('expected {"action": "resolve" | "freeze" | "gate" | "ramp" | "report", ...}')

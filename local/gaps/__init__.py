@@ -70,6 +70,7 @@ def install() -> None:
         stepfunctions.sfn_integration_speaks_pascal_case()
         stepfunctions.map_iterations_fail_with_states_errors()
         stepfunctions.map_runs_fail_past_their_tolerance()
+        stepfunctions.map_runs_follow_their_current_concurrency()
         stepfunctions.sdk_integration_answers_json()
         stepfunctions.definite_paths_select_one_value()
         events.lambda_and_sns_targets()

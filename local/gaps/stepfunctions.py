@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from typing import Any
 
 from moto.core.responses import ActionResult
@@ -221,6 +222,86 @@ def map_runs_fail_past_their_tolerance() -> None:
     _eval_job._v6migrate = True  # type: ignore[attr-defined]
     worker._eval_job = _eval_job
     worker.eval = eval
+
+
+class _Gate:
+    """Hands a Map Run's items to its workers while fewer than its current `maxConcurrency`
+    are in flight (0: no limit), so that an UpdateMapRun applies to the items not yet started
+    (raised: more start at once; lowered: none starts until the in-flight ones are below it)."""
+
+    def __init__(self, pool: Any, record: Any) -> None:
+        self._take = pool.next_job
+        self._pool, self._record = pool, record
+        self._running = 0
+        self._changed = threading.Condition()
+
+    def next_job(self) -> Any:
+        with self._changed:
+            while True:
+                limit = self._record.max_concurrency
+                ended = self._pool.get_worker_exception() is not None or not self._pool._open_jobs
+                if ended or not limit or self._running < limit:
+                    job = self._take()
+                    if job is not None:
+                        self._running += 1
+                    return job
+                # An update only sets the record's fields: read them again shortly.
+                self._changed.wait(0.1)
+
+    def done(self) -> None:
+        with self._changed:
+            self._running -= 1
+            self._changed.notify_all()
+
+
+def map_runs_follow_their_current_concurrency() -> None:
+    """UpdateMapRun "updates an in-progress Map Run's configuration to include changes to the
+    settings that control maximum concurrency and Map Run failure" (API reference): the Map Run
+    goes on at the new `maxConcurrency`. moto stored the number and kept the workers it had
+    started with, so a raised concurrency (a wave's ramp, an operator's PATCH) changed nothing."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        distributed_iteration_component as distributed,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        itemprocessor,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job import (
+        JobPool,
+    )
+
+    component = distributed.DistributedIterationComponent
+    if getattr(component._map_run, "_v6migrate", False):
+        return
+    worker = importlib.import_module(
+        f"{itemprocessor.__name__}.distributed_item_processor_worker"
+    ).DistributedItemProcessorWorker
+    evaluate = worker._eval_job
+
+    def _map_run(self: Any, env: Any, eval_input: Any) -> None:
+        items: list[Any] = env.stack.pop()
+        pool = JobPool(job_program=self._get_iteration_program(), job_inputs=items)
+        gate = _Gate(pool, eval_input.map_run_record)
+        pool.next_job = gate.next_job  # type: ignore[method-assign]
+        pool._v6migrate_gate = gate  # type: ignore[attr-defined]
+        for _ in items:  # one worker per item, each waiting at the gate for its turn
+            self._launch_worker(env=env, eval_input=eval_input, job_pool=pool)
+        pool.await_jobs()
+        failure = pool.get_worker_exception()
+        if failure is not None:
+            raise failure
+        env.stack.append([closed.job_output for closed in pool.get_closed_jobs()])
+
+    def _eval_job(self: Any, env: Any, job: Any) -> None:
+        try:
+            evaluate(self, env, job)
+        finally:
+            gate = getattr(self._job_pool, "_v6migrate_gate", None)
+            if gate is not None:
+                gate.done()
+
+    _map_run._v6migrate = True  # type: ignore[attr-defined]
+    component._map_run = _map_run  # type: ignore[method-assign]
+    worker._eval_job = _eval_job
 
 
 def sdk_integration_answers_json() -> None:

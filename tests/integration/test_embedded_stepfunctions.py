@@ -38,14 +38,18 @@ def _child(sfn: Any) -> str:
             "OK": {"Type": "Pass", "Parameters": {"ok.$": "$.n"}, "End": True}}})  # fmt: skip
 
 
-def _run(sfn: Any, machine: str, payload: dict[str, Any]) -> dict[str, Any]:
-    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(payload))
+def _ended(sfn: Any, arn: str) -> dict[str, Any]:
     for _ in range(300):
-        described: dict[str, Any] = sfn.describe_execution(executionArn=execution["executionArn"])
+        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
         if described["status"] != "RUNNING":
             return described
         time.sleep(0.05)
     raise AssertionError("still running")
+
+
+def _run(sfn: Any, machine: str, payload: dict[str, Any]) -> dict[str, Any]:
+    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(payload))
+    return _ended(sfn, execution["executionArn"])
 
 
 def _map(child: str, distributed: bool, **fields: Any) -> dict[str, Any]:
@@ -154,3 +158,63 @@ def test_a_fail_state_passes_on_the_service_error_it_caught(sfn: Any) -> None:
                    "CausePath": "$.error.Cause"}}})  # fmt: skip
     done = _run(sfn, parent, {})
     assert (done["status"], done["error"]) == ("FAILED", "States.TaskFailed")
+
+
+def _held(sqs: Any, queue: str, expected: int) -> list[dict[str, Any]]:
+    """The items now holding a task token in the queue: exactly `expected` more of them (one
+    more would show within the wait)."""
+    held: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while len(held) < expected and time.monotonic() < deadline:
+        answer = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        held += [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+        time.sleep(0.05)
+    time.sleep(0.5)
+    extra = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    assert (len(held), len(extra)) == (expected, 0), (held, extra)
+    return held
+
+
+def test_update_map_run_changes_the_concurrency_of_a_running_map(
+    sfn: Any, embedded: EmbeddedAws
+) -> None:
+    # API reference, UpdateMapRun: "Updates an in-progress Map Run's configuration to include
+    # changes to the settings that control maximum concurrency and Map Run failure"; the Map
+    # Run is found with ListMapRuns (the parent's execution ARN) and read with DescribeMapRun.
+    # Developer guide, ItemSelector: its context paths are the Map state's, so $$.Execution.Id
+    # is the parent execution.
+    sqs = embedded.session().client("sqs")
+    queue = sqs.create_queue(QueueName="held")["QueueUrl"]
+    machine = _machine(sfn, "held", {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 1, "End": True,
+        "ItemSelector": {"n.$": "$$.Map.Item.Value", "parent.$": "$$.Execution.Id"},
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "Hold", "States": {"Hold": {
+                "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": queue, "MessageBody": {
+                    "token.$": "$$.Task.Token", "n.$": "$.n", "parent.$": "$.parent"}},
+                "End": True}}}}}})  # fmt: skip
+    execution = sfn.start_execution(stateMachineArn=machine, input='{"items": [1, 2, 3, 4, 5]}')
+    arn = execution["executionArn"]
+
+    def release(items: list[dict[str, Any]]) -> None:
+        for item in items:
+            sfn.send_task_success(taskToken=item["token"], output="{}")
+
+    first = _held(sqs, queue, 1)
+    assert first[0]["parent"] == arn
+    (map_run,) = sfn.list_map_runs(executionArn=arn)["mapRuns"]
+    run_arn = map_run["mapRunArn"]
+    sfn.update_map_run(mapRunArn=run_arn, maxConcurrency=3)
+    assert sfn.describe_map_run(mapRunArn=run_arn)["maxConcurrency"] == 3
+    more = _held(sqs, queue, 2)  # three in flight now, not four
+    sfn.update_map_run(mapRunArn=run_arn, maxConcurrency=1)
+    release(first + more[:1])
+    _held(sqs, queue, 0)  # one still in flight: at 1, none starts
+    release(more[1:])
+    last = _held(sqs, queue, 1)
+    release(last)
+    release(_held(sqs, queue, 1))
+    assert _ended(sfn, arn)["status"] == "SUCCEEDED"
+    assert sfn.describe_map_run(mapRunArn=run_arn)["itemCounts"]["succeeded"] == 5

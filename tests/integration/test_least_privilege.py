@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,27 @@ def recorded(stack: Stack) -> dict[str, set[str]]:
         input=json.dumps({"wave": wave}),
     )["executionArn"]  # fmt: skip
     assert stack.wait(frozen)["error"] == "frozen"
+    assert stack.api("GET", "/waves/lp-wave").status == 200
+    # A wave that runs a cluster: paused, its Map Run changed through the API, resumed, its
+    # ramp raised (the gate's, the ramp's and the API's Map Run calls)
+    other = SMALL.model_copy(update={"cluster": "lp-waved", "vpc_cidr": "10.31.0.0/16"})
+    seed(other, stack.session)
+    runs = {**wave, "id": "lp-run", "freeze": [], "max_concurrency": 2,
+            "targets": {"accounts": [SMALL.account_id], "clusters": [other.cluster]},
+            "approval": {"approvers": [me], "allow_self_approval": True}}  # fmt: skip
+    running = sfn.start_execution(
+        stateMachineArn=stack.deployment.state_machines["WaveStateMachine"], name="lp-run",
+        input=json.dumps({"wave": runs}),
+    )["executionArn"]  # fmt: skip
+    assert stack.api("POST", "/waves/lp-run/pause", {}).status == 200
+    decide(stack.session, stack.deployment.stack_name, stack.approval_id("lp-run"), "approve")
+    for _ in range(200):
+        if stack.api("GET", "/waves/lp-run").body["map_run"]:
+            break
+        time.sleep(0.1)
+    assert stack.api("PATCH", "/waves/lp-run", {"tolerated_failure_count": 1}).status == 200
+    assert stack.api("POST", "/waves/lp-run/resume", {}).status == 200
+    assert stack.wait(running)["status"] == "SUCCEEDED"
     prefix = f"{stack.deployment.stack_name}-"
     return {
         name.removeprefix(prefix): (calls, runtime.calls_through_assumed_roles.get(name, set()))

@@ -240,3 +240,113 @@ def test_a_scheduled_wave_starts_when_its_time_comes_and_its_schedule_goes(
     # And the one-time schedule has deleted itself
     group = f"{stack.deployment.stack_name}-waves"
     assert stack.session.client("scheduler").list_schedules(GroupName=group)["Schedules"] == []
+
+
+def _wave_now(stack: Stack, run_id: str, until: Any, timeout: float = 120) -> dict[str, Any]:
+    """GET /waves/{run_id} until `until(answer)` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = stack.api("GET", f"/waves/{run_id}")
+        assert answer.status == 200, answer
+        if until(answer.body) or time.monotonic() > deadline:
+            return dict(answer.body)
+        time.sleep(0.2)
+
+
+def _clusters_waiting(answer: dict[str, Any]) -> bool:
+    return answer["map_run"] is not None and answer["map_run"]["status"] == "RUNNING"
+
+
+def test_a_paused_wave_starts_no_cluster_and_anyone_may_abort_it(stack: Stack) -> None:
+    # Given a wave of two clusters, paused by someone who is not its approver before it is
+    # approved
+    _estates(stack, blocked=False)
+    execution = _start(stack, _wave(stack, max_concurrency=3, ramp=False), "canary-p")
+    outsider = stack.as_role("platform", "mallory")
+    paused = stack.api("POST", "/waves/canary-p/pause", {"reason": "incident 42"},
+                       session=outsider)  # fmt: skip
+    assert (paused.status, paused.body["paused"]) == (200, True), paused
+    # When it is approved, its Map Run begins and its clusters reach the gate
+    _approve(stack, "canary-p")
+    now = _wave_now(stack, "canary-p", _clusters_waiting)
+    assert _clusters_waiting(now), now
+    time.sleep(1.0)
+    # Then none starts while it is paused
+    assert _children(stack) == []
+    now = _wave_now(stack, "canary-p", lambda a: True)
+    assert now["paused"] is True
+    assert {c["status"] for c in now["clusters"]} == {"NOT_STARTED"}
+    assert len(now["clusters"]) == 2
+    # And only an approver may let it go on; anyone may abort it
+    refused = stack.api("POST", "/waves/canary-p/resume", {}, session=outsider)
+    assert refused.status == 403, refused
+    aborted = stack.api("POST", "/waves/canary-p/abort", {}, session=outsider)
+    assert (aborted.status, aborted.body["aborted"]) == (200, True), aborted
+    assert stack.api("POST", "/waves/canary-p/resume", {}).status == 409
+    done = stack.wait(execution, timeout=120)
+    assert (done["status"], done["error"]) == ("FAILED", "aborted")
+    assert _children(stack) == []
+    report = _wave_now(stack, "canary-p", lambda a: True)["report"]
+    assert report["counts"]["not_started"] == 2
+    assert [(a["action"], a["by"].rsplit("/", 1)[-1]) for a in report["operator_actions"]] == [
+        ("pause", "mallory"),
+        ("abort", "mallory"),
+    ]
+    # A wave that has ended is steered no more
+    assert stack.api("POST", "/waves/canary-p/pause", {}).status == 409
+
+
+def test_an_approver_changes_a_running_waves_tolerance_and_concurrency(stack: Stack) -> None:
+    # Given a wave that tolerates no failure, paused once its clusters wait at the gate
+    _estates(stack, blocked=False)
+    faults.arm(fail_at=3)  # the first cluster's run fails on a change
+    try:
+        execution = _start(stack, _wave(stack, max_concurrency=1, ramp=False), "canary-s")
+        assert stack.api("POST", "/waves/canary-s/pause", {}).status == 200
+        _approve(stack, "canary-s")
+        _wave_now(stack, "canary-s", _clusters_waiting)
+        # When a non-approver tries to change it, nothing changes; an approver's change is
+        # applied to the running Map Run (UpdateMapRun)
+        outsider = stack.as_role("platform", "mallory")
+        body = {"tolerated_failure_count": 1, "max_concurrency": 2, "reason": "known flaky"}
+        assert stack.api("PATCH", "/waves/canary-s", body, session=outsider).status == 403
+        assert stack.api("PATCH", "/waves/canary-s", {"reason": "x"}).status == 400
+        changed = stack.api("PATCH", "/waves/canary-s", body)
+        assert changed.status == 200, changed
+        now = _wave_now(stack, "canary-s", lambda a: True)
+        assert now["map_run"]["max_concurrency"] == 2
+        assert now["map_run"]["tolerated_failure_count"] == 1
+        assert stack.api("POST", "/waves/canary-s/resume", {}).status == 200
+        done = stack.wait(execution, timeout=300)
+    finally:
+        faults.disarm()
+    # Then the failure the wave would have stopped at is now within its tolerance
+    assert done["status"] == "SUCCEEDED", (done.get("error"), done.get("cause"))
+    report = json.loads(done["output"])
+    assert report["status"] == "succeeded-within-tolerance"
+    assert (report["counts"]["succeeded"], report["counts"]["failed"]) == (1, 1)
+    assert [a["action"] for a in report["operator_actions"]] == ["pause", "update", "resume"]
+
+
+def test_a_ramping_wave_starts_one_cluster_then_more_as_they_succeed(stack: Stack) -> None:
+    # Given two clusters and a wave of up to four at once, ramping (the default)
+    _estates(stack, blocked=False)
+    execution = _start(stack, _wave(stack, max_concurrency=4), "canary-r")
+    _approve(stack, "canary-r")
+    done = stack.wait(execution, timeout=300)
+    assert done["status"] == "SUCCEEDED", (done.get("error"), done.get("cause"))
+    # Then the first cluster ran alone, the others only once it had succeeded
+    sfn = stack.session.client("stepfunctions")
+    children = sorted(
+        (sfn.describe_execution(executionArn=c["executionArn"]) for c in _children(stack)),
+        key=lambda c: c["startDate"],
+    )
+    assert len(children) == 2
+    first, *rest = children
+    assert all(first["stopDate"] <= later["startDate"] for later in rest), children
+    # And each step of the ramp is kept: 2 after the first success, never above the maximum
+    ramps = [a["max_concurrency"] for a in json.loads(done["output"])["operator_actions"]
+             if a["action"] == "ramp"]  # fmt: skip
+    assert ramps[0] == 2
+    assert ramps == sorted(ramps)
+    assert max(ramps) <= 4

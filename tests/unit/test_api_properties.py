@@ -132,12 +132,17 @@ def api(ledger: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         name="v6migrate-migration", roleArn="arn:aws:iam::123456789012:role/sfn",
         definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}),
     )["stateMachineArn"]  # fmt: skip
+    wave = boto3.client("stepfunctions", region_name="eu-west-1").create_state_machine(
+        name="v6migrate-wave", roleArn="arn:aws:iam::123456789012:role/sfn",
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]  # fmt: skip
     boto3.client("secretsmanager", region_name="eu-west-1").create_secret(
         Name="v6migrate/chat/slack", SecretString="signing"
     )
     monkeypatch.setenv("V6MIGRATE_SLACK_SIGNING_SECRET", "v6migrate/chat/slack")
     monkeypatch.setenv("V6MIGRATE_LEDGER_TABLE", "ledger")
     monkeypatch.setenv("V6MIGRATE_STATE_MACHINE_ARN", machine)
+    monkeypatch.setenv("V6MIGRATE_WAVE_STATE_MACHINE_ARN", wave)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     aws.settings.cache_clear()
     spec = importlib.util.spec_from_file_location("fn_api_props", ROOT / "functions/api/app.py")

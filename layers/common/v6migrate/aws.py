@@ -52,6 +52,7 @@ class Settings(BaseModel):
     ledger_table: str = "v6migrate-ledger"
     event_bus_name: str = "v6migrate"
     state_machine_arn: str | None = None
+    wave_state_machine_arn: str | None = None
     max_attempts: int = 8
     poll_seconds: float = 2.0
     poll_timeout_seconds: float = 240.0

@@ -173,6 +173,44 @@ class Ledger:
         ).get("Item")
         return json.loads(item["data"]["S"]) if item else None
 
+    def control(self, run_id: str, fields: dict[str, Any], action: dict[str, Any]) -> None:
+        """An operator's (or the ramp's) action on a running wave, kept before it takes effect:
+        the fields it sets and the action appended to the list, in one UpdateItem, so two
+        actions at once lose neither."""
+        values: dict[str, Any] = {f":{k}": {"S": json.dumps(v)} for k, v in fields.items()}
+        values |= {
+            ":one": {"L": [{"S": json.dumps(action, sort_keys=True)}]},
+            ":none": {"L": []},
+            ":now": {"S": _now()},
+        }
+        sets = [f"#{k} = :{k}" for k in fields]
+        sets += [
+            "#actions = list_append(if_not_exists(#actions, :none), :one)",
+            "updated_at = :now",
+        ]
+        self._db.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"migration#{run_id}"}, "sk": {"S": "control"}},
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeNames={f"#{k}": k for k in fields} | {"#actions": "actions"},
+            ExpressionAttributeValues=values,
+        )
+
+    def read_control(self, run_id: str) -> dict[str, Any]:
+        """What `control` kept for the wave run: its fields and actions (empty if none)."""
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"migration#{run_id}"}, "sk": {"S": "control"}},
+            ConsistentRead=True,
+        ).get("Item", {})
+        kept = {
+            k: json.loads(v["S"])
+            for k, v in item.items()
+            if k not in ("pk", "sk", "actions", "updated_at") and "S" in v
+        }
+        kept["actions"] = [json.loads(a["S"]) for a in item.get("actions", {}).get("L", [])]
+        return kept
+
     def pending_approval(
         self, migration_id: str, after: str | None = None, timeout: float = 60, poll: float = 0.25
     ) -> dict[str, Any] | None:

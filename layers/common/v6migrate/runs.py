@@ -70,6 +70,19 @@ def described(sfn: Any, arn: str) -> dict[str, Any] | None:
         raise translate(error, "states:DescribeExecution") from error
 
 
+def last_state(sfn: Any, arn: str) -> str | None:
+    """The state the execution entered last (from its newest 50 events)."""
+    history = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=50)
+    return next(
+        (
+            str(event["stateEnteredEventDetails"]["name"])
+            for event in history["events"]
+            if "stateEnteredEventDetails" in event
+        ),
+        None,
+    )
+
+
 def readable_cause(cause: str) -> str:
     """A Lambda error's cause is its JSON payload: its message, not its stack trace."""
     try:
@@ -91,15 +104,7 @@ def status(
     execution = described(sfn, arn)
     if execution is None:
         raise NotFoundError(f"no migration {migration_id}")
-    history = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=50)
-    stage = next(
-        (
-            event["stateEnteredEventDetails"]["name"]
-            for event in history["events"]
-            if "stateEnteredEventDetails" in event
-        ),
-        None,
-    )
+    stage = last_state(sfn, arn)
     entries = list(ledger.entries(migration_id))
     counted = Counter(entry.status for entry in entries)
     planned = len(entries)
@@ -109,8 +114,8 @@ def status(
         "execution_arn": arn,
         "status": execution["status"],
         "stage": stage,
-        "started_at": _iso(execution.get("startDate")),
-        "stopped_at": _iso(execution.get("stopDate")),
+        "started_at": iso(execution.get("startDate")),
+        "stopped_at": iso(execution.get("stopDate")),
         "changes": {
             "planned": planned,
             "by_status": dict(sorted(counted.items())),
@@ -137,5 +142,5 @@ def _approval(ledger: Any, approvals: Any, migration_id: str) -> dict[str, Any] 
         return {"approval_id": note["approval_id"], "status": "expired"}
 
 
-def _iso(value: Any) -> str | None:
+def iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else None

@@ -116,6 +116,11 @@ class WaveSpec(Frozen):
     mode: Literal["plan", "apply"] = "apply"
     schedule: Schedule | None = None
     max_concurrency: int = Field(default=1, ge=1, le=100)
+    ramp: bool = Field(
+        default=True,
+        description="Start one cluster, then two, then twice as many each time all those "
+        "started have succeeded, up to max_concurrency; false: max_concurrency from the start.",
+    )
     tolerance: Tolerance = Tolerance()
     approval: ApprovalPolicy = ApprovalPolicy()
     bake_minutes: int = Field(default=0, ge=0, le=1440)
@@ -392,6 +397,8 @@ def targets_output(
         "approval_summary": summary.model_dump(mode="json"),
         "wave_hash": summary.plan_hash,
         "max_concurrency": wave.max_concurrency,
+        "ramp": wave.ramp,
+        "start_concurrency": 1 if wave.ramp else wave.max_concurrency,
         "tolerated_failure_count": tolerance.count if tolerance.count is not None else 0,
         "tolerated_failure_percentage": float(tolerance.percentage or 0.0),
         "bake_seconds": wave.bake_minutes * 60,
@@ -401,6 +408,7 @@ def targets_output(
 def report(
     wave: WaveSpec, run_id: str, targets: dict[str, Any], runs: list[dict[str, Any] | None],
     failure: dict[str, Any] | None, approval: dict[str, Any] | None,
+    control: Control | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The wave's evidence: who approved, each cluster's run (its DescribeExecution, or None
     if it never started: status, duration, stages, validation), what was blocked, how the
@@ -427,8 +435,11 @@ def report(
         clusters.append(entry)
     succeeded = sum(1 for c in clusters if c["status"] == "SUCCEEDED")
     failed = sum(1 for c in clusters if c["status"] not in ("SUCCEEDED", "NOT_STARTED"))
+    control = control or Control()
     if targets.get("frozen"):
         status = "frozen"
+    elif control.aborted:
+        status = "aborted"
     elif failure:
         status = "stopped"
     elif succeeded == len(clusters):
@@ -452,4 +463,32 @@ def report(
             "blocked": len(blocked),
         },
         "error": (failure or {}).get("Error"),
+        "operator_actions": list(control.actions),
     }
+
+
+def ramp_level(succeeded: int, ceiling: int) -> int:
+    """The concurrency a ramping wave runs at once `succeeded` clusters have succeeded: 1, then
+    2 after the first, 4 after three, 8 after seven (each level proven before the next),
+    never above `ceiling`."""
+    level: int = 2 ** ((succeeded + 1).bit_length() - 1)
+    return max(1, min(ceiling, level))
+
+
+class Control(Frozen):
+    """What operators did to a running wave (the API's pause, resume, abort and PATCH), as the
+    ledger keeps it: the gate before each cluster reads `paused` and `aborted`; the ramp never
+    goes above `max_concurrency` once set."""
+
+    paused: bool = False
+    aborted: bool = False
+    max_concurrency: int | None = Field(default=None, ge=1, le=100)
+    tolerated_failure_count: int | None = Field(default=None, ge=0)
+    tolerated_failure_percentage: float | None = Field(default=None, ge=0, le=100)
+    actions: tuple[dict[str, Any], ...] = ()
+
+
+def gate(control: Control) -> dict[str, bool]:
+    """Before a cluster starts: go, wait (paused), or skip it (aborted: the clusters already
+    running finish, no other starts)."""
+    return {"aborted": control.aborted, "paused": control.paused and not control.aborted}

@@ -1,0 +1,94 @@
+"""A running wave's ramp and its control record (issue 11, item 5): the ramp's levels, when
+it holds, and operators' actions kept in the ledger without losing one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from v6migrate import waverun, waves
+from v6migrate.journal import Ledger
+
+RUN = "wave-run-1"
+EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:v6migrate-wave:wave-run-1"
+MAP_RUN = "arn:aws:states:eu-west-1:123456789012:mapRun:v6migrate-wave/Migrate:1"
+
+
+@pytest.mark.parametrize(
+    ("succeeded", "ceiling", "level"),
+    [(0, 8, 1), (1, 8, 2), (2, 8, 2), (3, 8, 4), (6, 8, 4), (7, 8, 8), (15, 8, 8), (7, 5, 5),
+     (9, 1, 1)],
+)  # fmt: skip
+def test_the_ramp_goes_1_2_4_8_each_level_proven_before_the_next(
+    succeeded: int, ceiling: int, level: int
+) -> None:
+    assert waves.ramp_level(succeeded, ceiling) == level
+
+
+class MapRuns:
+    """Step Functions as the ramp sees it: one running Map Run with these counts."""
+
+    def __init__(self, counts: dict[str, int], at: int) -> None:
+        self.counts, self.at = counts, at
+        self.updates: list[dict[str, Any]] = []
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "list_map_runs"
+        return self
+
+    def paginate(self, executionArn: str) -> list[dict[str, Any]]:
+        assert executionArn == EXECUTION
+        return [{"mapRuns": [{"mapRunArn": MAP_RUN, "executionArn": EXECUTION}]}]
+
+    def describe_map_run(self, mapRunArn: str) -> dict[str, Any]:
+        return {"mapRunArn": mapRunArn, "status": "RUNNING", "maxConcurrency": self.at,
+                "itemCounts": self.counts}  # fmt: skip
+
+    def update_map_run(self, **kwargs: Any) -> None:
+        self.updates.append(kwargs)
+
+
+def test_a_success_raises_the_map_runs_concurrency_and_the_step_is_kept(ledger: Ledger) -> None:
+    sfn = MapRuns({"succeeded": 0}, at=1)
+    assert waverun.ramp(sfn, ledger, EXECUTION, RUN, ceiling=4)["changed"] is True
+    assert sfn.updates == [{"mapRunArn": MAP_RUN, "maxConcurrency": 2}]
+    assert [a["max_concurrency"] for a in ledger.read_control(RUN)["actions"]] == [2]
+
+
+@pytest.mark.parametrize(
+    ("counts", "control"),
+    [({"succeeded": 3, "failed": 1}, {}), ({"succeeded": 3, "timedOut": 1}, {}),
+     ({"succeeded": 3}, {"paused": True}), ({"succeeded": 3}, {"aborted": True})],
+)  # fmt: skip
+def test_a_failure_a_pause_or_an_abort_holds_the_ramp(
+    ledger: Ledger, counts: dict[str, int], control: dict[str, Any]
+) -> None:
+    if control:
+        ledger.control(RUN, control, {"action": "test"})
+    sfn = MapRuns(counts, at=2)
+    assert waverun.ramp(sfn, ledger, EXECUTION, RUN, ceiling=8)["changed"] is False
+    assert sfn.updates == []
+
+
+def test_the_ramp_never_lowers_nor_passes_an_operators_ceiling(ledger: Ledger) -> None:
+    higher = MapRuns({"succeeded": 1}, at=6)  # an operator set 6: the ramp's 2 is below
+    assert waverun.ramp(higher, ledger, EXECUTION, RUN, ceiling=8)["changed"] is False
+    ledger.control(RUN, {"max_concurrency": 3}, {"action": "update"})
+    capped = MapRuns({"succeeded": 7}, at=2)
+    waverun.ramp(capped, ledger, EXECUTION, RUN, ceiling=8)
+    assert capped.updates == [{"mapRunArn": MAP_RUN, "maxConcurrency": 3}]
+
+
+def test_control_actions_accumulate_and_the_latest_fields_win(ledger: Ledger) -> None:
+    ledger.control(RUN, {"paused": True}, {"action": "pause", "by": "a"})
+    ledger.control(RUN, {"paused": False}, {"action": "resume", "by": "b"})
+    kept = waves.Control.model_validate(ledger.read_control(RUN))
+    assert kept.paused is False
+    assert [a["action"] for a in kept.actions] == ["pause", "resume"]
+    assert waves.gate(kept) == {"aborted": False, "paused": False}
+    ledger.control(RUN, {"aborted": True}, {"action": "abort", "by": "c"})
+    ledger.control(RUN, {"paused": True}, {"action": "pause", "by": "d"})
+    assert waves.gate(waves.Control.model_validate(ledger.read_control(RUN))) == {
+        "aborted": True, "paused": False,
+    }  # fmt: skip
