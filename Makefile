@@ -87,6 +87,7 @@ docs: setup
 	$(BIN)/python -c 'from v6migrate.events import reference; print(reference())' > docs/events.md
 	$(BIN)/python -c 'from pathlib import Path; from v6migrate.events import schema_files; [Path("docs/events", n).write_text(t) for n, t in schema_files().items()]'
 	$(BIN)/python tooling/openapi.py > docs/openapi.json
+	$(BIN)/python tooling/event_registry.py
 
 $(DEPLOY_VENV)/.installed: requirements-deploy.txt
 	$(PYTHON) -m venv $(DEPLOY_VENV)

@@ -16,9 +16,10 @@ APP = ROOT / "functions" / "api" / "app.py"
 _ANSWERS = {
     "400": "Bad input: `message` names each field that is wrong, `errors` says how",
     "403": "No valid SigV4 signature (API Gateway: Missing Authentication Token, an invalid "
-    "signature), or a caller who may not decide this approval",
-    "404": "No such migration or approval",
-    "409": "A client token reused for another request, or an approval already decided",
+    "signature), or a caller who may not decide this approval or speed up this wave",
+    "404": "No such migration, approval or wave run",
+    "409": "A client token reused for another request, an approval already decided, or a wave "
+    "run that has ended, was aborted, or has not started its clusters yet (PATCH)",
     "503": "AWS is busy: try again",
 }
 

@@ -2,7 +2,8 @@
 (accounts and organisational units through AWS Organizations, each Region, names or tags
 through the target role) and plans each as a dry run; `freeze` says whether a freeze window
 covers now (checked again at each boundary); `gate`, before each cluster, whether an
-operator paused or aborted the wave; `ramp`, after each cluster that succeeded, raises the
+operator paused or aborted the wave, and a slot in its account and Region (given back by
+`release` once its run ended); `ramp`, after each cluster that succeeded, raises the
 Map Run's concurrency to the ramp's next level; `report` writes the wave's evidence to the ledger
 and answers it for the Wave Completed event."""
 
@@ -74,6 +75,21 @@ def _report(event: dict[str, Any]) -> dict[str, Any]:
     return evidence
 
 
+def _gate(event: dict[str, Any]) -> dict[str, bool]:
+    """Whether this cluster may start now: not if the wave is paused or aborted, nor while its
+    account and Region already run as many of the wave's clusters as the wave allows (a slot
+    is taken here and given back once its run ended)."""
+    ledger, run_id = default_ledger(), str(event["run_id"])
+    control = waves.Control.model_validate(ledger.read_control(run_id))
+    verdict = waves.gate(control)
+    limit, request = event.get("per_account_region"), event.get("request", {})
+    if limit and not verdict["aborted"] and not verdict["paused"]:
+        key = waves.slot_key(request["account_id"], request["region"])
+        slot = ledger.acquire_slot(run_id, key, str(event["name"]), int(limit))
+        verdict = waves.gate(control, slot)
+    return verdict
+
+
 @entrypoint
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event.get("action") if isinstance(event, dict) else None
@@ -86,11 +102,19 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if action == "report":
         return _report(event)
     if action == "gate":
-        return waves.gate(
-            waves.Control.model_validate(default_ledger().read_control(event["run_id"]))
-        )
+        return _gate(event)
+    if action == "release":
+        limit, request = event.get("per_account_region"), event["request"]
+        if limit:
+            default_ledger().release_slot(
+                str(event["run_id"]), waves.slot_key(request["account_id"], request["region"]),
+                str(event["name"]),
+            )  # fmt: skip
+        return {"released": bool(limit)}
     if action == "ramp":
         sfn = boto3.client("stepfunctions", config=aws.retries())
         return waverun.ramp(sfn, default_ledger(), str(event["wave_execution"]),
                             str(event["run_id"]), int(event["ceiling"]))  # fmt: skip
-    raise InputError('expected {"action": "resolve" | "freeze" | "gate" | "ramp" | "report", ...}')
+    raise InputError(
+        'expected {"action": "resolve" | "freeze" | "gate" | "release" | "ramp" | "report", ...}'
+    )

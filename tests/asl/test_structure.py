@@ -99,12 +99,17 @@ def _reachable(states: dict[str, Any], start: str) -> set[str]:
 def test_every_failure_path_ends_in_a_fail_state(logical: str) -> None:
     # A Catch that records the run's error ($.error) must end the execution failed; only
     # bookkeeping after success (lock release, the success event, a wave's ramp after a
-    # cluster succeeded) may carry on.
+    # cluster succeeded, its slot given back) may carry on.
     for scope in _scopes(_definition(MACHINES[logical])):
         states = scope["States"]
         for name, state in states.items():
             for catch in state.get("Catch", []):
-                if catch.get("ResultPath") in ("$.lock_error", "$.event_error", "$.ramp_error"):
+                if catch.get("ResultPath") in (
+                    "$.lock_error",
+                    "$.event_error",
+                    "$.ramp_error",
+                    "$.slot_error",
+                ):
                     continue
                 seen = _reachable(states, catch["Next"])
                 assert any(states[s]["Type"] == "Fail" for s in seen), f"{name}'s Catch never fails"

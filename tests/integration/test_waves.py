@@ -20,14 +20,15 @@ LEAN = {"transit_gateway": False, "peering": False, "cloud_wan": False, "edges":
 OTHER_ACCOUNT = "333333333333"
 
 
-def _estates(stack: Stack, blocked: bool = True) -> dict[str, str]:
-    """Three tagged clusters in two accounts (one config-map-only: blocked); the VPC of each."""
+def _estates(stack: Stack, blocked: bool = True, legacy: bool = False) -> dict[str, str]:
+    """Three tagged clusters in two accounts (one config-map-only: blocked; or untagged; or,
+    with `legacy`, a third to migrate); the VPC of each."""
     base = ESTATES["small"].model_copy(update={**LEAN, "cluster_tags": TAG})
     vpcs = {}
+    third = {"authentication_mode": "CONFIG_MAP"} if blocked else {"cluster_tags": {}}
     for account, cluster, cidr, extra in (
         ("222222222222", "orders-prod", "10.20.0.0/16", {}),
-        ("222222222222", "legacy-prod", "10.21.0.0/16",
-         {"authentication_mode": "CONFIG_MAP"} if blocked else {"cluster_tags": {}}),
+        ("222222222222", "legacy-prod", "10.21.0.0/16", {} if legacy else third),
         (OTHER_ACCOUNT, "payments-prod", "10.23.0.0/16", {}),
     ):  # fmt: skip
         spec = base.model_copy(update={"account_id": account, "cluster": cluster,
@@ -350,3 +351,24 @@ def test_a_ramping_wave_starts_one_cluster_then_more_as_they_succeed(stack: Stac
     assert ramps[0] == 2
     assert ramps == sorted(ramps)
     assert max(ramps) <= 4
+
+
+def test_a_wave_runs_at_most_its_limit_in_one_account_and_region(stack: Stack) -> None:
+    # Given two clusters in one account and Region, a third in another, and a wave of three at
+    # once but one per account and Region
+    _estates(stack, legacy=True)
+    wave = _wave(stack, max_concurrency=3, ramp=False, max_concurrency_per_account_region=1)
+    execution = _start(stack, wave, "canary-a")
+    _approve(stack, "canary-a")
+    done = stack.wait(execution, timeout=300)
+    assert done["status"] == "SUCCEEDED", (done.get("error"), done.get("cause"))
+    # Then the two in one account ran one after the other; all three were migrated
+    sfn = stack.session.client("stepfunctions")
+    runs = {
+        d["name"].split("-")[1]: d
+        for d in (sfn.describe_execution(executionArn=c["executionArn"]) for c in _children(stack))
+    }
+    assert set(runs) == {"orders", "legacy", "payments"}
+    first, second = sorted((runs["orders"], runs["legacy"]), key=lambda r: r["startDate"])
+    assert first["stopDate"] <= second["startDate"], (first, second)
+    assert {r["status"] for r in runs.values()} == {"SUCCEEDED"}

@@ -86,9 +86,31 @@ def test_control_actions_accumulate_and_the_latest_fields_win(ledger: Ledger) ->
     kept = waves.Control.model_validate(ledger.read_control(RUN))
     assert kept.paused is False
     assert [a["action"] for a in kept.actions] == ["pause", "resume"]
-    assert waves.gate(kept) == {"aborted": False, "paused": False}
+    assert waves.gate(kept) == {"aborted": False, "paused": False, "slot": True}
     ledger.control(RUN, {"aborted": True}, {"action": "abort", "by": "c"})
     ledger.control(RUN, {"paused": True}, {"action": "pause", "by": "d"})
     assert waves.gate(waves.Control.model_validate(ledger.read_control(RUN))) == {
-        "aborted": True, "paused": False,
+        "aborted": True, "paused": False, "slot": True,
     }  # fmt: skip
+
+
+def test_a_slot_per_account_and_region_is_held_by_at_most_the_limit(ledger: Ledger) -> None:
+    key = waves.slot_key("222222222222", "eu-west-1")
+    assert ledger.acquire_slot(RUN, key, "first", 1)
+    assert not ledger.acquire_slot(RUN, key, "second", 1)  # the one slot is taken
+    assert ledger.acquire_slot(RUN, key, "first", 1)  # a retried call: still the holder's
+    assert ledger.acquire_slot(RUN, waves.slot_key("333333333333", "eu-west-1"), "third", 1)
+    assert ledger.acquire_slot("another-run", key, "second", 1)  # each wave run its own
+    ledger.release_slot(RUN, key, "first")
+    assert ledger.acquire_slot(RUN, key, "second", 1)
+    ledger.release_slot(RUN, key, "nobody")  # a holder that held none changes nothing
+    assert not ledger.acquire_slot(RUN, key, "fourth", 1)
+    assert ledger.acquire_slot(RUN, key, "fourth", 2)
+    assert not ledger.acquire_slot(RUN, key, "fifth", 2)
+
+
+def test_the_gate_says_wait_without_a_slot_and_skip_once_aborted() -> None:
+    assert waves.gate(waves.Control(), slot=False) == {
+        "aborted": False, "paused": False, "slot": False,
+    }  # fmt: skip
+    assert waves.gate(waves.Control(aborted=True))["aborted"] is True

@@ -190,3 +190,65 @@ def schema_files() -> dict[str, str]:
         f"{slug(e.detail_type)}.json": json.dumps(json_schema(e), indent=2, sort_keys=True) + "\n"
         for e in EVENT_TYPES
     }
+
+
+# What JSON Schema Draft 4 knows (the EventBridge schema registry takes `JSONSchemaDraft4` or
+# `OpenApi3`: AWS::EventSchemas::Schema, Type). Anything else in a generated schema is an error
+# here, not a keyword the registry would silently ignore.
+_DRAFT4 = {
+    "$schema", "id", "$ref", "title", "description", "default", "type", "enum", "properties",
+    "additionalProperties", "required", "items", "anyOf", "allOf", "oneOf", "not",
+    "definitions", "minimum", "maximum", "minLength", "maxLength", "pattern", "format",
+    "minItems", "maxItems", "uniqueItems", "patternProperties", "minProperties",
+    "maxProperties", "multipleOf",
+}  # fmt: skip
+
+
+def draft4(schema: dict[str, Any]) -> dict[str, Any]:
+    """The event's 2020-12 schema (`json_schema`) as Draft 4 says the same: `$defs` become
+    `definitions`, `const` a one-value `enum`, `$id` `id`."""
+
+    def convert(node: Any, keywords: bool = True) -> Any:
+        if isinstance(node, list):
+            return [convert(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if not keywords:  # a map of names (properties, definitions): each value a schema
+            return {name: convert(value) for name, value in node.items()}
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "$schema":
+                out[key] = "http://json-schema.org/draft-04/schema#"
+            elif key == "$id":
+                out["id"] = value
+            elif key == "$defs":
+                out["definitions"] = convert(value, keywords=False)
+            elif key == "$ref":
+                out[key] = str(value).replace("#/$defs/", "#/definitions/")
+            elif key == "const":
+                out["enum"] = [value]
+            elif key in ("properties", "patternProperties"):
+                out[key] = convert(value, keywords=False)
+            elif key in _DRAFT4:
+                out[key] = convert(value) if key not in ("enum", "default", "required") else value
+            else:
+                raise ValueError(f"no Draft 4 form for the keyword {key!r}")
+        return out
+
+    converted: dict[str, Any] = convert(schema)
+    return converted
+
+
+def registry_name(detail_type: str) -> str:
+    """`Approval Requested` -> `v6migrate@ApprovalRequested`: the `<source>@<DetailType>` names
+    schema discovery gives an event's schema."""
+    return f"{SOURCE}@{detail_type.replace(' ', '')}"
+
+
+def registry_schemas() -> dict[str, str]:
+    """Each event type's Draft 4 schema as the registry keeps it (compact JSON), by name."""
+    return {
+        registry_name(e.detail_type): json.dumps(draft4(json_schema(e)), sort_keys=True,
+                                                 separators=(",", ":"))
+        for e in EVENT_TYPES
+    }  # fmt: skip

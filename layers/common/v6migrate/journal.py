@@ -211,6 +211,38 @@ class Ledger:
         kept["actions"] = [json.loads(a["S"]) for a in item.get("actions", {}).get("L", [])]
         return kept
 
+    def acquire_slot(self, run_id: str, key: str, holder: str, limit: int) -> bool:
+        """Take one of `limit` slots under `key` for `holder` (a wave's clusters in one account
+        and Region); False if all are held by others. Taken again by its holder, it is still
+        theirs (a retried call)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"migration#{run_id}"}, "sk": {"S": f"slot#{key}"}},
+                UpdateExpression="ADD holders :me",
+                ConditionExpression="attribute_not_exists(holders) OR size(holders) < :limit "
+                "OR contains(holders, :name)",
+                ExpressionAttributeValues={
+                    ":me": {"SS": [holder]},
+                    ":name": {"S": holder},
+                    ":limit": {"N": str(limit)},
+                },
+            )
+            return True
+        except ClientError as error:
+            if _conditional(error):
+                return False
+            raise translate(error, "dynamodb:UpdateItem slot") from error
+
+    def release_slot(self, run_id: str, key: str, holder: str) -> None:
+        """Give the slot back (nothing if `holder` held none)."""
+        self._db.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"migration#{run_id}"}, "sk": {"S": f"slot#{key}"}},
+            UpdateExpression="DELETE holders :me",
+            ExpressionAttributeValues={":me": {"SS": [holder]}},
+        )
+
     def pending_approval(
         self, migration_id: str, after: str | None = None, timeout: float = 60, poll: float = 0.25
     ) -> dict[str, Any] | None:

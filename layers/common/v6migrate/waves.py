@@ -116,6 +116,13 @@ class WaveSpec(Frozen):
     mode: Literal["plan", "apply"] = "apply"
     schedule: Schedule | None = None
     max_concurrency: int = Field(default=1, ge=1, le=100)
+    max_concurrency_per_account_region: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="At most this many clusters at once in one account and Region (EC2's "
+        "request buckets are per account and Region); none: only max_concurrency.",
+    )
     ramp: bool = Field(
         default=True,
         description="Start one cluster, then two, then twice as many each time all those "
@@ -398,6 +405,7 @@ def targets_output(
         "wave_hash": summary.plan_hash,
         "max_concurrency": wave.max_concurrency,
         "ramp": wave.ramp,
+        "max_concurrency_per_account_region": wave.max_concurrency_per_account_region,
         "start_concurrency": 1 if wave.ramp else wave.max_concurrency,
         "tolerated_failure_count": tolerance.count if tolerance.count is not None else 0,
         "tolerated_failure_percentage": float(tolerance.percentage or 0.0),
@@ -488,7 +496,15 @@ class Control(Frozen):
     actions: tuple[dict[str, Any], ...] = ()
 
 
-def gate(control: Control) -> dict[str, bool]:
-    """Before a cluster starts: go, wait (paused), or skip it (aborted: the clusters already
-    running finish, no other starts)."""
-    return {"aborted": control.aborted, "paused": control.paused and not control.aborted}
+def gate(control: Control, slot: bool = True) -> dict[str, bool]:
+    """Before a cluster starts: go, wait (paused, or no slot free in its account and Region), or
+    skip it (aborted: the clusters already running finish, no other starts)."""
+    return {
+        "aborted": control.aborted,
+        "paused": control.paused and not control.aborted,
+        "slot": slot,
+    }
+
+
+def slot_key(account_id: str, region: str) -> str:
+    return f"{account_id}#{region}"
