@@ -1,7 +1,8 @@
 """wave: the wave state machine's steps that need code. `resolve` finds the wave's clusters
 (accounts and organisational units through AWS Organizations, each Region, names or tags
 through the target role) and plans each as a dry run; `freeze` says whether a freeze window
-covers now (checked again at each boundary); `gate`, before each cluster, whether an
+covers now (checked again at each boundary) and, once a held wave is approved, lifts the hold
+that a stopped or aborted wave put on the waves after it; `gate`, before each cluster, whether an
 operator paused or aborted the wave, and a slot in its account and Region (given back by
 `release` once its run ended); `ramp`, after each cluster that succeeded, raises the
 Map Run's concurrency to the ramp's next level; `report` writes the wave's evidence to the ledger
@@ -36,9 +37,15 @@ def _resolve(event: dict[str, Any]) -> dict[str, Any]:
     targets = waves.resolve(
         wave, organizations, lambda account, region: aws.target_clients(account, region).eks
     )
+    held = default_ledger().waves_hold()
+    if held and wave.approval.mode == "none" and not wave.approval.approvers:
+        raise InputError(
+            f"waves are held since wave {held['wave_id']} (run {held['run_id']}) ended "
+            f"{held['status']}: wave {wave.id} names no approvers to let them go on"
+        )
     planned = waves.plan_all(wave, targets, run_id)
     answer = waves.targets_output(wave, run_id, planned, started.requested_by,
-                                  wave.frozen_at(_now()))  # fmt: skip
+                                  wave.frozen_at(_now()), held)  # fmt: skip
     clusters = [
         {
             "name": item["name"],
@@ -71,6 +78,10 @@ def _report(event: dict[str, Any]) -> dict[str, Any]:
         wave, run_id, targets, children, event.get("failure"), event.get("approval"), control
     )
     ledger.note(run_id, "wave-report", evidence)
+    if waves.holds_later_waves(evidence):
+        ledger.hold_waves({"wave_id": wave.id, "run_id": run_id, "status": evidence["status"],
+                           "at": _now().isoformat()})  # fmt: skip
+        logger.warning("later waves held", extra={"wave_id": wave.id, "run_id": run_id})
     logger.info("wave reported", extra={"wave_id": wave.id, "status": evidence["status"]})
     return evidence
 
@@ -97,6 +108,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return _resolve(event)
     if action == "freeze":
         wave = waves.WaveInput.model_validate(event["input"]).wave
+        held = event.get("held")
+        if held:  # approved with the hold shown: the waves go on
+            default_ledger().release_waves(str(held["run_id"]))
         window = wave.frozen_at(_now())
         return {"frozen": window.model_dump(mode="json") if window else None}
     if action == "report":

@@ -14,6 +14,7 @@ from typing import Any
 from local import faults
 from local.seed import ESTATES, seed, target_session
 from tests.integration.conftest import Stack
+from v6migrate.journal import Ledger
 
 TAG = {"v6migrate/wave": "canary"}
 LEAN = {"transit_gateway": False, "peering": False, "cloud_wan": False, "edges": False}
@@ -372,3 +373,36 @@ def test_a_wave_runs_at_most_its_limit_in_one_account_and_region(stack: Stack) -
     first, second = sorted((runs["orders"], runs["legacy"]), key=lambda r: r["startDate"])
     assert first["stopDate"] <= second["startDate"], (first, second)
     assert {r["status"] for r in runs.values()} == {"SUCCEEDED"}
+
+
+def test_a_stopped_wave_holds_the_next_until_its_approvers_let_the_waves_go_on(
+    stack: Stack,
+) -> None:
+    from tooling.cli import decide
+
+    # Given a wave that stopped past its tolerance, one cluster not migrated
+    vpcs = _estates(stack, blocked=False)
+    stopped = _run_with_a_failure(stack, _wave(stack, max_concurrency=1), "canary-h1")
+    assert (stopped["status"], stopped["error"]) == ("FAILED", "stopped")
+    # When the next wave, one that needs no approval, starts
+    me = stack.session.client("sts").get_caller_identity()["Arn"]
+    unasked = _wave(stack, approval={"mode": "none", "approvers": [me],
+                                     "allow_self_approval": True})  # fmt: skip
+    stack.events()  # what came before
+    second = _start(stack, unasked, "canary-h2")
+    # Then it asks its approvers, saying why; rejected, it starts nothing and the hold stays
+    approval_id = stack.approval_id("canary-h2")
+    asked = [e["detail"] for e in stack.events() if e["detail-type"] == "Approval Requested"]
+    assert any("canary-h1" in w and "go on" in w for w in asked[-1]["warnings"]), asked
+    decide(stack.session, stack.deployment.stack_name, approval_id, "reject")
+    assert stack.wait(second, timeout=120)["status"] == "FAILED"
+    assert len(_children(stack)) == 1
+    # And approved, the next one goes on and migrates the cluster the first left
+    third = _start(stack, unasked, "canary-h3")
+    decide(stack.session, stack.deployment.stack_name, stack.approval_id("canary-h3"), "approve")
+    done = stack.wait(third, timeout=300)
+    assert done["status"] == "SUCCEEDED", (done.get("error"), done.get("cause"))
+    assert _ipv6(stack, OTHER_ACCOUNT, vpcs["payments-prod"])
+    # And the hold is lifted: waves that need no approval go without asking again
+    table = f"{stack.deployment.stack_name}-LedgerTable"
+    assert Ledger(stack.session.client("dynamodb"), table).waves_hold() is None

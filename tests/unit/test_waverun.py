@@ -114,3 +114,33 @@ def test_the_gate_says_wait_without_a_slot_and_skip_once_aborted() -> None:
         "aborted": False, "paused": False, "slot": False,
     }  # fmt: skip
     assert waves.gate(waves.Control(aborted=True))["aborted"] is True
+
+
+def _evidence(status: str, succeeded: int = 0, failed: int = 0) -> dict[str, Any]:
+    return {"status": status, "counts": {"succeeded": succeeded, "failed": failed}}
+
+
+@pytest.mark.parametrize(
+    ("evidence", "held"),
+    [(_evidence("stopped", 1, 1), True), (_evidence("stopped", 0, 1), True),
+     (_evidence("aborted"), True), (_evidence("stopped"), False), (_evidence("frozen"), False),
+     (_evidence("succeeded-within-tolerance", 2, 1), False), (_evidence("succeeded", 3), False)],
+)  # fmt: skip
+def test_a_wave_that_stopped_with_clusters_started_or_was_aborted_holds_the_later_ones(
+    evidence: dict[str, Any], held: bool
+) -> None:
+    # a rejected or unresolved wave started nothing: it stopped, but holds nothing
+    assert waves.holds_later_waves(evidence) is held
+
+
+def test_the_hold_is_lifted_only_by_an_approval_that_saw_it(ledger: Ledger) -> None:
+    assert ledger.waves_hold() is None
+    ledger.hold_waves({"wave_id": "canary", "run_id": "run-1", "status": "stopped"})
+    (warning,) = waves.hold_warning(ledger.waves_hold())
+    assert "wave canary (run run-1) ended stopped" in warning.message
+    ledger.hold_waves({"wave_id": "prod", "run_id": "run-2", "status": "aborted"})
+    assert not ledger.release_waves("run-1")  # approved seeing run-1's: run-2's stays
+    assert ledger.waves_hold() == {"wave_id": "prod", "run_id": "run-2", "status": "aborted"}
+    assert ledger.release_waves("run-2")
+    assert ledger.waves_hold() is None
+    assert waves.hold_warning(None) == ()

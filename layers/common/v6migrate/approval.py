@@ -374,6 +374,7 @@ def ask(request: ApprovalRequest, approvals: Approvals, ledger: Any, events: Any
         required=request.policy.required,
         expires_at=int(time.time()) + request.policy.timeout_seconds,
         changed=request.changed,
+        warnings=tuple(w.message for w in summary.warnings),
     )
     _put_event(events, "Approval Requested", detail)
     return approval_id

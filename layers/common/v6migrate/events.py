@@ -49,6 +49,7 @@ class ApprovalRequestedDetail(StageEventDetail):
     required: int
     expires_at: int  # epoch seconds
     changed: tuple[str, ...] = ()  # asked again: what moved since the earlier approval
+    warnings: tuple[str, ...] = ()  # preflight's warnings; for a wave, a hold on the waves
 
 
 class ApprovalDecidedDetail(StageEventDetail):

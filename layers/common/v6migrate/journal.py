@@ -211,6 +211,39 @@ class Ledger:
         kept["actions"] = [json.loads(a["S"]) for a in item.get("actions", {}).get("L", [])]
         return kept
 
+    _HOLD = {"pk": {"S": "waves"}, "sk": {"S": "hold"}}
+
+    def hold_waves(self, hold: dict[str, Any]) -> None:
+        """Hold the waves that start from now on until one of them is approved (a wave that
+        stopped or was aborted: its run, status and time)."""
+        self._db.update_item(
+            TableName=self._table, Key=self._HOLD,
+            UpdateExpression="SET #data = :data, hold_run = :run",
+            ExpressionAttributeNames={"#data": "data"},
+            ExpressionAttributeValues={":data": {"S": json.dumps(hold, sort_keys=True)},
+                                       ":run": {"S": str(hold["run_id"])}},
+        )  # fmt: skip
+
+    def waves_hold(self) -> dict[str, Any] | None:
+        item = self._db.get_item(TableName=self._table, Key=self._HOLD, ConsistentRead=True)
+        found = item.get("Item")
+        return json.loads(found["data"]["S"]) if found else None
+
+    def release_waves(self, run_id: str) -> bool:
+        """Lift the hold set by wave run `run_id` (an approval that saw it); a hold a later
+        wave set meanwhile stays. True if this call lifted it."""
+        try:
+            self._db.delete_item(
+                TableName=self._table, Key=self._HOLD,
+                ConditionExpression="hold_run = :run",
+                ExpressionAttributeValues={":run": {"S": run_id}},
+            )  # fmt: skip
+            return True
+        except ClientError as error:
+            if _conditional(error):
+                return False
+            raise translate(error, "dynamodb:DeleteItem hold") from error
+
     def acquire_slot(self, run_id: str, key: str, holder: str, limit: int) -> bool:
         """Take one of `limit` slots under `key` for `holder` (a wave's clusters in one account
         and Region); False if all are held by others. Taken again by its holder, it is still

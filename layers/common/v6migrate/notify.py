@@ -62,6 +62,7 @@ def lines(event: dict[str, Any]) -> list[str]:
         if detail.get("changed"):
             found.append("The plan moved since it was approved:")
             found += [f"  {line}" for line in detail["changed"]]
+        found += [f"⚠ {line}" for line in detail.get("warnings", [])]
     elif kind == "Approval Decided":
         found.append(f"{detail.get('decision')} by {detail.get('decided_by')}: "
                      f"{detail.get('status')}")  # fmt: skip

@@ -23,6 +23,7 @@ from v6migrate.models import (
     AccountId,
     ApprovalPolicy,
     ClusterName,
+    Finding,
     Frozen,
     MigrationRequest,
     PlanOptions,
@@ -367,7 +368,7 @@ def item_name(wave_id: str, run_id: str, index: int, cluster: str) -> str:
 
 def targets_output(
     wave: WaveSpec, run_id: str, planned: list[Planned], requested_by: str | None,
-    frozen: FreezeWindow | None,
+    frozen: FreezeWindow | None, held: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """ResolveTargets' answer to the wave state machine: the runs to start (each bound to its
     plan), the blocked clusters, what the approval shows and binds, the Map's settings."""
@@ -386,7 +387,7 @@ def targets_output(
         migration_id=run_id, cluster=f"wave {wave.id}: {len(startable)} cluster(s)",
         account_id=",".join(sorted({p.target.account_id for p in startable})),
         region=",".join(sorted({p.target.region for p in startable})), mode=wave.mode,
-        blocked=False, blockers=(), warnings=(), counts=counts, changes=(),
+        blocked=False, blockers=(), warnings=hold_warning(held), counts=counts, changes=(),
         omitted_changes=sum(counts.values()), plan_hash=wave_hash(startable),
         approval=wave.approval,
     )  # fmt: skip
@@ -394,6 +395,7 @@ def targets_output(
     return {
         "wave": wave.model_dump(mode="json"),  # with its defaults, for the states after
         "frozen": frozen.model_dump(mode="json") if frozen else None,
+        "held": held,
         "count": len(items),
         "items": items,
         "blocked": [
@@ -508,3 +510,28 @@ def gate(control: Control, slot: bool = True) -> dict[str, bool]:
 
 def slot_key(account_id: str, region: str) -> str:
     return f"{account_id}#{region}"
+
+
+def holds_later_waves(evidence: dict[str, Any]) -> bool:
+    """Whether this wave's end holds the waves after it until one of them is approved: it
+    stopped past its tolerance or on the HaltWaves alarm once clusters had started, or an
+    operator aborted it. A freeze, a rejection, nothing to start: no hold."""
+    if evidence["status"] == "aborted":
+        return True
+    counts = evidence["counts"]
+    started = int(counts["succeeded"]) + int(counts["failed"])
+    return evidence["status"] == "stopped" and started > 0
+
+
+def hold_warning(held: dict[str, Any] | None) -> tuple[Finding, ...]:
+    """What the approvers of a held wave read before they let the waves go on."""
+    if not held:
+        return ()
+    return (
+        Finding(
+            code="WavesHeld",
+            severity="warning",
+            message=f"wave {held['wave_id']} (run {held['run_id']}) ended {held['status']}: "
+            f"approving this wave lets the waves go on",
+        ),
+    )
