@@ -10,6 +10,9 @@
   service does when its request rate is passed (`THROTTLING`: its own code and HTTP status),
   by default every service the workflow's code calls; `local serve --throttle SHARE` sets it
   for any client.
+- `buckets(True)`: EC2 throttles as EC2 does, with token buckets per account and Region
+  (`EC2_BUCKETS`) refilled on the simulated clock, so a fast-forwarded wait refills them as
+  the time it stands for would; `local serve --throttle buckets` sets it for any client.
 - `mutations`: the mutating calls seen since `arm()`, by action, in order.
 - `count()` / `counted()`: every call the embedded AWS answers from then on, of every service
   (STS, DynamoDB, EventBridge and Step Functions included) in every account, by
@@ -57,6 +60,46 @@ THROTTLING: dict[str, tuple[str, int]] = {
 }
 
 
+# EC2's request token buckets, per account and Region: (tokens, refill per second). Mutating
+# actions 50 (5/s); Describe* and the other non-mutating ones 100 (20/s); DescribeInstances,
+# DescribeNetworkInterfaces and DescribeSecurityGroups without a filter or ids 50 (10/s). A call
+# takes a token from its category's bucket; with none left it is refused with
+# RequestLimitExceeded (EC2 API reference, "Request throttling"; DOMAIN.md, "Throttling and
+# retries"). Not simulated: the per-API buckets EC2 has moved to for some actions, resource
+# rate limits (RunInstances' instances), and the rates of EKS, Auto Scaling and Step Functions,
+# which their references do not publish as buckets.
+EC2_BUCKETS: dict[str, tuple[int, float]] = {
+    "mutating": (50, 5.0),
+    "describe": (100, 20.0),
+    "unfiltered": (50, 10.0),
+}
+NON_MUTATING = ("Describe", "Get", "List", "Search")
+UNFILTERED = ("DescribeInstances", "DescribeNetworkInterfaces", "DescribeSecurityGroups")
+# The parameters that narrow those three (a filter, or the resources named by id or name)
+NARROWING = ("Filter.", "InstanceId.", "NetworkInterfaceId.", "GroupId.", "GroupName.")
+
+
+def ec2_category(action: str, parameters: Any) -> str:
+    """The bucket an EC2 call takes its token from."""
+    if action in UNFILTERED and not any(str(k).startswith(NARROWING) for k in parameters):
+        return "unfiltered"
+    return "describe" if action.startswith(NON_MUTATING) else "mutating"
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+    def take(self, capacity: int, rate: float, now: float) -> bool:
+        self.tokens = min(float(capacity), self.tokens + max(0.0, now - self.at) * rate)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
 class _Fault(ServiceException):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(code, message)
@@ -76,6 +119,8 @@ class _State:
     throttled: int = 0
     counting: bool = False
     calls: collections.Counter[str] = field(default_factory=collections.Counter)
+    buckets_on: bool = False
+    buckets: dict[tuple[str, str, str], _Bucket] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -113,6 +158,35 @@ def throttle(share: float, seed: int = 7, services: tuple[str, ...] = tuple(THRO
         STATE.rng = random.Random(seed)
         STATE.throttled = 0
         STATE.throttled_by = collections.Counter()
+
+
+def buckets(on: bool) -> None:
+    """EC2's token buckets from now on (full), or no longer."""
+    with STATE.lock:
+        STATE.buckets_on = on
+        STATE.buckets = {}
+        STATE.throttled = 0
+        STATE.throttled_by = collections.Counter()
+
+
+def _out_of_tokens(response: BaseResponse, service: str) -> tuple[_Fault, int] | None:
+    if not STATE.buckets_on or service != "ec2":
+        return None
+    from local.gaps.timing import CLOCK
+
+    action = response._get_action()
+    category = ec2_category(action, getattr(response, "querystring", {}) or {})
+    capacity, rate = EC2_BUCKETS[category]
+    key = (str(response.current_account), str(response.region), category)
+    now = CLOCK.now()
+    with STATE.lock:
+        bucket = STATE.buckets.setdefault(key, _Bucket(float(capacity), now))
+        if bucket.take(capacity, rate, now):
+            return None
+        STATE.throttled += 1
+        STATE.throttled_by[service] += 1
+    code, status = THROTTLING[service]
+    return _Fault(code, "Request limit exceeded."), status
 
 
 def count() -> None:
@@ -211,7 +285,9 @@ def install() -> None:
             and headers is not None
             and "x-k8s-aws-id" in {str(k).lower() for k in headers.keys()}  # noqa: SIM118 (werkzeug's headers iterate as pairs)
         )
-        throttled = None if authenticator else _throttled(service)
+        throttled = (
+            None if authenticator else (_throttled(service) or _out_of_tokens(self, service))
+        )
         if throttled is not None:
             limit, status = throttled
             _, headers, body = self.serialized(ActionResult(limit))

@@ -18,7 +18,7 @@ def serve(
     port: int,
     echo: Callable[[str], None],
     page_size: int | None = None,
-    throttle: float = 0.0,
+    throttle: float | str = 0.0,
 ) -> int:
     """Start, deploy, seed, print how to reach it, then serve until SIGTERM or Ctrl-C, which end
     it at any point (while it deploys or seeds too): returns 0 then.
@@ -51,7 +51,7 @@ def _serve_until(
     embedded: EmbeddedAws,
     estate: str,
     echo: Callable[[str], None],
-    throttle: float,
+    throttle: float | str,
 ) -> int:
     printing = threading.Lock()
     failed: list[BaseException] = []
@@ -80,7 +80,7 @@ def _serve_until(
 
 
 def _prepare(
-    embedded: EmbeddedAws, estate: str, echo: Callable[[str], None], throttle: float
+    embedded: EmbeddedAws, estate: str, echo: Callable[[str], None], throttle: float | str
 ) -> None:
     session = embedded.session()
     deployment = deploy(session, parameters=local_parameters())
@@ -98,8 +98,12 @@ def _prepare(
              f"{ids['account_id']}, {ids['region']}, {ids['vpc_id']}")  # fmt: skip
     echo(f"export AWS_ENDPOINT_URL={embedded.endpoint} AWS_ACCESS_KEY_ID=embedded "
          f"AWS_SECRET_ACCESS_KEY=embedded AWS_REGION={embedded.region}")  # fmt: skip
-    if throttle:
-        # after the deployment and the seed: only the clients that use it meet it
-        faults.throttle(throttle)
-        echo(f"throttling {throttle:.0%} of the calls to {', '.join(faults.THROTTLING)}")
+    # after the deployment and the seed: only the clients that use it meet it
+    if throttle == "buckets":
+        faults.buckets(True)
+        buckets = ", ".join(f"{k} {n} at {r:g}/s" for k, (n, r) in faults.EC2_BUCKETS.items())
+        echo(f"throttling EC2 by token buckets per account and Region: {buckets}")
+    elif throttle:
+        faults.throttle(float(throttle))
+        echo(f"throttling {float(throttle):.0%} of the calls to {', '.join(faults.THROTTLING)}")
     echo(f"endpoint: {embedded.endpoint}")

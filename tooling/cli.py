@@ -534,13 +534,17 @@ def _approval_id(text: str) -> str:
     return text
 
 
-def _share(text: str) -> float:
+def _share(text: str) -> float | str:
+    if text == "buckets":
+        return text
     try:
         value = float(text)
     except ValueError:
         value = -1.0
     if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a share from 0 up to (not including) 1")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither `buckets` nor a share from 0 up to (not including) 1"
+        )
     return value
 
 
@@ -672,9 +676,10 @@ def _parser() -> argparse.ArgumentParser:
         "answer fewer than asked; default: AWS's own page sizes)",
     )  # fmt: skip
     serve.add_argument(
-        "--throttle", type=_share, default=0.0, metavar="SHARE",
+        "--throttle", type=_share, default=0.0, metavar="SHARE|buckets",
         help="that share (0 to 1) of the calls to each service the workflow uses is throttled, "
-        "with the service's own error code and HTTP status (default: none)",
+        "with the service's own error code and HTTP status; or `buckets`: EC2's token buckets "
+        "per account and Region (default: none)",
     )  # fmt: skip
     serve.set_defaults(func=cmd_local_serve)
 

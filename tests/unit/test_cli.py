@@ -86,6 +86,7 @@ START_APPLY = ["start", "--cluster", "orders-prod", "--region", "eu-west-1", "--
         (["local", "serve", "--throttle", "1"], "--throttle"),
         (["local", "serve", "--throttle", "-0.1"], "--throttle"),
         (["local", "serve", "--throttle", "a fifth"], "--throttle"),
+        (["local", "serve", "--throttle", "bucket"], "--throttle"),
         (["approve", "4F87-not-an-id"], "approval_id"),
         (["reject", "x"], "approval_id"),
         ([*START_APPLY, "--approver", "ops-team"], "--approver"),
