@@ -89,6 +89,28 @@ def test_a_signature_is_taken_once(ledger: Any) -> None:
     assert chatops.first_use(dynamodb, "ledger", "v0=aa", str(NOW)) is True
     assert chatops.first_use(dynamodb, "ledger", "v0=aa", str(NOW)) is False
     assert chatops.first_use(dynamodb, "ledger", "v0=bb", str(NOW)) is True
+    # kept until the window has long passed (then DynamoDB's TTL deletes it): a replay inside
+    # the window always finds it
+    kept = dynamodb.get_item(
+        TableName="ledger", Key={"pk": {"S": "slack#v0=aa"}, "sk": {"S": "replay"}}
+    )["Item"]
+    assert NOW + 300 <= int(kept["ttl"]["N"]) <= NOW + 3600  # Slack's window is five minutes
+
+
+def test_a_failed_write_is_not_taken_for_a_replay() -> None:
+    from botocore.exceptions import ClientError
+
+    from v6migrate.errors import TransientError
+
+    class Busy:
+        def put_item(self, **kwargs: Any) -> None:
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}},
+                "PutItem",
+            )
+
+    with pytest.raises(TransientError):
+        chatops.first_use(Busy(), "ledger", "v0=cc", str(NOW))
 
 
 def test_the_message_is_only_ever_sent_under_the_allowed_prefix() -> None:

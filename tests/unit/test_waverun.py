@@ -144,3 +144,47 @@ def test_the_hold_is_lifted_only_by_an_approval_that_saw_it(ledger: Ledger) -> N
     assert ledger.release_waves("run-2")
     assert ledger.waves_hold() is None
     assert waves.hold_warning(None) == ()
+
+
+def test_no_running_map_run_no_ramp(ledger: Ledger) -> None:
+    class Ended(MapRuns):
+        def describe_map_run(self, mapRunArn: str) -> dict[str, Any]:
+            return {**super().describe_map_run(mapRunArn), "status": "SUCCEEDED"}
+
+    ended = Ended({"succeeded": 1}, at=1)
+    assert waverun.ramp(ended, ledger, EXECUTION, RUN, ceiling=8)["changed"] is False
+    assert ended.updates == []
+
+
+def test_the_ramp_counts_this_cluster_and_stops_at_the_level_it_is_at(ledger: Ledger) -> None:
+    # the first success (this cluster's item has not ended: none counted yet) doubles 1 to 2
+    first = MapRuns({}, at=1)
+    assert waverun.ramp(first, ledger, EXECUTION, RUN, ceiling=8)["max_concurrency"] == 2
+    assert first.updates == [{"mapRunArn": MAP_RUN, "maxConcurrency": 2}]
+    # the second success (one counted) keeps 2, asking for nothing
+    second = MapRuns({"succeeded": 1}, at=2)
+    assert waverun.ramp(second, ledger, EXECUTION, RUN, ceiling=8)["changed"] is False
+    assert second.updates == []
+    # no limit (0) is never lowered to a level
+    unlimited = MapRuns({"succeeded": 5}, at=0)
+    assert waverun.ramp(unlimited, ledger, EXECUTION, RUN, ceiling=8)["changed"] is False
+    assert unlimited.updates == []
+
+
+def test_a_refused_update_is_the_services_error_and_the_step_was_kept_first(
+    ledger: Ledger,
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from v6migrate.errors import TransientError
+
+    class Busy(MapRuns):
+        def update_map_run(self, **kwargs: Any) -> None:
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+                "UpdateMapRun",
+            )
+
+    with pytest.raises(TransientError):
+        waverun.ramp(Busy({"succeeded": 0}, at=1), ledger, EXECUTION, RUN, ceiling=4)
+    assert [a["action"] for a in ledger.read_control(RUN)["actions"]] == ["ramp"]

@@ -151,3 +151,63 @@ def test_the_example_waves_file_is_valid_and_its_runs_are_bound_to_the_approved_
     unapproved = wave.model_copy(update={"approval": wave.approval.model_copy(
         update={"mode": "none"})})  # fmt: skip
     assert child_request(unapproved, planned, None).approval.preapproved_plan_hash is None
+
+
+def _item(cluster: str) -> dict[str, Any]:
+    request = {"account_id": "222222222222", "region": "eu-west-1", "cluster": cluster}
+    return {"name": f"w-{cluster}", "request": request}
+
+
+def _run(status: str, seconds: float = 0.0, **extra: Any) -> dict[str, Any]:
+    start = datetime.datetime(2027, 1, 1, 9, 0, tzinfo=datetime.UTC)
+    return {"status": status, "startDate": start,
+            "stopDate": start + datetime.timedelta(seconds=seconds), **extra}  # fmt: skip
+
+
+def test_the_wave_report_says_each_clusters_run_and_how_the_wave_ended() -> None:
+    from v6migrate import waves
+
+    wave = waves.WaveSpec.model_validate(
+        {"id": "w", "regions": ["eu-west-1"],
+         "targets": {"accounts": ["222222222222"], "clusters": ["a"]}}
+    )  # fmt: skip
+    targets = {
+        "items": [_item("a"), _item("b"), _item("c")],
+        "blocked": [{"cluster": "d", "blockers": ["config map only"]}],
+        "wave_hash": "h", "frozen": None,
+    }  # fmt: skip
+    output = json.dumps({"stages": {"vpc": "done"}, "validation": {"passed": True}})
+    runs = [_run("SUCCEEDED", 90.04, output=output),
+            _run("FAILED", 30.0, error="States.TaskFailed"), None]  # fmt: skip
+    approval = {"approvers": ["arn:aws:iam::1:role/lead"]}
+    report = waves.report(wave, "run-1", targets, runs, None, approval)
+    a, b, c = report["clusters"]
+    assert (a["status"], a["seconds"], a["stages"], a["validation"]) == (
+        "SUCCEEDED", 90.0, {"vpc": "done"}, {"passed": True})  # fmt: skip
+    assert (a["execution"], a["account_id"], a["region"]) == ("w-a", "222222222222", "eu-west-1")
+    assert "error" not in a
+    assert (b["status"], b["seconds"], b["error"]) == ("FAILED", 30.0, "States.TaskFailed")
+    assert c == {"account_id": "222222222222", "region": "eu-west-1", "cluster": "c",
+                 "execution": "w-c", "status": "NOT_STARTED"}  # fmt: skip
+    assert report["counts"] == {"planned": 4, "succeeded": 1, "failed": 1, "not_started": 1,
+                                "blocked": 1}  # fmt: skip
+    assert report["status"] == "succeeded-within-tolerance"
+    assert (report["approved_by"], report["wave_hash"], report["error"]) == (
+        ["arn:aws:iam::1:role/lead"], "h", None)  # fmt: skip
+    assert report["blocked"] == targets["blocked"]
+    assert report["operator_actions"] == []
+    # How it ended: all succeeded; stopped (a failure caught); aborted; frozen first of all
+    done = waves.report(wave, "run-1", {"items": [_item("a")]}, [_run("SUCCEEDED")], None, None)
+    assert (done["status"], done["approved_by"]) == ("succeeded", [])
+    failure = {"Error": "States.ExceedToleratedFailureThreshold"}
+    stopped = waves.report(wave, "run-1", targets, runs, failure, approval)
+    assert (stopped["status"], stopped["error"]) == ("stopped", failure["Error"])
+    pressed = waves.Control(aborted=True, actions=({"action": "abort", "by": "x"},))
+    aborted = waves.report(wave, "run-1", targets, runs, failure, approval, pressed)
+    assert (aborted["status"], aborted["operator_actions"]) == (
+        "aborted", [{"action": "abort", "by": "x"}])  # fmt: skip
+    frozen = waves.report(wave, "run-1", {**targets, "frozen": {"reason": "x"}}, runs, failure,
+                          approval, pressed)  # fmt: skip
+    assert frozen["status"] == "frozen"
+    with pytest.raises(ValueError, match=r"shorter|longer"):
+        waves.report(wave, "run-1", targets, runs[:2], None, None)  # one run per item
