@@ -99,7 +99,7 @@ def _reachable(states: dict[str, Any], start: str) -> set[str]:
 def test_every_failure_path_ends_in_a_fail_state(logical: str) -> None:
     # A Catch that records the run's error ($.error) must end the execution failed; only
     # bookkeeping after success (lock release, the success event, a wave's ramp after a
-    # cluster succeeded, its slot given back) may carry on.
+    # cluster succeeded, its slot given back, the abort check before the bake) may carry on.
     for scope in _scopes(_definition(MACHINES[logical])):
         states = scope["States"]
         for name, state in states.items():

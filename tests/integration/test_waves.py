@@ -263,7 +263,8 @@ def test_a_paused_wave_starts_no_cluster_and_anyone_may_abort_it(stack: Stack) -
     # Given a wave of two clusters, paused by someone who is not its approver before it is
     # approved
     _estates(stack, blocked=False)
-    execution = _start(stack, _wave(stack, max_concurrency=3, ramp=False), "canary-p")
+    wave = _wave(stack, max_concurrency=3, ramp=False, bake_minutes=60)
+    execution = _start(stack, wave, "canary-p")
     outsider = stack.as_role("platform", "mallory")
     paused = stack.api("POST", "/waves/canary-p/pause", {"reason": "incident 42"},
                        session=outsider)  # fmt: skip
@@ -288,6 +289,7 @@ def test_a_paused_wave_starts_no_cluster_and_anyone_may_abort_it(stack: Stack) -
     done = stack.wait(execution, timeout=120)
     assert (done["status"], done["error"]) == ("FAILED", "aborted")
     assert _children(stack) == []
+    assert "Bake" not in stack.entered(execution)  # nothing ran that needs to bake
     report = _wave_now(stack, "canary-p", lambda a: True)["report"]
     assert report["counts"]["not_started"] == 2
     assert [(a["action"], a["by"].rsplit("/", 1)[-1]) for a in report["operator_actions"]] == [
