@@ -46,15 +46,11 @@ def _resolve(event: dict[str, Any]) -> dict[str, Any]:
     planned = waves.plan_all(wave, targets, run_id)
     answer = waves.targets_output(wave, run_id, planned, started.requested_by,
                                   wave.frozen_at(_now()), held)  # fmt: skip
-    clusters = [
-        {
-            "name": item["name"],
-            **{k: item["request"][k] for k in ("account_id", "region", "cluster")},
-        }
-        for item in answer["items"]
-    ]
+    ledger = default_ledger()
+    for name, request in waves.child_requests(wave, run_id, planned, started.requested_by).items():
+        ledger.note(run_id, f"item-{name}", request)  # what the gate hands the item
     kept = {k: v for k, v in answer.items() if k != "items"}
-    default_ledger().note(run_id, "wave", {**kept, "clusters": clusters})
+    ledger.note(run_id, "wave", {**kept, "clusters": answer["items"]})
     logger.info("wave resolved", extra={"wave_id": wave.id, "clusters": len(targets),
                                         "to_start": answer["count"]})  # fmt: skip
     return answer
@@ -77,27 +73,36 @@ def _report(event: dict[str, Any]) -> dict[str, Any]:
     evidence = waves.report(
         wave, run_id, targets, children, event.get("failure"), event.get("approval"), control
     )
-    ledger.note(run_id, "wave-report", evidence)
+    for cluster in evidence["clusters"]:  # in full, a record each (DynamoDB's 400 KB an item)
+        ledger.note(run_id, f"report-{cluster['execution']}", cluster)
+    ledger.note(run_id, "wave-report", waves.compact(evidence))
     if waves.holds_later_waves(evidence):
         ledger.hold_waves({"wave_id": wave.id, "run_id": run_id, "status": evidence["status"],
                            "at": _now().isoformat()})  # fmt: skip
         logger.warning("later waves held", extra={"wave_id": wave.id, "run_id": run_id})
     logger.info("wave reported", extra={"wave_id": wave.id, "status": evidence["status"]})
-    return evidence
+    return waves.compact(evidence)
 
 
-def _gate(event: dict[str, Any]) -> dict[str, bool]:
+def _gate(event: dict[str, Any]) -> dict[str, Any]:
     """Whether this cluster may start now: not if the wave is paused or aborted, nor while its
     account and Region already run as many of the wave's clusters as the wave allows (a slot
     is taken here and given back once its run ended)."""
     ledger, run_id = default_ledger(), str(event["run_id"])
     control = waves.Control.model_validate(ledger.read_control(run_id))
-    verdict = waves.gate(control)
-    limit, request = event.get("per_account_region"), event.get("request", {})
+    verdict: dict[str, Any] = waves.gate(control)
+    limit, name = event.get("per_account_region"), event.get("name")
     if limit and not verdict["aborted"] and not verdict["paused"]:
-        key = waves.slot_key(request["account_id"], request["region"])
-        slot = ledger.acquire_slot(run_id, key, str(event["name"]), int(limit))
+        key = waves.slot_key(event["account_id"], event["region"])
+        slot = ledger.acquire_slot(run_id, key, str(name), int(limit))
         verdict = waves.gate(control, slot)
+    verdict["request"] = None  # the state machine reads the field whatever the verdict
+    go = name and not verdict["aborted"] and not verdict["paused"] and verdict["slot"]
+    if go:  # the request the wave's approvers approved, kept when the wave was resolved
+        request = ledger.read_note(run_id, f"item-{name}")
+        if request is None:
+            raise InputError(f"wave run {run_id} kept no request for {name}")
+        verdict["request"] = request
     return verdict
 
 
@@ -118,10 +123,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if action == "gate":
         return _gate(event)
     if action == "release":
-        limit, request = event.get("per_account_region"), event["request"]
+        limit = event.get("per_account_region")
         if limit:
             default_ledger().release_slot(
-                str(event["run_id"]), waves.slot_key(request["account_id"], request["region"]),
+                str(event["run_id"]), waves.slot_key(event["account_id"], event["region"]),
                 str(event["name"]),
             )  # fmt: skip
         return {"released": bool(limit)}

@@ -154,8 +154,8 @@ def test_the_example_waves_file_is_valid_and_its_runs_are_bound_to_the_approved_
 
 
 def _item(cluster: str) -> dict[str, Any]:
-    request = {"account_id": "222222222222", "region": "eu-west-1", "cluster": cluster}
-    return {"name": f"w-{cluster}", "request": request}
+    return {"name": f"w-{cluster}", "account_id": "222222222222", "region": "eu-west-1",
+            "cluster": cluster}  # fmt: skip
 
 
 def _run(status: str, seconds: float = 0.0, **extra: Any) -> dict[str, Any]:
@@ -211,3 +211,49 @@ def test_the_wave_report_says_each_clusters_run_and_how_the_wave_ended() -> None
     assert frozen["status"] == "frozen"
     with pytest.raises(ValueError, match=r"shorter|longer"):
         waves.report(wave, "run-1", targets, runs[:2], None, None)  # one run per item
+
+
+def _planned(count: int) -> list[Any]:
+    from v6migrate import waves
+    from v6migrate.models import ApprovalPolicy, PlanSummary
+
+    return [
+        waves.Planned(
+            target=waves.Target(account_id=f"{200000000000 + n // 10:012d}", region="eu-west-1",
+                                cluster=f"cluster-{n:04d}-" + "x" * 60),
+            summary=PlanSummary(
+                migration_id=f"m{n}", cluster=f"cluster-{n:04d}", account_id="222222222222",
+                region="eu-west-1", mode="apply", blocked=False, blockers=(), warnings=(),
+                counts={"vpc": 40, "attachments": 20}, changes=(), omitted_changes=60,
+                plan_hash=f"{n:064x}", approval=ApprovalPolicy(),
+            ),
+        )
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def test_what_a_big_wave_carries_in_its_state_stays_below_256_kib_or_is_refused() -> None:
+    # Step Functions: a state's input or output at most 256 KiB (States.DataLimitExceeded);
+    # EventBridge: an event at most 256 KB. bench/wave_scale.py found a wave of 50 clusters
+    # failing on it when each item carried its cluster's whole request.
+    from v6migrate import waves
+    from v6migrate.errors import InputError
+
+    wave = waves.WaveSpec.model_validate(
+        {"id": "w", "regions": ["eu-west-1"],
+         "targets": {"accounts": ["222222222222"], "cluster_tags": {"k": "v"}}}
+    )  # fmt: skip
+    answer = waves.targets_output(wave, "run-1", _planned(500), None, None)
+    assert len(json.dumps(answer)) < 256 * 1024 / 2
+    run = {
+        "status": "SUCCEEDED",
+        "output": json.dumps(
+            {"stages": {"vpc": "x" * 4000}, "validation": {"checks": ["y" * 4000]}}
+        ),
+    }
+    evidence = waves.report(wave, "run-1", answer, [run] * len(answer["items"]), None, None)
+    assert len(json.dumps(waves.compact(evidence))) < 256 * 1024
+    assert len(json.dumps(evidence)) > 256 * 1024  # what the ledger keeps, cluster by cluster
+    # Too many clusters for one wave: refused with what to do, before anything starts
+    with pytest.raises(InputError, match="split it into smaller waves"):
+        waves.targets_output(wave, "run-1", _planned(1200), None, None)

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from v6migrate.errors import InputError
 from v6migrate.models import (
     AccountId,
     ApprovalPolicy,
@@ -373,10 +374,13 @@ def targets_output(
     """ResolveTargets' answer to the wave state machine: the runs to start (each bound to its
     plan), the blocked clusters, what the approval shows and binds, the Map's settings."""
     startable = [p for p in planned if not p.summary.blocked]
+    # Each item names its cluster only: its request (with the plan hash the wave approves) is
+    # kept in the ledger and handed to the item by the gate (`child_requests`), so the state
+    # stays far below Step Functions' 256 KiB however many clusters the wave takes.
     items = [
         {"name": item_name(wave.id, run_id, index, p.target.cluster),
-         "request": child_request(wave, p, requested_by).model_dump(mode="json",
-                                                                    exclude_none=True)}
+         "account_id": p.target.account_id, "region": p.target.region,
+         "cluster": p.target.cluster}
         for index, p in enumerate(startable)
     ]  # fmt: skip
     counts: dict[str, int] = {}
@@ -392,7 +396,7 @@ def targets_output(
         approval=wave.approval,
     )  # fmt: skip
     tolerance = wave.tolerance
-    return {
+    answer: dict[str, Any] = {
         "wave": wave.model_dump(mode="json"),  # with its defaults, for the states after
         "frozen": frozen.model_dump(mode="json") if frozen else None,
         "held": held,
@@ -413,6 +417,40 @@ def targets_output(
         "tolerated_failure_percentage": float(tolerance.percentage or 0.0),
         "bake_seconds": wave.bake_minutes * 60,
     }
+    size = len(json.dumps(answer))
+    if size > STATE_BUDGET:
+        raise InputError(
+            f"wave {wave.id} resolves to {len(items)} clusters, {size} bytes of state: more than "
+            f"Step Functions carries between states (256 KiB); split it into smaller waves"
+        )
+    return answer
+
+
+# What a wave's resolved targets may take of Step Functions' 256 KiB a state (the rest is the
+# wave's input and the states' own fields): about 250 bytes a cluster, so some 800 clusters.
+STATE_BUDGET = 200_000
+
+
+def child_requests(
+    wave: WaveSpec, run_id: str, planned: list[Planned], requested_by: str | None
+) -> dict[str, dict[str, Any]]:
+    """Each startable cluster's child request, by its item's name."""
+    startable = [p for p in planned if not p.summary.blocked]
+    return {
+        item_name(wave.id, run_id, index, p.target.cluster): child_request(
+            wave, p, requested_by
+        ).model_dump(mode="json", exclude_none=True)
+        for index, p in enumerate(startable)
+    }
+
+
+def compact(evidence: dict[str, Any]) -> dict[str, Any]:
+    """The evidence as the state machine and the Wave Completed event carry it: each cluster's
+    run without its stages and validation (those stay in the ledger's `wave-report`), so a wave
+    of many clusters stays within Step Functions' and EventBridge's 256 KiB."""
+    kept = ("account_id", "region", "cluster", "execution", "status", "seconds", "error")
+    clusters = [{k: c[k] for k in kept if k in c} for c in evidence["clusters"]]
+    return {**evidence, "clusters": clusters}
 
 
 def report(
@@ -425,10 +463,9 @@ def report(
     wave ended."""
     clusters = []
     for item, run in zip(targets.get("items", []), runs, strict=True):
-        request = item["request"]
         entry: dict[str, Any] = {
-            "account_id": request["account_id"], "region": request["region"],
-            "cluster": request["cluster"], "execution": item["name"],
+            "account_id": item["account_id"], "region": item["region"],
+            "cluster": item["cluster"], "execution": item["name"],
             "status": "NOT_STARTED",
         }  # fmt: skip
         if run is not None:
