@@ -28,7 +28,7 @@ from botocore.exceptions import (
 from pydantic import ValidationError
 
 from v6migrate import aws, runs
-from v6migrate.errors import V6MigrateError
+from v6migrate.errors import InputError, V6MigrateError
 from v6migrate.models import ApprovalPolicy, MigrationRequest, PlanSummary
 from v6migrate.runs import TERMINAL, readable_cause
 
@@ -176,8 +176,13 @@ def cmd_waves_plan(args: argparse.Namespace) -> int:
         )
         planned = waves.plan_all(wave, targets, f"plan-{wave.id}")
         frozen = wave.frozen_at(datetime.now(UTC))
+        try:  # what a wave run would refuse before starting anything (too big a state)
+            waves.targets_output(wave, f"plan-{wave.id}", planned, None, frozen)
+            refused = None
+        except InputError as error:
+            refused = str(error)
         report.append({**waves.wave_summary(wave, f"plan-{wave.id}", planned),
-                       "wave_hash": waves.wave_hash(planned),
+                       "wave_hash": waves.wave_hash(planned), "refused": refused,
                        "frozen": frozen.model_dump(mode="json") if frozen else None})  # fmt: skip
     if args.output == "json":
         _out(json.dumps(report, indent=2))
@@ -246,6 +251,8 @@ def _print_wave(report: dict[str, Any]) -> None:
     started = [c for c in clusters if not c["blocked"]]
     _out(f"wave {report['wave_id']}: {len(clusters)} cluster(s), {len(started)} to start, "
          f"{len(clusters) - len(started)} blocked (plans {report['wave_hash'][:12]})")  # fmt: skip
+    if report.get("refused"):
+        _out(f"  REFUSED: {report['refused']}")
     if report["frozen"]:
         window = report["frozen"]
         _out(f"  FROZEN now: {window['start']} to {window['end']} {window['timezone']} "

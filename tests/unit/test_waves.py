@@ -36,8 +36,9 @@ def _estate(account: str, cluster: str, cidr: str, **changes: Any) -> dict[str, 
 
 
 def test_waves_plan_resolves_accounts_units_and_tags_and_plans_every_cluster(
-    moto: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+    moto: None, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     # Given an organisation with a unit holding one account, and clusters in three accounts:
     # two tagged for the wave, one tagged but config-map-only (blocked), one untagged
     organizations = boto3.client("organizations", region_name="us-east-1")
@@ -75,6 +76,13 @@ def test_waves_plan_resolves_accounts_units_and_tags_and_plans_every_cluster(
     table = capsys.readouterr().out
     assert "3 cluster(s), 2 to start, 1 blocked" in table
     assert "BLOCKED" in table
+    assert report["refused"] is None
+    # And a wave too big for a run's state is said to be refused before one is started
+    from v6migrate import waves
+
+    monkeypatch.setattr(waves, "STATE_BUDGET", 100)
+    assert main(["waves", "plan", path]) == 0
+    assert "REFUSED: wave canary resolves to 2 clusters" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
