@@ -97,20 +97,20 @@ def test_a_signature_is_taken_once(ledger: Any) -> None:
     assert NOW + 300 <= int(kept["ttl"]["N"]) <= NOW + 3600  # Slack's window is five minutes
 
 
-def test_a_failed_write_is_not_taken_for_a_replay() -> None:
+@pytest.mark.parametrize(
+    "code", ["ProvisionedThroughputExceededException", "AccessDeniedException"]
+)
+def test_a_failed_write_is_not_taken_for_a_replay(code: str) -> None:
     from botocore.exceptions import ClientError
 
-    from v6migrate.errors import TransientError
+    from v6migrate.errors import V6MigrateError
 
-    class Busy:
+    class Failing:
         def put_item(self, **kwargs: Any) -> None:
-            raise ClientError(
-                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}},
-                "PutItem",
-            )
+            raise ClientError({"Error": {"Code": code, "Message": "x"}}, "PutItem")
 
-    with pytest.raises(TransientError):
-        chatops.first_use(Busy(), "ledger", "v0=cc", str(NOW))
+    with pytest.raises(V6MigrateError):
+        chatops.first_use(Failing(), "ledger", "v0=cc", str(NOW))
 
 
 def test_the_message_is_only_ever_sent_under_the_allowed_prefix() -> None:

@@ -146,10 +146,11 @@ def test_the_hold_is_lifted_only_by_an_approval_that_saw_it(ledger: Ledger) -> N
     assert waves.hold_warning(None) == ()
 
 
-def test_no_running_map_run_no_ramp(ledger: Ledger) -> None:
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED", "ABORTED"])
+def test_no_running_map_run_no_ramp(ledger: Ledger, status: str) -> None:
     class Ended(MapRuns):
         def describe_map_run(self, mapRunArn: str) -> dict[str, Any]:
-            return {**super().describe_map_run(mapRunArn), "status": "SUCCEEDED"}
+            return {**super().describe_map_run(mapRunArn), "status": status}
 
     ended = Ended({"succeeded": 1}, at=1)
     assert waverun.ramp(ended, ledger, EXECUTION, RUN, ceiling=8)["changed"] is False
