@@ -20,7 +20,7 @@ for every cluster, no approval). It prints, per size:
 
 Left out, and why: the in-process handlers' time is measured under the load of every other
 cluster on this machine's cores, so GB-seconds and wall times are the embedded AWS's, not
-AWS's; EKS, Auto Scaling and Step Functions are not throttled (not published as buckets).
+AWS's; EKS, Auto Scaling and Step Functions are not throttled (local/faults.py says why).
 
     .venv/bin/python bench/wave_scale.py [--sizes 10,50] [--accounts 10]
 """

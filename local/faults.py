@@ -66,8 +66,9 @@ THROTTLING: dict[str, tuple[str, int]] = {
 # takes a token from its category's bucket; with none left it is refused with
 # RequestLimitExceeded (EC2 API reference, "Request throttling"; DOMAIN.md, "Throttling and
 # retries"). Not simulated: the per-API buckets EC2 has moved to for some actions, resource
-# rate limits (RunInstances' instances), and the rates of EKS, Auto Scaling and Step Functions,
-# which their references do not publish as buckets.
+# rate limits (RunInstances' instances), and the rates of EKS and Auto Scaling (no bucket
+# figures found in their references) and of Step Functions (its quotas page lists API
+# throttling buckets: not yet taken here).
 EC2_BUCKETS: dict[str, tuple[int, float]] = {
     "mutating": (50, 5.0),
     "describe": (100, 20.0),
