@@ -69,19 +69,20 @@ def _report(event: dict[str, Any]) -> dict[str, Any]:
         for item in targets.get("items", [])
     ]
     ledger = default_ledger()
-    control = waves.Control.model_validate(ledger.read_control(run_id))
+    control = waves.control_of(ledger, run_id)
     evidence = waves.report(
         wave, run_id, targets, children, event.get("failure"), event.get("approval"), control
     )
     for cluster in evidence["clusters"]:  # in full, a record each (DynamoDB's 400 KB an item)
         ledger.note(run_id, f"report-{cluster['execution']}", cluster)
-    ledger.note(run_id, "wave-report", waves.compact(evidence))
+    compact = waves.compact(evidence)
+    ledger.note(run_id, "wave-report", compact)
     if waves.holds_later_waves(evidence):
         ledger.hold_waves({"wave_id": wave.id, "run_id": run_id, "status": evidence["status"],
                            "at": _now().isoformat()})  # fmt: skip
         logger.warning("later waves held", extra={"wave_id": wave.id, "run_id": run_id})
     logger.info("wave reported", extra={"wave_id": wave.id, "status": evidence["status"]})
-    return waves.compact(evidence)
+    return compact
 
 
 def _gate(event: dict[str, Any]) -> dict[str, Any]:
@@ -89,16 +90,16 @@ def _gate(event: dict[str, Any]) -> dict[str, Any]:
     account and Region already run as many of the wave's clusters as the wave allows (a slot
     is taken here and given back once its run ended)."""
     ledger, run_id = default_ledger(), str(event["run_id"])
-    control = waves.Control.model_validate(ledger.read_control(run_id))
+    control = waves.control_of(ledger, run_id)
     verdict: dict[str, Any] = waves.gate(control)
     limit, name = event.get("per_account_region"), event.get("name")
-    if limit and not verdict["aborted"] and not verdict["paused"]:
+    go = not verdict["aborted"] and not verdict["paused"]
+    if go and limit:
         key = waves.slot_key(event["account_id"], event["region"])
-        slot = ledger.acquire_slot(run_id, key, str(name), int(limit))
-        verdict = waves.gate(control, slot)
+        go = ledger.acquire_slot(run_id, key, str(name), int(limit))
+        verdict = waves.gate(control, go)
     verdict["request"] = None  # the state machine reads the field whatever the verdict
-    go = name and not verdict["aborted"] and not verdict["paused"] and verdict["slot"]
-    if go:  # the request the wave's approvers approved, kept when the wave was resolved
+    if go and name:  # the request the wave's approvers approved, kept when the wave was resolved
         request = ledger.read_note(run_id, f"item-{name}")
         if request is None:
             raise InputError(f"wave run {run_id} kept no request for {name}")

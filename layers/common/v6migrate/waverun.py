@@ -65,7 +65,7 @@ def control(
         raise approval.NotAnApprover(
             f"{caller} is not an approver of wave {wave.id}: only they may {action} it"
         )
-    kept = waves.Control.model_validate(ledger.read_control(run_id))
+    kept = waves.control_of(ledger, run_id)
     if kept.aborted and action != "abort":
         raise ConflictError(f"wave run {run_id} was aborted: it starts no other cluster")
     fields: dict[str, Any] = {
@@ -107,7 +107,7 @@ def ramp(sfn: Any, ledger: Any, execution_arn: str, run_id: str, ceiling: int) -
     """After a cluster succeeded: raise the Map Run's concurrency to the ramp's next level (1,
     2, 4, ... up to the wave's maximum, or an operator's), never lower it. A failure anywhere
     holds the ramp where it is, as do a pause and an abort."""
-    kept = waves.Control.model_validate(ledger.read_control(run_id))
+    kept = waves.control_of(ledger, run_id)
     current = map_run(sfn, execution_arn)
     if current is None or current.get("status") != "RUNNING":
         return {"changed": False, "why": "no Map Run running"}
@@ -145,7 +145,7 @@ def status(
         child = runs.described(sfn, runs.execution_arn(migration_machine, item["name"]))
         clusters.append({**item, "status": child["status"] if child else "NOT_STARTED"})
     current = map_run(sfn, arn)
-    control_kept = waves.Control.model_validate(ledger.read_control(run_id))
+    control_kept = waves.control_of(ledger, run_id)
     answer: dict[str, Any] = {
         "run_id": run_id,
         "wave_id": wave.id,

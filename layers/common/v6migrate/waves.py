@@ -535,6 +535,11 @@ class Control(Frozen):
     actions: tuple[dict[str, Any], ...] = ()
 
 
+def control_of(ledger: Any, run_id: str) -> Control:
+    """The wave run's control record, as the ledger keeps it."""
+    return Control.model_validate(ledger.read_control(run_id))
+
+
 def gate(control: Control, slot: bool = True) -> dict[str, bool]:
     """Before a cluster starts: go, wait (paused, or no slot free in its account and Region), or
     skip it (aborted: the clusters already running finish, no other starts)."""
