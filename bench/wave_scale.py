@@ -1,7 +1,8 @@
-"""A wave of many clusters across ten accounts, under EC2's token buckets (issue 11, item 9).
+"""A wave of many clusters across ten accounts, under AWS's token buckets (issue 11, item 9).
 
-For each size (10 and 50 clusters by default), a fresh embedded AWS with EC2's request buckets
-on (`faults.buckets`: per account and Region, refilled on the simulated clock), the `small`
+For each size (10 and 50 clusters by default), a fresh embedded AWS with EC2's and Step
+Functions' published request buckets on (`faults.buckets`: per account and Region, refilled on
+the simulated clock; `--rate eks=20@2` adds one for EKS or Auto Scaling), the `small`
 estate seeded once per cluster (lean: no Transit Gateway, peering, Cloud WAN or load balancers)
 round-robin over ten accounts, and one wave that takes them all at once (no ramp, concurrency
 for every cluster, no approval). It prints, per size:
@@ -20,7 +21,8 @@ for every cluster, no approval). It prints, per size:
 
 Left out, and why: the in-process handlers' time is measured under the load of every other
 cluster on this machine's cores, so GB-seconds and wall times are the embedded AWS's, not
-AWS's; EKS, Auto Scaling and Step Functions are not throttled (local/faults.py says why).
+AWS's; EKS and Auto Scaling publish no bucket figures, so they are throttled only at the rates
+given with `--rate` (local/faults.py).
 
     .venv/bin/python bench/wave_scale.py [--sizes 10,50] [--accounts 10]
 """

@@ -10,9 +10,11 @@
   service does when its request rate is passed (`THROTTLING`: its own code and HTTP status),
   by default every service the workflow's code calls; `local serve --throttle SHARE` sets it
   for any client.
-- `buckets(True)`: EC2 throttles as EC2 does, with token buckets per account and Region
-  (`EC2_BUCKETS`) refilled on the simulated clock, so a fast-forwarded wait refills them as
-  the time it stands for would; `local serve --throttle buckets` sets it for any client.
+- `buckets(True)`: EC2 and Step Functions throttle as they do, with token buckets per account
+  and Region (`EC2_BUCKETS`, `SFN_BUCKETS`) refilled on the simulated clock, so a fast-forwarded
+  wait refills them as the time it stands for would; `rates=` adds a bucket per account and
+  Region for a service that publishes none (EKS, Auto Scaling) at the operator's figures;
+  `local serve --throttle buckets [--rate SERVICE=TOKENS@PER_SECOND]` sets them for any client.
 - `mutations`: the mutating calls seen since `arm()`, by action, in order.
 - `count()` / `counted()`: every call the embedded AWS answers from then on, of every service
   (STS, DynamoDB, EventBridge and Step Functions included) in every account, by
@@ -45,8 +47,10 @@ ALL_SERVICES = ("ec2", "networkmanager", "eks", "autoscaling", "elbv2")
 # Network Manager: ThrottlingException, 429 (its API reference, common errors). STS, IAM and
 # Elastic Load Balancing: Throttling, 400 ("Rate exceeded"). DynamoDB:
 # ProvisionedThroughputExceededException, 400 (DynamoDB API reference: "the request was denied
-# due to request throttling"). SSM: ThrottlingException, 400. Lambda, EventBridge and Step
-# Functions are left out: the state machine's interpreter calls them itself.
+# due to request throttling"). SSM: ThrottlingException, 400. Step Functions:
+# ThrottlingException, 400 (its API reference, common errors): by buckets only (below), never
+# by share, whose randomness would fail the interpreter's own calls. Lambda and EventBridge are
+# left out: the state machine's interpreter calls them itself.
 THROTTLING: dict[str, tuple[str, int]] = {
     "ec2": ("RequestLimitExceeded", 503),
     "eks": ("ThrottlingException", 429),
@@ -57,7 +61,9 @@ THROTTLING: dict[str, tuple[str, int]] = {
     "iam": ("Throttling", 400),
     "dynamodb": ("ProvisionedThroughputExceededException", 400),
     "ssm": ("ThrottlingException", 400),
+    "stepfunctions": ("ThrottlingException", 400),
 }
+SHARE_THROTTLED = tuple(s for s in THROTTLING if s != "stepfunctions")
 
 
 # EC2's request token buckets, per account and Region: (tokens, refill per second). Mutating
@@ -67,13 +73,48 @@ THROTTLING: dict[str, tuple[str, int]] = {
 # RequestLimitExceeded (EC2 API reference, "Request throttling"; DOMAIN.md, "Throttling and
 # retries"). Not simulated: the per-API buckets EC2 has moved to for some actions, resource
 # rate limits (RunInstances' instances), and the rates of EKS and Auto Scaling (no bucket
-# figures found in their references) and of Step Functions (its quotas page lists API
-# throttling buckets: not yet taken here).
+# figures found in their references: an operator may set them, `rates=`).
 EC2_BUCKETS: dict[str, tuple[int, float]] = {
     "mutating": (50, 5.0),
     "describe": (100, 20.0),
     "unfiltered": (50, 10.0),
 }
+# Step Functions' API buckets, per account and Region and per action: (tokens, refill per second)
+# in US East (N. Virginia), US West (Oregon) and Europe (Ireland), then in every other Region.
+# Step Functions developer guide, "Quotas": "Quotas related to API action throttling"
+# (StartExecution, Standard workflows) and "Other quotas". An action it lists no figures for
+# (the Map Run actions, RedriveExecution) is not throttled here. Express workflows'
+# StartExecution (6,000 at 6,000/s) is not told apart: v6migrate's machines are Standard.
+SFN_LARGE_REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
+SFN_BUCKETS: dict[str, tuple[tuple[int, float], tuple[int, float]]] = {
+    "StartExecution": ((1300, 300.0), (800, 150.0)),
+    "CreateActivity": ((100, 1.0), (100, 1.0)),
+    "CreateStateMachine": ((100, 1.0), (100, 1.0)),
+    "DeleteActivity": ((100, 1.0), (100, 1.0)),
+    "DeleteStateMachine": ((100, 1.0), (100, 1.0)),
+    "DescribeActivity": ((200, 1.0), (200, 1.0)),
+    "DescribeExecution": ((300, 15.0), (250, 10.0)),
+    "DescribeStateMachine": ((200, 20.0), (200, 20.0)),
+    "DescribeStateMachineForExecution": ((200, 1.0), (200, 1.0)),
+    "GetActivityTask": ((3000, 500.0), (1500, 300.0)),
+    "GetExecutionHistory": ((400, 20.0), (400, 20.0)),
+    "ListActivities": ((100, 10.0), (100, 5.0)),
+    "ListExecutions": ((200, 5.0), (100, 2.0)),
+    "ListStateMachines": ((100, 5.0), (100, 5.0)),
+    "ListTagsForResource": ((100, 1.0), (100, 1.0)),
+    "SendTaskFailure": ((3000, 500.0), (1500, 300.0)),
+    "SendTaskHeartbeat": ((3000, 500.0), (1500, 300.0)),
+    "SendTaskSuccess": ((3000, 500.0), (1500, 300.0)),
+    "StopExecution": ((1000, 200.0), (500, 25.0)),
+    "TagResource": ((200, 1.0), (200, 1.0)),
+    "UntagResource": ((200, 1.0), (200, 1.0)),
+    "UpdateStateMachine": ((100, 1.0), (100, 1.0)),
+}
+# moto's Step Functions interpreter makes its service integrations' calls (a `.sync` task's
+# DescribeExecution polls, the child's StartExecution) over HTTP, signed with this access key
+# (moto/stepfunctions/parser/asl/utils/boto_client.py). On AWS the service does that work itself
+# (a `.sync` child's end comes as an event): those calls spend none of the caller's tokens.
+INTERPRETER_KEY = "Credential=ak/"
 NON_MUTATING = ("Describe", "Get", "List", "Search")
 UNFILTERED = ("DescribeInstances", "DescribeNetworkInterfaces", "DescribeSecurityGroups")
 # The parameters that narrow those three (a filter, or the resources named by id or name)
@@ -113,7 +154,7 @@ class _State:
     after: bool = False
     services: tuple[str, ...] = SERVICES
     throttle_share: float = 0.0
-    throttled_services: tuple[str, ...] = tuple(THROTTLING)
+    throttled_services: tuple[str, ...] = SHARE_THROTTLED
     throttled_by: collections.Counter[str] = field(default_factory=collections.Counter)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     mutations: list[str] = field(default_factory=list)
@@ -121,7 +162,8 @@ class _State:
     counting: bool = False
     calls: collections.Counter[str] = field(default_factory=collections.Counter)
     buckets_on: bool = False
-    buckets: dict[tuple[str, str, str], _Bucket] = field(default_factory=dict)
+    buckets: dict[tuple[str, str, str, str], _Bucket] = field(default_factory=dict)
+    rates: dict[str, tuple[int, float]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -146,11 +188,11 @@ def disarm() -> None:
         STATE.fail_at = None
 
 
-def throttle(share: float, seed: int = 7, services: tuple[str, ...] = tuple(THROTTLING)) -> None:
+def throttle(share: float, seed: int = 7, services: tuple[str, ...] = SHARE_THROTTLED) -> None:
     """From now on, `share` of the calls to each of `services` is throttled (0 ends it)."""
     if not 0.0 <= share < 1.0:
         raise ValueError("the throttled share is at least 0 and below 1")
-    unknown = set(services) - set(THROTTLING)
+    unknown = set(services) - set(SHARE_THROTTLED)
     if unknown:
         raise ValueError(f"no throttling answer known for {sorted(unknown)}")
     with STATE.lock:
@@ -161,24 +203,60 @@ def throttle(share: float, seed: int = 7, services: tuple[str, ...] = tuple(THRO
         STATE.throttled_by = collections.Counter()
 
 
-def buckets(on: bool) -> None:
-    """EC2's token buckets from now on (full), or no longer."""
+def buckets(on: bool, rates: dict[str, tuple[int, float]] | None = None) -> None:
+    """The published token buckets from now on (full), or no longer; `rates` adds one bucket
+    per account and Region, of (tokens, refill per second), for each service named."""
+    rates = dict(rates or {})
+    unknown = set(rates) - set(THROTTLING)
+    if unknown:
+        raise ValueError(f"no throttling answer known for {sorted(unknown)}")
+    published = set(rates) & {"ec2", "stepfunctions"}
+    if published:
+        raise ValueError(f"{sorted(published)} throttle by their published buckets")
+    for service, (tokens, rate) in rates.items():
+        if tokens < 1 or rate <= 0:
+            raise ValueError(f"{service}: a bucket holds at least 1 token and refills")
     with STATE.lock:
         STATE.buckets_on = on
         STATE.buckets = {}
+        STATE.rates = rates if on else {}
         STATE.throttled = 0
         STATE.throttled_by = collections.Counter()
 
 
+def bucket_of(
+    service: str, action: str, region: str, parameters: Any
+) -> tuple[str, int, float] | None:
+    """The bucket a call takes its token from, (name, tokens, refill per second), if any."""
+    if service == "ec2":
+        category = ec2_category(action, parameters)
+        return (category, *EC2_BUCKETS[category])
+    if service == "stepfunctions":
+        if action not in SFN_BUCKETS:
+            return None
+        large, other = SFN_BUCKETS[action]
+        return (action, *(large if region in SFN_LARGE_REGIONS else other))
+    if service in STATE.rates:
+        return ("all", *STATE.rates[service])
+    return None
+
+
 def _out_of_tokens(response: BaseResponse, service: str) -> tuple[_Fault, int] | None:
-    if not STATE.buckets_on or service != "ec2":
+    if not STATE.buckets_on:
+        return None
+    headers = getattr(response, "headers", None) or {}
+    if INTERPRETER_KEY in str(headers.get("Authorization", "")):
         return None
     from local.gaps.timing import CLOCK
 
-    action = response._get_action()
-    category = ec2_category(action, getattr(response, "querystring", {}) or {})
-    capacity, rate = EC2_BUCKETS[category]
-    key = (str(response.current_account), str(response.region), category)
+    region = str(response.region)
+    found = bucket_of(
+        service, response._get_action(), region, getattr(response, "querystring", {}) or {}
+    )
+    if found is None:
+        return None
+    category, capacity, rate = found
+    key = (str(response.current_account), region, service, category)
     now = CLOCK.now()
     with STATE.lock:
         bucket = STATE.buckets.setdefault(key, _Bucket(float(capacity), now))
@@ -187,7 +265,7 @@ def _out_of_tokens(response: BaseResponse, service: str) -> tuple[_Fault, int] |
         STATE.throttled += 1
         STATE.throttled_by[service] += 1
     code, status = THROTTLING[service]
-    return _Fault(code, "Request limit exceeded."), status
+    return _Fault(code, "Request limit exceeded." if service == "ec2" else "Rate exceeded"), status
 
 
 def count() -> None:

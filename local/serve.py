@@ -19,6 +19,7 @@ def serve(
     echo: Callable[[str], None],
     page_size: int | None = None,
     throttle: float | str = 0.0,
+    rates: dict[str, tuple[int, float]] | None = None,
 ) -> int:
     """Start, deploy, seed, print how to reach it, then serve until SIGTERM or Ctrl-C, which end
     it at any point (while it deploys or seeds too): returns 0 then.
@@ -26,6 +27,7 @@ def serve(
     The deployment and the seed run in a worker thread and the main thread only waits, so a
     signal never lands inside a client call: raised there, it could be swallowed by the HTTP
     stack and the call sent again (a create answered "duplicate", seen in the SIGTERM test)."""
+    faults.buckets(False, rates)  # a bad rate is refused before anything starts
     stopping = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -38,7 +40,7 @@ def serve(
             return 0
         embedded = EmbeddedAws(port=port, page_size=page_size).start()
         try:
-            return _serve_until(stopping, embedded, estate, echo, throttle)
+            return _serve_until(stopping, embedded, estate, echo, throttle, rates or {})
         finally:
             embedded.stop()
     finally:
@@ -52,6 +54,7 @@ def _serve_until(
     estate: str,
     echo: Callable[[str], None],
     throttle: float | str,
+    rates: dict[str, tuple[int, float]],
 ) -> int:
     printing = threading.Lock()
     failed: list[BaseException] = []
@@ -63,7 +66,7 @@ def _serve_until(
 
     def prepare() -> None:
         try:
-            _prepare(embedded, estate, say, throttle)
+            _prepare(embedded, estate, say, throttle, rates)
         except BaseException as error:  # reported by the main thread
             failed.append(error)
             stopping.set()
@@ -80,7 +83,11 @@ def _serve_until(
 
 
 def _prepare(
-    embedded: EmbeddedAws, estate: str, echo: Callable[[str], None], throttle: float | str
+    embedded: EmbeddedAws,
+    estate: str,
+    echo: Callable[[str], None],
+    throttle: float | str,
+    rates: dict[str, tuple[int, float]],
 ) -> None:
     session = embedded.session()
     deployment = deploy(session, parameters=local_parameters())
@@ -100,10 +107,15 @@ def _prepare(
          f"AWS_SECRET_ACCESS_KEY=embedded AWS_REGION={embedded.region}")  # fmt: skip
     # after the deployment and the seed: only the clients that use it meet it
     if throttle == "buckets":
-        faults.buckets(True)
+        faults.buckets(True, rates)
         buckets = ", ".join(f"{k} {n} at {r:g}/s" for k, (n, r) in faults.EC2_BUCKETS.items())
         echo(f"throttling EC2 by token buckets per account and Region: {buckets}")
+        echo(f"throttling Step Functions by its {len(faults.SFN_BUCKETS)} published API buckets "
+             "per account and Region")  # fmt: skip
+        for service, (tokens, rate) in sorted(rates.items()):
+            echo(f"throttling {service} at your rate: {tokens} at {rate:g}/s")
     elif throttle:
         faults.throttle(float(throttle))
-        echo(f"throttling {float(throttle):.0%} of the calls to {', '.join(faults.THROTTLING)}")
+        services = ", ".join(faults.SHARE_THROTTLED)
+        echo(f"throttling {float(throttle):.0%} of the calls to {services}")
     echo(f"endpoint: {embedded.endpoint}")

@@ -555,15 +555,35 @@ def _share(text: str) -> float | str:
     return value
 
 
+def _rate(text: str) -> tuple[str, int, float]:
+    """`SERVICE=TOKENS@PER_SECOND`, e.g. `eks=20@2`."""
+    service, _, figures = text.partition("=")
+    tokens, _, per_second = figures.partition("@")
+    try:
+        found = (service.strip(), int(tokens), float(per_second))
+    except ValueError:
+        found = ("", 0, 0.0)
+    if not found[0] or found[1] < 1 or found[2] <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not SERVICE=TOKENS@PER_SECOND (e.g. eks=20@2: 20 tokens, 2 a second)"
+        )
+    return found
+
+
 def cmd_local_serve(args: argparse.Namespace) -> int:
     from local.serve import serve
     from local.server import ServerStartFailed
 
+    rates = {service: (tokens, rate) for service, tokens, rate in args.rate or []}
+    if rates and args.throttle != "buckets":
+        raise CliError("--rate sets a bucket: it needs --throttle buckets")
     try:
         return serve(
             estate=args.estate, port=args.port, echo=_out, page_size=args.page_size,
-            throttle=args.throttle,
+            throttle=args.throttle, rates=rates,
         )  # fmt: skip
+    except ValueError as error:
+        raise CliError(str(error)) from error
     except ServerStartFailed as error:
         raise CliError(str(error)) from error
 
@@ -685,8 +705,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--throttle", type=_share, default=0.0, metavar="SHARE|buckets",
         help="that share (0 to 1) of the calls to each service the workflow uses is throttled, "
-        "with the service's own error code and HTTP status; or `buckets`: EC2's token buckets "
-        "per account and Region (default: none)",
+        "with the service's own error code and HTTP status; or `buckets`: EC2's and Step "
+        "Functions' published token buckets per account and Region (default: none)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--rate", type=_rate, action="append", metavar="SERVICE=TOKENS@PER_SECOND",
+        help="with --throttle buckets: a bucket per account and Region for a service that "
+        "publishes none (eks, autoscaling), e.g. eks=20@2 (repeatable)",
     )  # fmt: skip
     serve.set_defaults(func=cmd_local_serve)
 

@@ -283,3 +283,46 @@ def test_serve_pages_and_throttles_every_client_as_asked(
         "eks": {("ThrottlingException", 429)},
         "autoscaling": {("Throttling", 400)},
     }
+
+
+@pytest.mark.parametrize(
+    "served", [["--throttle", "buckets", "--rate", "eks=5@0.5"]], indirect=True
+)
+def test_serve_throttles_by_buckets_and_at_the_operators_rate(
+    served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    # Given `local serve --throttle buckets --rate eks=5@0.5`, and clients of another process
+    _client_of(served, monkeypatch, "eu-central-1")
+    once = Config(retries={"mode": "standard", "max_attempts": 1})
+    answered: dict[str, int] = {}
+    refilled: dict[str, float] = {}
+    refused: dict[str, tuple[str, int]] = {}
+    for service, read, calls, rate in (
+        ("eks", lambda c: c.list_clusters(), 20, 0.5),  # the operator's 5 at 0.5/s
+        ("stepfunctions", lambda c: c.list_state_machines(), 200, 5.0),  # published: 100 at 5/s
+    ):
+        client = boto3.client(service, region_name="eu-central-1", config=once)  # type: ignore[call-overload]
+        answered[service] = 0
+        began = time.monotonic()
+        for _ in range(calls):
+            try:
+                read(client)
+            except ClientError as error:
+                meta = error.response
+                refused[service] = (
+                    meta["Error"]["Code"],
+                    meta["ResponseMetadata"]["HTTPStatusCode"],
+                )
+                break
+            answered[service] += 1
+        refilled[service] = rate * (time.monotonic() - began)  # it answers in real time
+    # Then each takes its bucket, and refuses the next call with its own error
+    assert refused == {
+        "eks": ("ThrottlingException", 429),
+        "stepfunctions": ("ThrottlingException", 400),
+    }
+    assert 5 <= answered["eks"] <= 5 + refilled["eks"] + 1
+    assert 100 <= answered["stepfunctions"] <= 100 + refilled["stepfunctions"] + 1
