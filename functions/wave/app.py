@@ -70,9 +70,15 @@ def _report(event: dict[str, Any]) -> dict[str, Any]:
     ]
     ledger = default_ledger()
     control = waves.control_of(ledger, run_id)
-    evidence = waves.report(
-        wave, run_id, targets, children, event.get("failure"), event.get("approval"), control
+    rechecks = (
+        [ledger.read_note(str(item["name"]), "recheck") for item in targets.get("items", [])]
+        if event.get("rechecked")
+        else None
     )
+    evidence = waves.report(
+        wave, run_id, targets, children, event.get("failure"), event.get("approval"), control,
+        rechecks,
+    )  # fmt: skip
     for cluster in evidence["clusters"]:  # in full, a record each (DynamoDB's 400 KB an item)
         ledger.note(run_id, f"report-{cluster['execution']}", cluster)
     compact = waves.compact(evidence)
@@ -107,6 +113,30 @@ def _gate(event: dict[str, Any]) -> dict[str, Any]:
     return verdict
 
 
+def _recheck(event: dict[str, Any]) -> dict[str, Any]:
+    """Before a cluster's probes run again after the bake: whether its migration succeeded
+    (only those are checked again), and the request it ran with. After a recheck that could not
+    run (the lock held by another run, the cluster unreachable): that, noted as its result."""
+    name = str(event["name"])
+    ledger = default_ledger()
+    error = event.get("error")
+    if error is not None:
+        cause = str(error.get("Cause") or "")[:500]
+        ledger.note(name, "recheck", {"passed": False, "error": f"{error.get('Error')}: {cause}"})
+        return {"noted": True}
+    machine = aws.settings().state_machine_arn
+    if not machine:
+        raise InputError("V6MIGRATE_STATE_MACHINE_ARN is not set")
+    sfn = boto3.client("stepfunctions", config=aws.retries())
+    run = runs.described(sfn, runs.execution_arn(machine, name))
+    if run is None or run["status"] != "SUCCEEDED":
+        return {"go": False, "request": None}
+    request = ledger.read_note(str(event["run_id"]), f"item-{name}")
+    if request is None:
+        raise InputError(f"wave run {event['run_id']} kept no request for {name}")
+    return {"go": True, "request": request}
+
+
 @entrypoint
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event.get("action") if isinstance(event, dict) else None
@@ -123,6 +153,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return _report(event)
     if action == "gate":
         return _gate(event)
+    if action == "recheck":
+        return _recheck(event)
     if action == "release":
         limit = event.get("per_account_region")
         if limit:
@@ -136,5 +168,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return waverun.ramp(sfn, default_ledger(), str(event["wave_execution"]),
                             str(event["run_id"]), int(event["ceiling"]))  # fmt: skip
     raise InputError(
-        'expected {"action": "resolve" | "freeze" | "gate" | "release" | "ramp" | "report", ...}'
+        'expected {"action": "resolve" | "freeze" | "gate" | "release" | "ramp" | "recheck" | '
+        '"report", ...}'
     )

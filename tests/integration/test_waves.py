@@ -408,3 +408,80 @@ def test_a_stopped_wave_holds_the_next_until_its_approvers_let_the_waves_go_on(
     # And the hold is lifted: waves that need no approval go without asking again
     table = f"{stack.deployment.stack_name}-LedgerTable"
     assert Ledger(stack.session.client("dynamodb"), table).waves_hold() is None
+
+
+def test_a_wave_probes_its_clusters_again_after_the_bake_and_a_broken_one_holds_the_next(
+    stack: Stack, monkeypatch: Any
+) -> None:
+    """Issue 11, item 5: the bake ends with the IPv6 checks and probes run again on every
+    cluster the wave migrated, each under the cluster's lock and a journaled access entry,
+    as the migration's own validation did. The embedded AWS fast-forwards the bake's Wait;
+    what happens during it is done as that Wait passes: another team deletes a `::/0` route
+    of payments-prod, and another run takes legacy-prod's lock."""
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+
+    vpcs = _estates(stack, blocked=False, legacy=True)
+    wave = _wave(stack, max_concurrency=3, ramp=False, bake_minutes=60)
+    table = f"{stack.deployment.stack_name}-LedgerTable"
+    ledger = Ledger(stack.session.client("dynamodb"), table)
+    ec2 = target_session("eu-west-1", OTHER_ACCOUNT, base=stack.session).client("ec2")
+    deleted: list[str] = []
+    bake = wait_function.WaitFunction._wait_interval
+
+    def waited(self: Any, env: Any, wait_seconds: int) -> None:
+        if wait_seconds >= 3600 and not deleted:  # the bake: the migrations' polls wait far less
+            tables = ec2.describe_route_tables(
+                Filters=[{"Name": "vpc-id", "Values": [vpcs["payments-prod"]]}]
+            )["RouteTables"]
+            for table in tables:
+                for route in table["Routes"]:
+                    if route.get("DestinationIpv6CidrBlock") == "::/0" and not deleted:
+                        ec2.delete_route(RouteTableId=table["RouteTableId"],
+                                         DestinationIpv6CidrBlock="::/0")  # fmt: skip
+                        deleted.append(table["RouteTableId"])
+            ledger.acquire("222222222222", "eu-west-1", "legacy-prod", "someone-else")
+        bake(self, env, wait_seconds=wait_seconds)
+
+    monkeypatch.setattr(wait_function.WaitFunction, "_wait_interval", waited)
+    execution = _start(stack, wave, "canary-b")
+    _approve(stack, "canary-b")
+    done = stack.wait(execution, timeout=300)
+    # Then the wave says the bake found payments-prod broken, and orders-prod still sound
+    assert deleted, ("the bake never waited", done.get("error"), done.get("cause"))
+    assert "Recheck" in stack.entered(execution)
+    assert (done["status"], done.get("error")) == ("FAILED", "bake-failed"), done.get("cause")
+    report = ledger.read_note("canary-b", "wave-report")
+    assert report is not None
+    assert report["status"] == "bake-failed"
+    by_cluster = {c["cluster"]: c for c in report["clusters"]}
+    assert by_cluster["orders-prod"]["recheck"] == {"passed": True, "failures": 0}
+    assert by_cluster["payments-prod"]["recheck"]["passed"] is False
+    # and legacy-prod not probed while another run holds its lock, which it keeps
+    assert by_cluster["legacy-prod"]["recheck"] == {"passed": False, "failures": 1}
+    legacy = ledger.read_note("canary-b", f"report-{by_cluster['legacy-prod']['execution']}")
+    assert legacy is not None
+    assert "someone-else" in legacy["recheck"]["error"], legacy
+    assert ledger.holder("222222222222", "eu-west-1", "legacy-prod") == "someone-else"
+    ledger.release("222222222222", "eu-west-1", "legacy-prod", "someone-else")
+    full = ledger.read_note("canary-b", f"report-{by_cluster['payments-prod']['execution']}")
+    assert full is not None
+    assert any(deleted[0] in f or "::/0" in f for f in full["recheck"]["failures"]), full
+    # And the later waves wait for an approval
+    hold = ledger.waves_hold()
+    assert hold is not None
+    assert (hold["run_id"], hold["status"]) == ("canary-b", "bake-failed")
+    # And each recheck gave back what it took: no lock held, no access entry of its left
+    for account, cluster in (("222222222222", "orders-prod"), (OTHER_ACCOUNT, "payments-prod")):
+        lock = stack.session.client("dynamodb").get_item(
+            TableName=table,
+            Key={"pk": {"S": f"cluster#{account}#eu-west-1#{cluster}"}, "sk": {"S": "lock"}},
+        )
+        assert "Item" not in lock, (cluster, lock)
+        eks = target_session("eu-west-1", account, base=stack.session).client("eks")
+        entries = eks.list_access_entries(clusterName=cluster)["accessEntries"]
+        assert not [e for e in entries if "ValidateFunction" in e or "validate" in e.lower()]
+        access = ledger.read_note(by_cluster[cluster]["execution"], "access")
+        assert access is not None
+        assert access["status"] != "intent", access
+    completed = [e for e in stack.events() if e["detail-type"] == "Wave Completed"]
+    assert completed[-1]["detail"]["status"] == "bake-failed"

@@ -221,6 +221,42 @@ def test_the_wave_report_says_each_clusters_run_and_how_the_wave_ended() -> None
         waves.report(wave, "run-1", targets, runs[:2], None, None)  # one run per item
 
 
+def test_after_the_bake_a_cluster_not_sound_again_ends_the_wave_bake_failed() -> None:
+    """Issue 11, item 5: the probes again after the bake. Only clusters that succeeded carry a
+    recheck; one that failed it, could not be checked (an error) or has no result at all ends
+    the wave `bake-failed`, which holds the waves after it."""
+    from v6migrate import waves
+
+    wave = waves.WaveSpec.model_validate(
+        {"id": "w", "regions": ["eu-west-1"],
+         "targets": {"accounts": ["222222222222"], "clusters": ["a"]}}
+    )  # fmt: skip
+    targets = {"items": [_item("a"), _item("b"), _item("c")]}
+    runs = [_run("SUCCEEDED"), _run("SUCCEEDED"), _run("FAILED")]
+    sound = {"passed": True, "failures": ()}
+    report = waves.report(wave, "r", targets, runs, None, None, None, [sound, sound, None])
+    assert report["status"] == "succeeded-within-tolerance"
+    assert [c.get("recheck") for c in report["clusters"]] == [sound, sound, None]
+    assert not waves.holds_later_waves(report)
+    assert [c.get("recheck") for c in waves.compact(report)["clusters"]] == [
+        {"passed": True, "failures": 0}, {"passed": True, "failures": 0}, None]  # fmt: skip
+    broken = {"passed": False, "failures": ("route ::/0: missing", "probe: no answer")}
+    for again, failures in (
+        (broken, 2),
+        ({"passed": False, "error": "MigrationInProgress: held by m-2"}, 1),
+        (None, 1),  # no result: not checked again
+    ):
+        report = waves.report(wave, "r", targets, runs, None, None, None, [sound, again, None])
+        assert report["status"] == "bake-failed", again
+        assert report["clusters"][1]["recheck"]["passed"] is False
+        assert waves.compact(report)["clusters"][1]["recheck"] == {
+            "passed": False, "failures": failures}  # fmt: skip
+        assert waves.holds_later_waves(report)
+    # Without rechecks (no bake) nothing is said of them
+    plain = waves.report(wave, "r", targets, runs, None, None)
+    assert all("recheck" not in c for c in plain["clusters"])
+
+
 def _planned(count: int) -> list[Any]:
     from v6migrate import waves
     from v6migrate.models import ApprovalPolicy, PlanSummary

@@ -64,10 +64,12 @@ class WaveCompletedDetail(StageEventDetail):
     """`migration_id` is the wave run's execution name; account, Region and cluster are null
     (a wave spans many)."""
 
-    status: str  # succeeded | succeeded-within-tolerance | stopped | frozen
+    status: str  # succeeded | succeeded-within-tolerance | stopped | bake-failed | frozen | aborted
     counts: dict[str, int]  # planned, succeeded, failed, blocked
     approved_by: tuple[str, ...]
-    clusters: tuple[dict[str, Any], ...]  # each cluster's run: status, seconds, validation
+    clusters: tuple[
+        dict[str, Any], ...
+    ]  # each cluster's run: status, seconds; recheck after the bake
     blocked: tuple[dict[str, Any], ...]  # each blocked cluster and why
 
 

@@ -300,13 +300,36 @@ def _cluster_checks(
     return checks
 
 
+class RecheckInput(StageInput):
+    """A migration that succeeded, checked again after its wave's bake (`recheck: true`)."""
+
+    recheck: bool = False
+
+
 def run(
     event: StageInput, clients: aws.Clients | None = None, ledger: Ledger | None = None
 ) -> ValidationReport:
+    """The migration's validation; with `recheck`, the same checks and probes again, later (a
+    wave's bake): under the cluster's lock, which the migration gave back when it ended (if
+    another run holds it now, nothing is checked: MigrationInProgress), noted as `recheck`."""
+    recheck = isinstance(event, RecheckInput) and event.recheck
+    if not recheck:
+        return _validate(event, clients, ledger or default_ledger(), "validate")
+    ledger = ledger or default_ledger()
+    plan = ledger.plan(event.migration_id)
+    ledger.acquire(plan.account_id, plan.region, plan.cluster, event.migration_id)
+    try:
+        return _validate(event, clients, ledger, "recheck")
+    finally:
+        ledger.release(plan.account_id, plan.region, plan.cluster, event.migration_id)
+
+
+def _validate(
+    event: StageInput, clients: aws.Clients | None, ledger: Ledger, stage: str
+) -> ValidationReport:
     request, migration_id = event.request, event.migration_id
     clients = clients or aws.target_clients(request.account_id, request.region)
-    ledger = ledger or default_ledger()
-    began = stage_began(ledger, migration_id, "validate")
+    began = stage_began(ledger, migration_id, stage)
     approved = [c.change_id for c in ledger.plan(migration_id).changes if seen_by_aws(c)]
     ctx, missing = _fresh(clients, request, migration_id)
     checks = _aws_checks(ctx, approved, missing, request)
@@ -330,9 +353,13 @@ def run(
             ledger.note(migration_id, NAMESPACE_NOTE, {"status": "deleted", "name": namespace})
     failures = tuple(f"{c.name}: {c.detail}" for c in checks if not c.ok)
     report = ValidationReport(passed=not failures, checks=tuple(checks), failures=failures)
-    ledger.note(migration_id, "validation", report.model_dump(mode="json"))
-    # the dashboard's "succeeded" (a run that validates is through: only the lock is left)
-    name = "MigrationsValidated" if report.passed else "ValidationsFailed"
+    if stage == "recheck":
+        ledger.note(migration_id, "recheck", {"passed": report.passed, "failures": failures})
+        name = "RechecksPassed" if report.passed else "RechecksFailed"
+    else:
+        ledger.note(migration_id, "validation", report.model_dump(mode="json"))
+        # the dashboard's "succeeded" (a run that validates is through: only the lock is left)
+        name = "MigrationsValidated" if report.passed else "ValidationsFailed"
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-    stage_ended(ledger, migration_id, "validate", began)
+    stage_ended(ledger, migration_id, stage, began)
     return report

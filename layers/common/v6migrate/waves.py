@@ -449,20 +449,30 @@ def compact(evidence: dict[str, Any]) -> dict[str, Any]:
     run without its stages and validation (those stay in the ledger's `wave-report`), so a wave
     of many clusters stays within Step Functions' and EventBridge's 256 KiB."""
     kept = ("account_id", "region", "cluster", "execution", "status", "seconds", "error")
-    clusters = [{k: c[k] for k in kept if k in c} for c in evidence["clusters"]]
+    clusters = []
+    for cluster in evidence["clusters"]:
+        entry = {k: cluster[k] for k in kept if k in cluster}
+        if "recheck" in cluster:  # whether it passed again, and how many checks did not
+            again = cluster["recheck"]
+            failures = len(again.get("failures") or ()) or int("error" in again)
+            entry["recheck"] = {"passed": bool(again["passed"]), "failures": failures}
+        clusters.append(entry)
     return {**evidence, "clusters": clusters}
 
 
 def report(
     wave: WaveSpec, run_id: str, targets: dict[str, Any], runs: list[dict[str, Any] | None],
     failure: dict[str, Any] | None, approval: dict[str, Any] | None,
-    control: Control | None = None,
+    control: Control | None = None, rechecks: list[dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The wave's evidence: who approved, each cluster's run (its DescribeExecution, or None
     if it never started: status, duration, stages, validation), what was blocked, how the
-    wave ended."""
+    wave ended. With `rechecks` (the probes run again after the bake, a result or None per
+    cluster), a cluster that succeeded and did not pass them again (or was not checked) ends
+    the wave `bake-failed`."""
     clusters = []
-    for item, run in zip(targets.get("items", []), runs, strict=True):
+    items = targets.get("items", [])
+    for item, run, again in zip(items, runs, rechecks or [None] * len(items), strict=True):
         entry: dict[str, Any] = {
             "account_id": item["account_id"], "region": item["region"],
             "cluster": item["cluster"], "execution": item["name"],
@@ -479,6 +489,8 @@ def report(
                 entry["validation"] = output.get("validation")
             if run.get("error"):
                 entry["error"] = run["error"]
+        if rechecks is not None and entry["status"] == "SUCCEEDED":
+            entry["recheck"] = again or {"passed": False, "error": "not checked again"}
         clusters.append(entry)
     succeeded = sum(1 for c in clusters if c["status"] == "SUCCEEDED")
     failed = sum(1 for c in clusters if c["status"] not in ("SUCCEEDED", "NOT_STARTED"))
@@ -489,6 +501,8 @@ def report(
         status = "aborted"
     elif failure:
         status = "stopped"
+    elif any(not c["recheck"]["passed"] for c in clusters if "recheck" in c):
+        status = "bake-failed"
     elif succeeded == len(clusters):
         status = "succeeded"
     else:
@@ -556,9 +570,10 @@ def slot_key(account_id: str, region: str) -> str:
 
 def holds_later_waves(evidence: dict[str, Any]) -> bool:
     """Whether this wave's end holds the waves after it until one of them is approved: it
-    stopped past its tolerance or on the HaltWaves alarm once clusters had started, or an
-    operator aborted it. A freeze, a rejection, nothing to start: no hold."""
-    if evidence["status"] == "aborted":
+    stopped past its tolerance or on the HaltWaves alarm once clusters had started, a cluster
+    it migrated failed the probes after the bake, or an operator aborted it. A freeze, a
+    rejection, nothing to start: no hold."""
+    if evidence["status"] in ("aborted", "bake-failed"):
         return True
     counts = evidence["counts"]
     started = int(counts["succeeded"]) + int(counts["failed"])
