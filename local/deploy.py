@@ -124,6 +124,34 @@ def _statements(policies: list[Any]) -> list[dict[str, Any]]:
     return statements
 
 
+def _queue_attributes(
+    session: boto3.Session, resources: dict[str, Any], resolver: Resolver
+) -> None:
+    """Each queue's attributes once every queue exists (a redrive policy names another one),
+    and its queue policy (kept, not evaluated: the embedded AWS checks no resource policy)."""
+    sqs = session.client("sqs")
+    for logical, resource in resources.items():
+        if resource["Type"] not in ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy"):
+            continue
+        properties = resolver.resolve(resource.get("Properties", {}))
+        if resource["Type"] == "AWS::SQS::Queue":
+            attributes = {
+                key: json.dumps(properties[key]) if isinstance(properties[key], dict)
+                else str(properties[key]).lower() if isinstance(properties[key], bool)
+                else str(properties[key])
+                for key in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy",
+                            "SqsManagedSseEnabled")
+                if key in properties
+            }  # fmt: skip
+            if attributes:
+                sqs.set_queue_attributes(QueueUrl=resolver.refs[logical], Attributes=attributes)
+        elif resource["Type"] == "AWS::SQS::QueuePolicy":
+            for url in properties["Queues"]:
+                sqs.set_queue_attributes(
+                    QueueUrl=url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])}
+                )
+
+
 def deploy(
     session: boto3.Session | None = None,
     stack_name: str = "v6migrate",
@@ -181,6 +209,13 @@ def deploy(
             resolver.attributes[(logical, "Arn")] = (
                 f"arn:aws:logs:{region}:{account}:log-group:{name}:*"
             )
+        elif kind == "AWS::SQS::Queue":
+            sqs = session.client("sqs")
+            name = resolver.resolve(properties.get("QueueName", f"{stack_name}-{logical}"))
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            resolver.refs[logical] = url
+            resolver.attributes[(logical, "Arn")] = f"arn:aws:sqs:{region}:{account}:{name}"
+            resolver.attributes[(logical, "QueueName")] = name
         elif kind == "AWS::SNS::Topic":
             arn = session.client("sns").create_topic(Name=f"{stack_name}-{logical}")["TopicArn"]
             resolver.refs[logical] = arn
@@ -200,6 +235,7 @@ def deploy(
             # The layer's package is importable in-process already (pip install -e .).
             resolver.refs[logical] = f"arn:aws:lambda:{region}:{account}:layer:{logical}:1"
 
+    _queue_attributes(session, resources, resolver)
     globals_ = template.get("Globals", {}).get("Function", {})
     lambda_client = session.client("lambda")
     for logical, resource in resources.items():
@@ -254,6 +290,12 @@ def deploy(
         resolver.attributes[(logical, "Arn")] = arn
         result.functions[logical] = arn
         for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") == "SQS":  # Lambda polls the queue (moto: on each send)
+                queue = resolver.resolve(event["Properties"])
+                lambda_client.create_event_source_mapping(
+                    EventSourceArn=queue["Queue"], FunctionName=arn,
+                    BatchSize=int(queue.get("BatchSize", 10)),
+                )  # fmt: skip
             if event.get("Type") != "Api":
                 continue
             api_logical = event["Properties"]["RestApiId"]["Ref"]

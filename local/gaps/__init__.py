@@ -30,6 +30,7 @@ from local.gaps import (
     privatelink,
     requester_managed,
     rollouts,
+    sqs,
     stepfunctions,
 )
 
@@ -74,6 +75,7 @@ def install() -> None:
         stepfunctions.sdk_integration_answers_json()
         stepfunctions.definite_paths_select_one_value()
         events.lambda_and_sns_targets()
+        sqs.messages_name_their_sender()
         from local.cluster import cluster_endpoint, node_launch_clock
 
         cluster_endpoint()

@@ -96,6 +96,16 @@ def recorded(stack: Stack) -> dict[str, set[str]]:
     assert rejected.status == 200, rejected
     assert stack.wait(started.body["execution_arn"])["status"] == "FAILED"
     assert stack.api("GET", f"/migrations/{started.body['migration_id']}").status == 200
+    # From Amazon Q: a custom action's message on the chat decision queue, from an approver role
+    from tests.integration.test_amazon_q import _channel, _role
+
+    leads = _role(stack, "lp-oncall-leads")
+    queued = stack.start({**request, "approval": {"approvers": [leads]}}, "lp-amazon-q")
+    _channel(stack, "lp-oncall-leads").client("sqs").send_message(
+        QueueUrl=stack.deployment.outputs["ChatDecisionQueueUrl"],
+        MessageBody=f"approve {stack.approval_id('lp-amazon-q')}",
+    )
+    assert stack.wait(queued)["status"] == "SUCCEEDED"
     # A wave (frozen now: it resolves, plans and reports, and starts nothing)
     now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     wave = {"id": "lp", "regions": [SMALL.region],
@@ -110,10 +120,10 @@ def recorded(stack: Stack) -> dict[str, set[str]]:
     assert stack.wait(frozen)["error"] == "frozen"
     assert stack.api("GET", "/waves/lp-wave").status == 200
     # A wave that runs a cluster: paused, its Map Run changed through the API, resumed, its
-    # ramp raised (the gate's, the ramp's and the API's Map Run calls)
+    # ramp raised (the gate's, the ramp's and the API's Map Run calls), rechecked after its bake
     other = SMALL.model_copy(update={"cluster": "lp-waved", "vpc_cidr": "10.31.0.0/16"})
     seed(other, stack.session)
-    runs = {**wave, "id": "lp-run", "freeze": [], "max_concurrency": 2,
+    runs = {**wave, "id": "lp-run", "freeze": [], "max_concurrency": 2, "bake_minutes": 1,
             "targets": {"accounts": [SMALL.account_id], "clusters": [other.cluster]},
             "approval": {"approvers": [me], "allow_self_approval": True}}  # fmt: skip
     running = sfn.start_execution(
@@ -154,7 +164,7 @@ def test_every_call_a_function_makes_is_granted(
         assert not assumed, name
         assert not own - policies[logical] - NEEDS_NO_GRANT, (name, sorted(own))
         assert {c.split(":")[0] for c in own} <= {
-            "dynamodb", "states", "events", "sts", "sns", "secretsmanager",
+            "dynamodb", "states", "events", "sts", "sns", "secretsmanager", "iam",
         }  # fmt: skip
     for function, (own, assumed) in recorded.items():
         missing = own - policies[function] - NEEDS_NO_GRANT
@@ -165,10 +175,10 @@ def test_every_call_a_function_makes_is_granted(
         lacking = assumed - role - NEEDS_NO_GRANT
         assert not lacking, f"the target role lacks {sorted(lacking)}"
     # the functions hold no write of their own: sts, the ledger and one parameter (the
-    # approval function also resumes its run and announces approvals; notify sends
-    # notifications and reads the chat webhooks)
+    # approval function also resumes its run, announces approvals and reads which role sent a
+    # decision from Amazon Q; notify sends notifications and reads the chat webhooks)
     duties = {
-        "ApprovalFunction": {"states", "events"},
+        "ApprovalFunction": {"states", "events", "iam"},
         "ApiFunction": {"states", "events", "secretsmanager"},  # + the Slack signing secret
         "NotifyFunction": {"sns", "secretsmanager"},
         "WaveFunction": {"organizations", "states"},

@@ -207,6 +207,7 @@ class Approvals:
             "needed": policy.required,
             "expires_at": int(item["expires_at"]["N"]),
             "plan_hash": item["plan_hash"]["S"],
+            "allowed": list(policy.approvers),
         }
 
     def decide(
