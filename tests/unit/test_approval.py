@@ -356,3 +356,45 @@ def test_a_ledger_error_is_not_taken_for_a_decision_made_meanwhile(
                 store.decide(approval_id, ALICE, decision)  # type: ignore[arg-type]
             assert not isinstance(error.value, ApprovalRefused), code
     assert resumed.calls == []
+
+
+ALICE_IN_SLACK = "slack:T0V6MIGR8/U0ALICE"
+BOB_IN_SLACK = "slack:T0V6MIGR8/U0BOB"
+
+
+def test_one_person_with_several_identities_is_one_approver(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    """`people` names the identities of one person (an IAM session and a Slack id, say): with
+    them, a second approval by the same person under another identity is refused, and the
+    requester cannot approve as their other self."""
+    store, resumed = approvals
+    people = ((ALICE, ALICE_IN_SLACK), (BOB, BOB_IN_SLACK))
+    approvers = (OPS, ALICE_IN_SLACK, BOB_IN_SLACK)
+    approval_id = _open(store, approvers=approvers, required=2, people=people)
+    assert store.decide(approval_id, ALICE, "approve").status == "pending"
+    with pytest.raises(ApprovalRefused, match="approved it already, as"):
+        store.decide(approval_id, ALICE_IN_SLACK, "approve")
+    assert resumed.calls == []
+    assert store.decide(approval_id, BOB_IN_SLACK, "approve").status == "approved"
+    # The requester's other identity is the requester too
+    asked = _open(store, approvers=approvers, requested_by=ALICE, people=people)
+    with pytest.raises(ApprovalRefused, match="asked for this run"):
+        store.decide(asked, ALICE_IN_SLACK, "approve")
+    # Without `people`, two identities are two approvers (what the list cannot know)
+    unknown = _open(store, approvers=approvers, required=2)
+    store.decide(unknown, ALICE, "approve")
+    assert store.decide(unknown, ALICE_IN_SLACK, "approve").status == "approved"
+
+
+def test_people_are_checked_when_the_request_is_read() -> None:
+    with pytest.raises(ValueError, match="at least two identities"):
+        ApprovalPolicy(approvers=(OPS,), people=((ALICE,),))
+    with pytest.raises(ValueError, match="in two people"):
+        ApprovalPolicy(approvers=(OPS,), people=((ALICE, ALICE_IN_SLACK), (ALICE, BOB)))
+    # How many people the list names: a role stands for all its sessions, so here one person
+    # may be `OPS` and another the Slack users, whom `people` ties to sessions of it
+    policy = ApprovalPolicy(approvers=(ALICE, ALICE_IN_SLACK, BOB_IN_SLACK),
+                            people=((ALICE, ALICE_IN_SLACK),))  # fmt: skip
+    assert policy.persons() == 2
+    assert ApprovalPolicy(approvers=(ALICE, ALICE_IN_SLACK)).persons() == 2

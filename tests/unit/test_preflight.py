@@ -141,6 +141,9 @@ def test_an_access_entry_the_workflows_role_had_before_the_run_is_kept(
     assert len(entries) == others + 1
 
 
+ALICE_SESSION = "arn:aws:sts::123456789012:assumed-role/ops/alice"
+
+
 @pytest.mark.parametrize(
     ("approval", "blocked"),
     [
@@ -148,6 +151,16 @@ def test_an_access_entry_the_workflows_role_had_before_the_run_is_kept(
         ({"approvers": ["arn:aws:iam::123456789012:role/ops"], "required": 2}, True),
         ({"approvers": ["arn:aws:iam::123456789012:role/ops"]}, False),
         ({"mode": "none"}, False),
+        # two identities that `people` says are one person cannot give two approvals
+        (
+            {
+                "approvers": [ALICE_SESSION, "slack:T0V6MIGR8/U0ALICE"],
+                "required": 2,
+                "people": [[ALICE_SESSION, "slack:T0V6MIGR8/U0ALICE"]],
+            },
+            True,
+        ),
+        ({"approvers": [ALICE_SESSION, "slack:T0V6MIGR8/U0ALICE"], "required": 2}, False),
     ],
 )
 def test_an_apply_request_that_nobody_could_approve_is_blocked_before_anything(

@@ -137,14 +137,33 @@ def is_approver(caller: str, allowed: tuple[str, ...]) -> bool:
     )
 
 
-def is_requester(caller: str, requested_by: str | None) -> bool:
+def is_requester(
+    caller: str, requested_by: str | None, people: tuple[tuple[str, ...], ...] = ()
+) -> bool:
     if requested_by is None:
         return False
+    if any(_is(requested_by, person) and _is(caller, person) for person in people):
+        return True  # the requester's other identity
     if _chat(caller):
         return False  # a requester is an IAM principal (the API's or the CLI's caller)
     if _session(requested_by):
         return caller == requested_by  # one session: the same person
     return _principal(caller) == _principal(requested_by)
+
+
+def _is(identity: str, person: tuple[str, ...]) -> bool:
+    """Whether `identity` is one of a person's identities (a role listed: any session of it)."""
+    return is_approver(identity, person)
+
+
+def same_person(
+    caller: str, recorded: tuple[str, ...], people: tuple[tuple[str, ...], ...]
+) -> str | None:
+    """The identity in `recorded` that is `caller`, or is the same person as `caller`."""
+    for other in recorded:
+        if other == caller or any(_is(caller, p) and _is(other, p) for p in people):
+            return other
+    return None
 
 
 class Approvals:
@@ -235,14 +254,20 @@ class Approvals:
             raise ApprovalRefused(f"approval {approval_id}: expired")
         if not is_approver(caller, policy.approvers):
             raise NotAnApprover(f"approval {approval_id}: {caller} is not an approver of it")
-        if not policy.allow_self_approval and is_requester(caller, policy.requested_by):
+        if not policy.allow_self_approval and is_requester(
+            caller, policy.requested_by, policy.people
+        ):
             raise NotAnApprover(
                 f"approval {approval_id}: {caller} asked for this run and may not decide it"
             )
-        if decision == "approve" and caller in recorded:
-            # Two approvers are two callers: two sessions of one role count as two people
-            # (an SSO session carries the person's name)
-            raise ApprovalRefused(f"approval {approval_id}: {caller} approved it already")
+        already = same_person(caller, recorded, policy.people)
+        if decision == "approve" and already is not None:
+            # Two approvers are two people: two sessions of one role count as two (an SSO
+            # session carries the person's name), unless `people` ties them to one person
+            raise ApprovalRefused(
+                f"approval {approval_id}: {caller} approved it already"
+                + (f", as {already}" if already != caller else "")
+            )
         if decision == "reject":
             if not self._settle(approval_id, "rejected", caller):
                 raise ApprovalRefused(f"approval {approval_id}: decided meanwhile")

@@ -172,6 +172,13 @@ class ApprovalPolicy(Frozen):
         "apply run with `mode: required` and nobody here is blocked at preflight.",
     )
     required: int = Field(default=1, ge=1, le=3, description="Distinct approvers needed.")
+    people: tuple[tuple[PrincipalArn | ChatUser, ...], ...] = Field(
+        default=(),
+        max_length=50,
+        description="Identities that are one person (an IAM session and a Slack id, say): they "
+        "count as one approver, and as the requester if one of them asked for the run. Without "
+        "this, two identities are two people.",
+    )
     allow_self_approval: bool = Field(
         default=False, description="Whether the requester, if known, may approve."
     )
@@ -191,6 +198,22 @@ class ApprovalPolicy(Frozen):
         "goes on without asking only if the plan is still that one; otherwise it asks these "
         "approvers.",
     )
+
+    @model_validator(mode="after")
+    def _people(self) -> ApprovalPolicy:
+        seen: set[str] = set()
+        for person in self.people:
+            if len(set(person)) < 2:
+                raise ValueError("each of `people` lists at least two identities of one person")
+            if seen & set(person):
+                raise ValueError(f"{sorted(seen & set(person))[0]} is in two people")
+            seen |= set(person)
+        return self
+
+    def persons(self) -> int:
+        """How many people the approvers are, counting identities `people` ties as one."""
+        person_of = {identity: n for n, person in enumerate(self.people) for identity in person}
+        return len({person_of.get(approver, approver) for approver in self.approvers})
 
 
 class MigrationRequest(Frozen):

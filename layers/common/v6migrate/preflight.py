@@ -111,12 +111,13 @@ def run(
         event.migration_id,
     )  # fmt: skip
     policy = event.request.approval
-    named = len(set(policy.approvers))
+    named = policy.persons()
     if event.request.mode == "apply" and policy.mode == "required" and named < policy.required:
         # Nobody could approve: say so now, before the lock and the wait, not a day later
         blocker = Finding(
             code="approval-without-approvers", severity="blocker",
-            message=f"the request needs {policy.required} approver(s) and names {named}: "
+            message=f"the request needs {policy.required} approver(s) and names {named} "
+            "(identities `people` ties to one person count once): "
             "list them in approval.approvers, or set approval.mode to none where changing the "
             "network without approval is allowed",
         )  # fmt: skip
