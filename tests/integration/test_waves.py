@@ -354,6 +354,15 @@ def test_a_ramping_wave_starts_one_cluster_then_more_as_they_succeed(stack: Stac
     assert ramps[0] == 2
     assert ramps == sorted(ramps)
     assert max(ramps) <= 4
+    # And reading the wave costs one DescribeExecution (the wave's), not one per cluster: with
+    # Step Functions' buckets (DescribeExecution 250 at 10/s outside the three large Regions)
+    # and API Gateway's 29 s, a wave of hundreds would not be readable otherwise
+    faults.count()
+    now = stack.api("GET", "/waves/canary-r")
+    described = sum(n for k, n in faults.counted().items() if k.endswith("DescribeExecution"))
+    assert now.status == 200, now
+    assert {c["status"] for c in now.body["clusters"]} == {"SUCCEEDED"}
+    assert described == 1, faults.counted()
 
 
 def test_a_wave_runs_at_most_its_limit_in_one_account_and_region(stack: Stack) -> None:

@@ -189,3 +189,44 @@ def test_a_refused_update_is_the_services_error_and_the_step_was_kept_first(
     with pytest.raises(TransientError):
         waverun.ramp(Busy({"succeeded": 0}, at=1), ledger, EXECUTION, RUN, ceiling=4)
     assert [a["action"] for a in ledger.read_control(RUN)["actions"]] == ["ramp"]
+
+
+def test_a_running_waves_clusters_are_read_from_pages_of_runs_back_to_the_waves_start() -> None:
+    """GET /waves reads each cluster's run from ListExecutions (most recent first, Step
+    Functions API reference), a page per thousand runs, and stops at the wave's start."""
+    import datetime
+
+    start = datetime.datetime(2027, 1, 1, 9, 0, tzinfo=datetime.UTC)
+
+    def run(name: str, minutes: int, status: str = "RUNNING") -> dict[str, Any]:
+        return {"name": name, "status": status,
+                "startDate": start + datetime.timedelta(minutes=minutes)}  # fmt: skip
+
+    class Runs:
+        def __init__(self, pages: list[list[dict[str, Any]]]) -> None:
+            self.pages, self.read = pages, 0
+
+        def get_paginator(self, name: str) -> Any:
+            assert name == "list_executions"
+            return self
+
+        def paginate(self, stateMachineArn: str) -> Any:
+            assert stateMachineArn == "machine"
+            for page in self.pages:
+                self.read += 1
+                yield {"executions": page}
+
+    pages = [
+        [run("w-a", 9), run("other-wave-x", 8), run("w-b", 5, "SUCCEEDED")],
+        [run("w-c", 1, "FAILED"), run("before-the-wave", -1)],
+        [run("long-ago", -600)],  # never read: the page before ended with an older run
+    ]
+    listed = Runs(pages)
+    found = waverun.child_statuses(listed, "machine", {"w-a", "w-b", "w-c", "w-d"}, start)
+    assert found == {"w-a": "RUNNING", "w-b": "SUCCEEDED", "w-c": "FAILED"}  # w-d: not started
+    assert listed.read == 2
+    # Once every cluster is found, no further page is read
+    early = Runs(pages)
+    assert waverun.child_statuses(early, "machine", {"w-a", "w-b"}, start) == {
+        "w-a": "RUNNING", "w-b": "SUCCEEDED"}  # fmt: skip
+    assert early.read == 1

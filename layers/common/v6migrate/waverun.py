@@ -128,6 +128,24 @@ def ramp(sfn: Any, ledger: Any, execution_arn: str, run_id: str, ceiling: int) -
     return {"changed": True, "max_concurrency": level}
 
 
+def child_statuses(
+    sfn: Any, migration_machine: str, names: set[str], since: datetime.datetime
+) -> dict[str, str]:
+    """The status of each of the wave's child runs that started, by name, from ListExecutions
+    (most recent first, up to 1,000 a page: Step Functions API reference), read back only to
+    the wave's own start: a page per thousand runs, not a DescribeExecution per cluster."""
+    found: dict[str, str] = {}
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=migration_machine):
+        for execution in page.get("executions", []):
+            if execution["startDate"] < since:
+                return found  # older than the wave: none of its runs is further back
+            if execution["name"] in names:
+                found[execution["name"]] = execution["status"]
+        if len(found) == len(names):
+            break
+    return found
+
+
 def status(
     sfn: Any, ledger: Any, wave_machine: str, migration_machine: str, run_id: str
 ) -> dict[str, Any]:
@@ -140,10 +158,14 @@ def status(
         raise NotFoundError(f"no wave run {run_id}")
     wave = waves.WaveInput.model_validate_json(execution["input"]).wave
     resolved = ledger.read_note(run_id, "wave") or {}
-    clusters = []
-    for item in resolved.get("clusters", []):
-        child = runs.described(sfn, runs.execution_arn(migration_machine, item["name"]))
-        clusters.append({**item, "status": child["status"] if child else "NOT_STARTED"})
+    report = ledger.read_note(run_id, "wave-report")
+    items = resolved.get("clusters", [])
+    if report is not None:  # it ended and reported: the evidence says how each run ended
+        statuses = {c["execution"]: c["status"] for c in report.get("clusters", [])}
+    else:
+        names = {str(item["name"]) for item in items}
+        statuses = child_statuses(sfn, migration_machine, names, execution["startDate"])
+    clusters = [{**item, "status": statuses.get(item["name"], "NOT_STARTED")} for item in items]
     current = map_run(sfn, arn)
     control_kept = waves.control_of(ledger, run_id)
     answer: dict[str, Any] = {
@@ -160,7 +182,7 @@ def status(
         "clusters": clusters,
         "blocked": resolved.get("blocked", []),
         "actions": list(control_kept.actions),
-        "report": ledger.read_note(run_id, "wave-report"),
+        "report": report,
     }
     if current is not None:
         answer["map_run"] = {
