@@ -171,6 +171,8 @@ def deploy(
     iam = session.client("iam")
     apis: dict[str, RestApi] = {}
     iam_by_default: dict[str, bool] = {}
+    pools: dict[str, str] = {}  # user pools by logical id (Cognito authorisers)
+    authorizers: dict[tuple[str, str], str] = {}  # (api, authoriser) -> the user pool's logical id
 
     for logical, resource in resources.items():
         properties = resource.get("Properties", {})
@@ -216,6 +218,27 @@ def deploy(
             resolver.refs[logical] = url
             resolver.attributes[(logical, "Arn")] = f"arn:aws:sqs:{region}:{account}:{name}"
             resolver.attributes[(logical, "QueueName")] = name
+        elif kind == "AWS::Cognito::UserPool":
+            idp = session.client("cognito-idp")
+            name = resolver.resolve(properties["UserPoolName"])
+            pool = idp.create_user_pool(
+                PoolName=name,
+                Schema=[{k: v for k, v in a.items() if k in ("Name", "AttributeDataType",
+                                                             "Mutable")}
+                        for a in properties.get("Schema", [])],
+            )["UserPool"]  # fmt: skip
+            resolver.refs[logical] = pool["Id"]
+            resolver.attributes[(logical, "Arn")] = pool["Arn"]
+            pools[logical] = pool["Id"]
+        elif kind == "AWS::Cognito::UserPoolClient":
+            properties = resolver.resolve(
+                {k: v for k, v in properties.items() if k in ("UserPoolId", "ClientName")}
+            )
+            client = session.client("cognito-idp").create_user_pool_client(
+                UserPoolId=properties["UserPoolId"], ClientName=properties["ClientName"],
+                ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"],  # the tests sign in so
+            )["UserPoolClient"]  # fmt: skip
+            resolver.refs[logical] = client["ClientId"]
         elif kind == "AWS::SNS::Topic":
             arn = session.client("sns").create_topic(Name=f"{stack_name}-{logical}")["TopicArn"]
             resolver.refs[logical] = arn
@@ -227,6 +250,13 @@ def deploy(
             same = [a["id"] for a in apigateway.get_rest_apis()["items"] if a["name"] == name]
             api_id = same[0] if same else apigateway.create_rest_api(name=name)["id"]
             iam_default = properties.get("Auth", {}).get("DefaultAuthorizer") == "AWS_IAM"
+            for name, authorizer in properties.get("Auth", {}).get("Authorizers", {}).items():
+                arn = authorizer.get("UserPoolArn", {})
+                if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+                    target = arn["Fn::GetAtt"]
+                    authorizers[(logical, name)] = (
+                        target[0] if isinstance(target, list) else target.split(".")[0]
+                    )
             apis[logical] = RestApi(api_id, account, region, properties["StageName"])
             apis[logical].routes.clear()
             iam_by_default[logical] = iam_default
@@ -300,12 +330,14 @@ def deploy(
                 continue
             api_logical = event["Properties"]["RestApiId"]["Ref"]
             auth = event["Properties"].get("Auth", {}).get("Authorizer")
+            pool = authorizers.get((api_logical, str(auth)))
             apis[api_logical].routes.append(
                 Route(
                     method=event["Properties"]["Method"].upper(),
                     resource=event["Properties"]["Path"],
                     function=arn,
                     iam=auth == "AWS_IAM" or (auth is None and iam_by_default[api_logical]),
+                    user_pool=pools[pool] if pool else None,
                 )
             )
     for api in apis.values():

@@ -14,8 +14,14 @@ is `502 {"message": "Internal server error"}`. The proxy event is the REST (vers
 `requestContext`. Served on its own port: `<url>/<api id>/<stage>/<path>` stands for
 `https://<api id>.execute-api.<region>.amazonaws.com/<stage>/<path>`.
 
+A route with a Cognito user pool authoriser takes only an ID token of that pool in the
+`Authorization` header (signed with the pool's key, its issuer the pool, not expired): else
+`401 {"message": "Unauthorized"}`; its claims reach the function in
+`requestContext.authorizer.claims`.
+
 Not simulated: the caller's IAM policy for `execute-api:Invoke` (the embedded AWS evaluates no
-identity policies), usage plans and throttling, the 29 s integration timeout.
+identity policies), usage plans and throttling, the 29 s integration timeout, authorisers'
+result caching, OAuth scopes on a method (access tokens).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class Route:
     resource: str  # /migrations/{migration_id}
     function: str  # the function's ARN or name
     iam: bool = True  # AWS_IAM authorisation; False: none (a route that checks its own)
+    user_pool: str | None = None  # a Cognito user pool authoriser: the pool's id
 
     def match(self, path: str) -> dict[str, str] | None:
         found = _pattern(self.resource).fullmatch(path)
@@ -156,10 +163,53 @@ class ExecuteApi:
             identity.update(
                 accessKey=key_id, accountId=account, caller=user_id, user=user_id, userArn=arn
             )
+        authorizer: dict[str, Any] | None = None
+        if route.user_pool:
+            claims = pool_claims(lowered.get("authorization", ""), route.user_pool, api.region)
+            if claims is None:
+                return _gateway(401, "UnauthorizedException", "Unauthorized")
+            authorizer = {"claims": claims}
         event = _proxy_event(api, route, method, path, query, headers, body, parameters, identity)
+        if authorizer is not None:
+            event["requestContext"]["authorizer"] = authorizer
         response_headers: dict[str, Any] = {}
         payload = runtime.invoke(route.function, json.dumps(event), response_headers)
         return _proxy_response(payload, failed="x-amz-function-error" in response_headers)
+
+
+@functools.cache
+def _pool_keys() -> Any:
+    """The public keys the embedded Cognito signs every pool's tokens with (what
+    `<pool>/.well-known/jwks.json` serves)."""
+    import gzip
+    from importlib import resources
+
+    from joserfc import jwk
+
+    raw = resources.files("moto.cognitoidp").joinpath("resources/jwks-public.json.gz")
+    return jwk.KeySet.import_key_set(json.loads(gzip.decompress(raw.read_bytes())))
+
+
+def pool_claims(token: str, pool: str, region: str) -> dict[str, str] | None:
+    """A Cognito user pool authoriser's check (API Gateway developer guide, "Control access to
+    REST APIs using Amazon Cognito user pools as the authorizer"): the `Authorization` header
+    holds an ID token of the pool (signed by the pool's key, its issuer the pool, not expired);
+    its claims reach the function as strings. None: API Gateway answers 401 Unauthorized."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
+    try:
+        decoded = jwt.decode(token, _pool_keys(), algorithms=["RS256"])
+    except (JoseError, ValueError, TypeError):
+        return None
+    claims = decoded.claims
+    issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool}"
+    expires = claims.get("exp")
+    if claims.get("iss") != issuer or claims.get("token_use") != "id":
+        return None
+    if not isinstance(expires, int) or expires <= datetime.datetime.now(datetime.UTC).timestamp():
+        return None
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in claims.items()}
 
 
 def _gateway(status: int, kind: str | None, message: str) -> tuple[int, dict[str, str], bytes]:

@@ -53,6 +53,13 @@ def document() -> dict[str, Any]:
             "x-amazon-apigateway-authtype": "awsSigv4",
         }
     }
+    doc["components"]["securitySchemes"]["teamsSignIn"] = {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "description": "An ID token of the stack's sign-in pool (federated with Entra ID)",
+        "x-amazon-apigateway-authtype": "cognito_user_pools",
+    }
     doc["security"] = [{"sigv4": []}]
     for operations in doc["paths"].values():
         for operation in operations.values():
@@ -60,6 +67,8 @@ def document() -> dict[str, Any]:
             answers.pop("422", None)  # Powertools' default; this API answers 400 instead
             if operation.get("x-v6migrate-auth") == "slack-signature":
                 operation["security"] = []  # Slack signs it, not an IAM principal
+            if operation.get("x-v6migrate-auth") == "teams-sign-in":
+                operation["security"] = [{"teamsSignIn": []}]  # a person, not an IAM principal
             for status, text in _ANSWERS.items():
                 if status in answers:
                     continue

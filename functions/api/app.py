@@ -15,9 +15,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
-from v6migrate import approval, aws, chatops, runs, waverun
+from v6migrate import approval, aws, chatops, page, render, runs, waverun
 from v6migrate.apply import default_ledger
 from v6migrate.errors import (
     ConflictError,
@@ -26,7 +26,7 @@ from v6migrate.errors import (
     TransientError,
     V6MigrateError,
 )
-from v6migrate.models import Frozen, MigrationRequest
+from v6migrate.models import EntraUser, Frozen, MigrationRequest
 from v6migrate.observability import entrypoint, logger
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -134,6 +134,19 @@ class Decided(Frozen):
     decided_by: str
     approvers: tuple[str, ...]
     needed: int
+
+
+class Confirmation(Frozen):
+    """What a person signed in on the Teams confirmation page is asked (never its token)."""
+
+    approval_id: str
+    status: str
+    where: dict[str, Any]
+    needed: int
+    approvers: tuple[str, ...]
+    expires_at: int
+    changes: tuple[str, ...]
+    you: str
 
 
 class MapSettings(Frozen):
@@ -262,26 +275,88 @@ def get_migration(
     return MigrationStatus.model_validate(found)
 
 
-@app.post("/approvals/<approval_id>", summary="Approve or reject a plan")
-def post_approval(
-    approval_id: Annotated[str, Path(pattern=approval.APPROVAL_ID)], body: DecisionBody
-) -> Decided:
-    caller = _caller()
+def _decide(approval_id: str, caller: str, body: DecisionBody) -> Decided:
+    """The caller's decision (whoever API Gateway established they are), taken once."""
     events = boto3.client("events", config=aws.retries())
     outcome = approval.record(
-        approval_id,
-        caller,
-        body.decision,
-        body.reason,
-        approval.default_approvals(),
-        default_ledger(),
-        events,
-    )
+        approval_id, caller, body.decision, body.reason, approval.default_approvals(),
+        default_ledger(), events,
+    )  # fmt: skip
     return Decided(
         approval_id=outcome.approval_id, migration_id=outcome.migration_id,
         status=outcome.status, decided_by=caller, approvers=outcome.approvers,
         needed=outcome.needed,
     )  # fmt: skip
+
+
+@app.post("/approvals/<approval_id>", summary="Approve or reject a plan")
+def post_approval(
+    approval_id: Annotated[str, Path(pattern=approval.APPROVAL_ID)], body: DecisionBody
+) -> Decided:
+    return _decide(approval_id, _caller(), body)
+
+
+SHOWN_CHANGES = approval.SHOWN_CHANGES
+SIGNED_IN: dict[int, Any] = {
+    401: {"description": "No ID token of the sign-in pool, or an expired one (API Gateway's)",
+          "content": {"application/json": {"model": Problem}}},
+}  # fmt: skip
+TEAMS_AUTH = {"x-v6migrate-auth": "teams-sign-in"}  # the sign-in pool's ID token, not SigV4
+
+
+def _signed_in() -> str:
+    """The person API Gateway's Cognito authoriser signed in: `entra:<tenant>/<object id>`,
+    from the pool's `custom:tid` and `custom:oid` (Entra's `tid` and `oid` claims)."""
+    context = app.current_event.raw_event.get("requestContext") or {}
+    claims = (context.get("authorizer") or {}).get("claims") or {}
+    person = f"entra:{claims.get('custom:tid')}/{claims.get('custom:oid')}"
+    try:
+        TypeAdapter(EntraUser).validate_python(person)
+    except ValueError as error:
+        raise approval.NotAnApprover(
+            "signed in without an Entra ID tenant and object id: sign in through the "
+            "organisation's identity provider"
+        ) from error
+    return person
+
+
+@app.get("/confirm", include_in_schema=False)  # a page, not part of the API
+def get_confirmation_page() -> Response[Any]:
+    name = aws.settings().sign_in_parameter
+    settings = json.loads(parameters.get_parameter(name, max_age=300)) if name else {}
+    context = app.current_event.request_context
+    api_url = f"https://{context.domain_name}/{context.stage}"
+    html, headers = page.render(settings, api_url)
+    return Response(status_code=200, body=html, headers=headers)
+
+
+@app.get("/confirm/approvals/<approval_id>", openapi_extensions=TEAMS_AUTH,
+         summary="What a person signed in on the Teams confirmation page is asked to decide",
+         responses=SIGNED_IN)  # fmt: skip
+def get_confirmation(
+    approval_id: Annotated[str, Path(pattern=approval.APPROVAL_ID)],
+) -> Confirmation:
+    you = _signed_in()
+    state = approval.default_approvals().state(approval_id)
+    try:
+        plan = default_ledger().plan(state["migration_id"])
+        changes = tuple(render.change_line(c).text for c in plan.changes[:SHOWN_CHANGES])
+    except V6MigrateError:  # a wave's approval: its clusters' plans are in its event
+        changes = ()
+    return Confirmation(
+        approval_id=approval_id, status=state["status"], where=state["where"],
+        needed=state["needed"], approvers=tuple(state["approvers"]),
+        expires_at=state["expires_at"], changes=changes, you=you,
+    )  # fmt: skip
+
+
+@app.post("/confirm/approvals/<approval_id>", openapi_extensions=TEAMS_AUTH,
+          summary="Approve or reject a plan, signed in on the Teams confirmation page",
+          responses=SIGNED_IN)  # fmt: skip
+def post_confirmation(
+    approval_id: Annotated[str, Path(pattern=approval.APPROVAL_ID)], body: DecisionBody
+) -> Decided:
+    return _decide(approval_id, _signed_in(), body)
 
 
 RunId = Annotated[str, Path(pattern=MIGRATION_ID)]

@@ -40,7 +40,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         sent["amazon_q"] = "sent"
     for channel, variable, shape in (
         ("slack", "V6MIGRATE_SLACK_WEBHOOK_SECRET", notify.slack),
-        ("teams", "V6MIGRATE_TEAMS_WEBHOOK_SECRET", notify.teams),
+        (
+            "teams",
+            "V6MIGRATE_TEAMS_WEBHOOK_SECRET",
+            lambda e: notify.teams(e, os.environ.get("V6MIGRATE_CONFIRM_URL") or None),
+        ),
     ):
         secret = os.environ.get(variable)
         if not secret:

@@ -117,6 +117,9 @@ def _event(method: str, template: str, path: str, parameters: dict[str, str],
             "path": f"/v1{path}", "resourcePath": template, "requestId": "r",
             "identity": {"userArn": CALLER, "caller": "AROA:alice", "sourceIp": "10.0.0.1",
                          "accountId": "123456789012", "accessKey": "ASIA"},
+            # what the sign-in pool's authoriser passes on the Teams page's routes
+            "authorizer": {"claims": {"custom:tid": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                                      "custom:oid": "4a1c2e8d-0b7f-4f3e-9c61-2f0d8e5b7a11"}},
         },
         "body": text, "isBase64Encoded": False,
     }  # fmt: skip

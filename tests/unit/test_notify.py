@@ -51,6 +51,17 @@ def test_in_slack_an_approval_has_approve_with_a_confirmation_and_reject() -> No
     assert "url" not in json.dumps(actions)
 
 
+def test_in_teams_an_approval_links_to_the_confirmation_page_when_there_is_one() -> None:
+    page = "https://abc.execute-api.eu-west-1.amazonaws.com/v1/confirm"
+    card = notify.teams(REQUESTED, page)["attachments"][0]["content"]
+    (link,) = card["actions"]
+    assert (link["type"], link["url"]) == ("Action.OpenUrl", f"{page}?approval=4f87ebeb9424e5f0")
+    # Without a page, or for another event, no link: the card shows the commands
+    assert "actions" not in notify.teams(REQUESTED)["attachments"][0]["content"]
+    other = {**REQUESTED, "detail-type": "Approval Decided"}
+    assert "actions" not in notify.teams(other, page)["attachments"][0]["content"]
+
+
 @pytest.mark.parametrize("event_type", [e.detail_type for e in EVENT_TYPES])
 def test_every_event_type_formats_for_each_channel(event_type: str) -> None:
     event = {"id": "e-2", "source": "v6migrate", "detail-type": event_type,

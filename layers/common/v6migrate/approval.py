@@ -227,6 +227,8 @@ class Approvals:
             "expires_at": int(item["expires_at"]["N"]),
             "plan_hash": item["plan_hash"]["S"],
             "allowed": list(policy.approvers),
+            "migration_id": item["migration_id"]["S"],
+            "where": json.loads(item["where"]["S"]),
         }
 
     def decide(

@@ -58,6 +58,8 @@ class Settings(BaseModel):
     poll_timeout_seconds: float = 240.0
     # The Slack signing secret's name in Secrets Manager (the api function's Slack callback)
     slack_signing_secret: str | None = None
+    # The SSM parameter with the Teams confirmation page's sign-in settings (the api function)
+    sign_in_parameter: str | None = None
     # Where a Slack callback's response_url may point: Slack's host
     slack_response_prefix: str = "https://hooks.slack.com/"
 

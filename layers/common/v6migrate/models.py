@@ -155,6 +155,10 @@ PrincipalArn = Annotated[
 # A person in a chat workspace who may approve from it: `slack:<team id>/<user id>` (Slack's
 # ids: a team T..., a user U... or W...), as the signed callback names them
 ChatUser = Annotated[str, StringConstraints(pattern=r"^slack:T[A-Z0-9]{2,20}/[UW][A-Z0-9]{2,20}$")]
+# A person signed in through Entra ID (the Teams confirmation page): `entra:<tenant id>/<object
+# id>`, Entra's `tid` and `oid` claims (stable, unlike a name or an email address)
+UUID_TEXT = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+EntraUser = Annotated[str, StringConstraints(pattern=rf"^entra:{UUID_TEXT}/{UUID_TEXT}$")]
 
 
 class ApprovalPolicy(Frozen):
@@ -165,14 +169,16 @@ class ApprovalPolicy(Frozen):
         description="`none` changes the network straight after preflight: only where the "
         "request (or its wave) says so.",
     )
-    approvers: tuple[PrincipalArn | ChatUser, ...] = Field(
+    approvers: tuple[PrincipalArn | ChatUser | EntraUser, ...] = Field(
         default=(),
         description="Who may decide: IAM role or user ARNs (a role stands for every session of "
-        "it), or chat users (`slack:<team>/<user>`, deciding from a signed Slack button). An "
+        "it), chat users (`slack:<team>/<user>`, deciding from a signed Slack button), or people "
+        "signed in through Entra ID (`entra:<tenant id>/<object id>`, deciding on the Teams "
+        "confirmation page). An "
         "apply run with `mode: required` and nobody here is blocked at preflight.",
     )
     required: int = Field(default=1, ge=1, le=3, description="Distinct approvers needed.")
-    people: tuple[tuple[PrincipalArn | ChatUser, ...], ...] = Field(
+    people: tuple[tuple[PrincipalArn | ChatUser | EntraUser, ...], ...] = Field(
         default=(),
         max_length=50,
         description="Identities that are one person (an IAM session and a Slack id, say): they "

@@ -11,6 +11,7 @@ No task token, proof or secret is ever in an event, so none is in a message.
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 ICONS = {
@@ -149,20 +150,25 @@ def slack(event: dict[str, Any]) -> dict[str, Any]:
     return {"text": title(event), "blocks": blocks}
 
 
-def teams(event: dict[str, Any]) -> dict[str, Any]:
-    """An Adaptive Card for a Teams Workflows webhook (which cannot call back: an approval shows
-    the commands that decide it)."""
+def teams(event: dict[str, Any], confirm_url: str | None = None) -> dict[str, Any]:
+    """An Adaptive Card for a Teams Workflows webhook. It cannot call back: an approval shows the
+    commands that decide it and, with `confirm_url` (the confirmation page), a link to the page
+    where the person signs in and decides (a GET of it decides nothing)."""
     body: list[dict[str, Any]] = [
         {"type": "TextBlock", "text": title(event), "weight": "Bolder", "wrap": True},
         *({"type": "TextBlock", "text": line, "wrap": True} for line in lines(event)),
         *({"type": "TextBlock", "text": step, "wrap": True, "isSubtle": True}
           for step in next_steps(event)),
     ]  # fmt: skip
+    card: dict[str, Any] = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                            "type": "AdaptiveCard", "version": "1.4", "body": body}  # fmt: skip
+    approval = (event.get("detail") or {}).get("approval_id")
+    if confirm_url and event.get("detail-type") == "Approval Requested" and approval:
+        query = urllib.parse.urlencode({"approval": approval})
+        card["actions"] = [{"type": "Action.OpenUrl", "title": "Review and decide",
+                            "url": f"{confirm_url}?{query}"}]  # fmt: skip
     return {
         "type": "message",
-        "attachments": [{
-            "contentType": "application/vnd.microsoft.card.adaptive",
-            "content": {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                        "type": "AdaptiveCard", "version": "1.4", "body": body},
-        }],
+        "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
+                         "content": card}],
     }  # fmt: skip
