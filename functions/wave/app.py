@@ -56,18 +56,20 @@ def _resolve(event: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+def _child_run(sfn: Any, name: str) -> dict[str, Any] | None:
+    """DescribeExecution of the wave's child migration `name`, or None if it never started."""
+    machine = aws.settings().state_machine_arn
+    if not machine:
+        raise InputError("V6MIGRATE_STATE_MACHINE_ARN is not set")
+    return runs.described(sfn, runs.execution_arn(machine, name))
+
+
 def _report(event: dict[str, Any]) -> dict[str, Any]:
     wave = waves.WaveInput.model_validate(event["input"]).wave
     run_id = str(event["run_id"])
     targets = event["targets"]
-    machine = aws.settings().state_machine_arn
-    if not machine:
-        raise InputError("V6MIGRATE_STATE_MACHINE_ARN is not set")
     sfn = boto3.client("stepfunctions", config=aws.retries())
-    children = [
-        runs.described(sfn, runs.execution_arn(machine, item["name"]))
-        for item in targets.get("items", [])
-    ]
+    children = [_child_run(sfn, str(item["name"])) for item in targets.get("items", [])]
     ledger = default_ledger()
     control = waves.control_of(ledger, run_id)
     rechecks = (
@@ -124,11 +126,7 @@ def _recheck(event: dict[str, Any]) -> dict[str, Any]:
         cause = str(error.get("Cause") or "")[:500]
         ledger.note(name, "recheck", {"passed": False, "error": f"{error.get('Error')}: {cause}"})
         return {"noted": True}
-    machine = aws.settings().state_machine_arn
-    if not machine:
-        raise InputError("V6MIGRATE_STATE_MACHINE_ARN is not set")
-    sfn = boto3.client("stepfunctions", config=aws.retries())
-    run = runs.described(sfn, runs.execution_arn(machine, name))
+    run = _child_run(boto3.client("stepfunctions", config=aws.retries()), name)
     if run is None or run["status"] != "SUCCEEDED":
         return {"go": False, "request": None}
     request = ledger.read_note(str(event["run_id"]), f"item-{name}")
