@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,10 +67,25 @@ def settling(started: float | None, transition: str) -> bool:
 @dataclass
 class SimClock:
     skipped: float = 0.0
+    # While set, real time does not move the clock (`frozen`); only `skip` does.
+    frozen_at: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def now(self) -> float:
-        return time.monotonic() + self.skipped
+        base = self.frozen_at
+        return (time.monotonic() if base is None else base) + self.skipped
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Hold the clock still (a test that counts what a rate refills in exact figures); on
+        leaving, it runs with real time again, never backwards."""
+        with self._lock:
+            self.frozen_at = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.frozen_at = None
 
     def skip(self, seconds: float) -> None:
         with self._lock:

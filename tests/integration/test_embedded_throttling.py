@@ -34,13 +34,23 @@ ONCE = Config(retries={"total_max_attempts": 1})  # every refusal seen, none ret
 
 
 @pytest.fixture
-def ec2(embedded: EmbeddedAws) -> Iterator[Any]:
+def buckets(embedded: EmbeddedAws) -> Iterator[EmbeddedAws]:
+    """A fresh embedded AWS with the buckets on."""
     embedded.reset()
     faults.buckets(True)
     try:
-        yield embedded.session().client("ec2", region_name="eu-west-1", config=ONCE)
+        yield embedded
     finally:
         faults.buckets(False)
+
+
+@pytest.fixture
+def ec2(buckets: EmbeddedAws) -> Iterator[Any]:
+    """An EC2 client of it with the clock held still: only `CLOCK.skip` refills a bucket, so
+    every figure below is exact (in real time, the refill between a refusal on the server and
+    the next call cannot be measured from the test)."""
+    with CLOCK.frozen():
+        yield buckets.session().client("ec2", region_name="eu-west-1", config=ONCE)
 
 
 def _refusal(error: ClientError) -> tuple[str, int]:
@@ -48,17 +58,10 @@ def _refusal(error: ClientError) -> tuple[str, int]:
 
 
 def _burst(
-    call: Any,
-    times: int,
-    tokens: float,
-    rate: float,
-    refusal: tuple[str, int] = ("RequestLimitExceeded", 503),
-    idle: float = 0.0,
-) -> float:
-    """`times` calls at once: the service takes `tokens` of them, plus what its rate refilled
-    while the burst lasted and for `idle` seconds before it (the embedded AWS answers in real
-    time), and refuses the next. Returns when it ended."""
-    began = CLOCK.now()
+    call: Any, times: int, tokens: int, refusal: tuple[str, int] = ("RequestLimitExceeded", 503)
+) -> None:
+    """`times` calls at once, the clock held still: the service takes exactly `tokens` of them
+    and refuses the next with `refusal`."""
     taken, refused = 0, None
     for _ in range(times):
         try:
@@ -67,50 +70,42 @@ def _burst(
             refused = _refusal(error)
             break
         taken += 1
-    ended = CLOCK.now()
-    refilled = rate * (ended - began + idle)
-    assert refused == refusal, (refused, taken)
-    assert tokens <= taken <= tokens + refilled + 1, (taken, tokens, refilled)
-    return ended
-
-
-def _a_second_on(ended: float) -> float:
-    """Skip a second of the simulated clock; returns the real time since `ended` before it."""
-    idle = CLOCK.now() - ended
-    CLOCK.skip(1.0)
-    return idle
+    assert (taken, refused) == (tokens, refusal)
 
 
 def test_a_burst_of_describes_takes_the_bucket_then_its_refill(ec2: Any) -> None:
-    idle = _a_second_on(_burst(ec2.describe_vpcs, 300, 100, 20.0))  # a second on: 20 tokens
-    _burst(ec2.describe_vpcs, 100, 20, 20.0, idle=idle)
+    _burst(ec2.describe_vpcs, 300, 100)
+    CLOCK.skip(1.0)  # a second at 20/s
+    _burst(ec2.describe_vpcs, 100, 20)
+    CLOCK.skip(0.25)  # a quarter of a second: 5 tokens
+    _burst(ec2.describe_vpcs, 100, 5)
 
 
 def test_mutating_calls_have_their_own_smaller_bucket(ec2: Any) -> None:
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     tag = lambda: ec2.create_tags(Resources=[vpc], Tags=[{"Key": "k", "Value": "v"}])  # noqa: E731
-    idle = _a_second_on(_burst(tag, 100, 49, 5.0))  # CreateVpc took one
-    idle += _a_second_on(CLOCK.now())
-    _burst(tag, 60, 10, 5.0, idle=idle)
-    _burst(ec2.describe_vpcs, 300, 100, 20.0)  # the describe bucket is another, full
+    _burst(tag, 100, 49)  # CreateVpc took one
+    CLOCK.skip(2.0)  # two seconds at 5/s
+    _burst(tag, 60, 10)
+    _burst(ec2.describe_vpcs, 300, 100)  # the describe bucket is another, full
 
 
 def test_an_unfiltered_describe_instances_spends_the_smaller_bucket(ec2: Any) -> None:
-    _burst(ec2.describe_instances, 200, 50, 10.0)
+    _burst(ec2.describe_instances, 200, 50)
     by_vpc = lambda: ec2.describe_instances(  # noqa: E731
         Filters=[{"Name": "vpc-id", "Values": ["vpc-1"]}]
     )
-    _burst(by_vpc, 300, 100, 20.0)  # filtered: the non-mutating bucket
+    _burst(by_vpc, 300, 100)  # filtered: the non-mutating bucket
 
 
 def test_each_account_and_region_has_its_own_buckets(ec2: Any, embedded: EmbeddedAws) -> None:
-    _burst(ec2.describe_vpcs, 300, 100, 20.0)
+    _burst(ec2.describe_vpcs, 300, 100)
     other_region = embedded.session().client("ec2", region_name="eu-central-1", config=ONCE)
-    _burst(other_region.describe_vpcs, 300, 100, 20.0)
+    _burst(other_region.describe_vpcs, 300, 100)
     other_account = target_session("eu-west-1", "222222222222", base=embedded.session()).client(
         "ec2", config=ONCE
     )
-    _burst(other_account.describe_vpcs, 300, 100, 20.0)
+    _burst(other_account.describe_vpcs, 300, 100)
     assert faults.STATE.throttled_by["ec2"] == 3
 
 
@@ -135,9 +130,11 @@ def test_step_functions_throttles_each_action_by_its_regions_bucket(
     sfn = embedded.session().client("stepfunctions", region_name=region, config=ONCE)
     machine = _machine(sfn, "m", PASS)
     listing = lambda: sfn.list_executions(stateMachineArn=machine)  # noqa: E731
-    _burst(listing, tokens + 50, tokens, rate, SFN_REFUSAL)
+    _burst(listing, tokens + 50, tokens, SFN_REFUSAL)
+    CLOCK.skip(2.0)
+    _burst(listing, 50, int(2 * rate), SFN_REFUSAL)
     # another action has its own bucket (ListStateMachines: 100 at 5/s in every Region)
-    _burst(sfn.list_state_machines, 150, 100, 5.0, SFN_REFUSAL)
+    _burst(sfn.list_state_machines, 150, 100, SFN_REFUSAL)
     # and an action the quotas page names no bucket for is not throttled by the embedded AWS
     execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
     for _ in range(150):
@@ -168,13 +165,11 @@ def test_step_functions_start_execution_has_the_standard_bucket_of_the_region() 
     assert faults.bucket_of("stepfunctions", "UpdateMapRun", "eu-west-1", {}) is None
 
 
-def test_a_sync_task_polls_without_spending_the_callers_tokens(
-    ec2: Any, embedded: EmbeddedAws
-) -> None:
+def test_a_sync_task_polls_without_spending_the_callers_tokens(buckets: EmbeddedAws) -> None:
     """While a caller keeps DescribeExecution's bucket empty, a parent's `startExecution.sync:2`
     still learns its child's end: the service polls for itself (or, on AWS, is told by an
     event), and a throttled poll would fail the task with no retry."""
-    sfn = embedded.session().client("stepfunctions", region_name="eu-central-1", config=ONCE)
+    sfn = buckets.session().client("stepfunctions", region_name="eu-central-1", config=ONCE)
     child = _machine(sfn, "child", PASS)
     parent = _machine(sfn, "parent", {"StartAt": "Run", "States": {"Run": {
         "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
@@ -217,10 +212,14 @@ def test_eks_and_auto_scaling_throttle_only_at_the_rates_an_operator_sets(
             eks.list_clusters()
             autoscaling.describe_auto_scaling_groups()
         faults.buckets(True, rates={"eks": (20, 2.0), "autoscaling": (10, 1.0)})
-        _burst(eks.list_clusters, 40, 20, 2.0, ("ThrottlingException", 429))
-        _burst(autoscaling.describe_auto_scaling_groups, 40, 10, 1.0, ("Throttling", 400))
-        other_region = session.client("eks", region_name="eu-central-1", config=ONCE)
-        _burst(other_region.list_clusters, 40, 20, 2.0, ("ThrottlingException", 429))
+        with CLOCK.frozen():
+            _burst(eks.list_clusters, 40, 20, ("ThrottlingException", 429))
+            _burst(autoscaling.describe_auto_scaling_groups, 40, 10, ("Throttling", 400))
+            CLOCK.skip(3.0)  # 2/s and 1/s
+            _burst(eks.list_clusters, 40, 6, ("ThrottlingException", 429))
+            _burst(autoscaling.describe_auto_scaling_groups, 40, 3, ("Throttling", 400))
+            other_region = session.client("eks", region_name="eu-central-1", config=ONCE)
+            _burst(other_region.list_clusters, 40, 20, ("ThrottlingException", 429))
     finally:
         faults.buckets(False)
     with pytest.raises(ValueError, match="no throttling answer"):
