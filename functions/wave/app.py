@@ -5,8 +5,10 @@ covers now (checked again at each boundary) and, once a held wave is approved, l
 that a stopped or aborted wave put on the waves after it; `gate`, before each cluster, whether an
 operator paused or aborted the wave, and a slot in its account and Region (given back by
 `release` once its run ended); `ramp`, after each cluster that succeeded, raises the
-Map Run's concurrency to the ramp's next level; `report` writes the wave's evidence to the ledger
-and answers it for the Wave Completed event."""
+Map Run's concurrency to the ramp's next level; `rounds` splits the clusters to check again after
+the bake into rounds that keep the wave's limit per account and Region, and `recheck`, before
+each of those checks, hands over the request the cluster's run had; `report` writes the wave's
+evidence to the ledger and answers it for the Wave Completed event."""
 
 from __future__ import annotations
 
@@ -135,6 +137,22 @@ def _recheck(event: dict[str, Any]) -> dict[str, Any]:
     return {"go": True, "request": request}
 
 
+def _rounds(event: dict[str, Any]) -> dict[str, Any]:
+    """The rounds in which the wave's clusters are checked again after the bake: their numbers,
+    or with `round`, the run names in that one. Read from the wave's ledger note, so the state
+    carries numbers and one round's names, not the wave's clusters a second time (256 KiB)."""
+    run_id = str(event["run_id"])
+    kept = default_ledger().read_note(run_id, "wave")
+    if kept is None:
+        raise InputError(f"wave run {run_id} kept no record of its clusters")
+    limit = kept.get("max_concurrency_per_account_region")
+    rounds = waves.recheck_rounds(list(kept.get("clusters") or []), int(limit) if limit else None)
+    which = event.get("round")
+    if which is None:
+        return {"rounds": list(range(len(rounds)))}
+    return {"names": rounds[int(which)]}
+
+
 @entrypoint
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event.get("action") if isinstance(event, dict) else None
@@ -153,6 +171,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return _gate(event)
     if action == "recheck":
         return _recheck(event)
+    if action == "rounds":
+        return _rounds(event)
     if action == "release":
         limit = event.get("per_account_region")
         if limit:
@@ -167,5 +187,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                             str(event["run_id"]), int(event["ceiling"]))  # fmt: skip
     raise InputError(
         'expected {"action": "resolve" | "freeze" | "gate" | "release" | "ramp" | "recheck" | '
-        '"report", ...}'
+        '"rounds" | "report", ...}'
     )

@@ -365,11 +365,31 @@ def test_a_ramping_wave_starts_one_cluster_then_more_as_they_succeed(stack: Stac
     assert described == 1, faults.counted()
 
 
-def test_a_wave_runs_at_most_its_limit_in_one_account_and_region(stack: Stack) -> None:
+def test_a_wave_runs_at_most_its_limit_in_one_account_and_region(
+    stack: Stack, monkeypatch: Any
+) -> None:
+    from local import runtime
+
     # Given two clusters in one account and Region, a third in another, and a wave of three at
-    # once but one per account and Region
+    # once but one per account and Region, with a bake after which all are probed again
     _estates(stack, legacy=True)
-    wave = _wave(stack, max_concurrency=3, ramp=False, max_concurrency_per_account_region=1)
+    wave = _wave(stack, max_concurrency=3, ramp=False, max_concurrency_per_account_region=1,
+                 bake_minutes=30)  # fmt: skip
+    # (each recheck timed from the state machine's Invoke to its answer: the embedded Lambda
+    # runs one handler at a time, so two rechecks in flight at once show as overlapping calls)
+    rechecked: dict[str, tuple[float, float]] = {}
+    invoke = runtime.invoke
+
+    def timed(function: str, payload: Any, headers: Any) -> bytes:
+        began = time.monotonic()
+        try:
+            return invoke(function, payload, headers)
+        finally:
+            event = json.loads(payload) if payload else {}
+            if isinstance(event, dict) and event.get("recheck"):
+                rechecked[event["request"]["cluster"]] = (began, time.monotonic())
+
+    monkeypatch.setattr(runtime, "invoke", timed)
     execution = _start(stack, wave, "canary-a")
     _approve(stack, "canary-a")
     done = stack.wait(execution, timeout=300)
@@ -384,6 +404,12 @@ def test_a_wave_runs_at_most_its_limit_in_one_account_and_region(stack: Stack) -
     first, second = sorted((runs["orders"], runs["legacy"]), key=lambda r: r["startDate"])
     assert first["stopDate"] <= second["startDate"], (first, second)
     assert {r["status"] for r in runs.values()} == {"SUCCEEDED"}
+    # And after the bake, the two were probed again one after the other as well (the limit
+    # holds for the whole wave: EC2's buckets are per account and Region), all three sound
+    assert set(rechecked) == {"orders-prod", "legacy-prod", "payments-prod"}, rechecked
+    one, two = sorted((rechecked["orders-prod"], rechecked["legacy-prod"]))
+    assert one[1] <= two[0], rechecked
+    assert json.loads(done["output"])["status"] == "succeeded"
 
 
 def test_a_stopped_wave_holds_the_next_until_its_approvers_let_the_waves_go_on(

@@ -301,3 +301,27 @@ def test_what_a_big_wave_carries_in_its_state_stays_below_256_kib_or_is_refused(
     # Too many clusters for one wave: refused with what to do, before anything starts
     with pytest.raises(InputError, match="split it into smaller waves"):
         waves.targets_output(wave, "run-1", _planned(1200), None, None)
+
+
+def test_after_the_bake_the_clusters_are_checked_again_in_rounds_that_keep_the_limit() -> None:
+    # The wave's limit per account and Region (EC2's request buckets are per account and
+    # Region) holds for the checks after the bake as for the migrations: each round has at most
+    # that many clusters of one account and Region, and no cluster is left out or checked twice.
+    from v6migrate import waves
+
+    def item(name: str, account: str, region: str = "eu-west-1") -> dict[str, Any]:
+        return {"name": name, "account_id": account, "region": region}
+
+    items = [item("a1", "111111111111"), item("a2", "111111111111"), item("b1", "222222222222"),
+             item("a3", "111111111111"), item("a4", "111111111111", "eu-central-1")]  # fmt: skip
+    assert waves.recheck_rounds(items, 1) == [["a1", "b1", "a4"], ["a2"], ["a3"]]
+    assert waves.recheck_rounds(items, 2) == [["a1", "a2", "b1", "a4"], ["a3"]]
+    assert waves.recheck_rounds(items, None) == [["a1", "a2", "b1", "a3", "a4"]]
+    assert waves.recheck_rounds([], 1) == []
+    many = [item(f"c{n}", f"{200000000000 + n % 7:012d}") for n in range(300)]
+    for limit in (1, 3, 50):
+        rounds = waves.recheck_rounds(many, limit)
+        assert sorted(n for r in rounds for n in r) == sorted(i["name"] for i in many)
+        for names in rounds:
+            accounts = [int(n[1:]) % 7 for n in names]
+            assert max(accounts.count(a) for a in set(accounts)) <= limit

@@ -568,6 +568,27 @@ def slot_key(account_id: str, region: str) -> str:
     return f"{account_id}#{region}"
 
 
+def recheck_rounds(items: list[dict[str, Any]], per_account_region: int | None) -> list[list[str]]:
+    """The wave's clusters (their run names) in the rounds their probes run again after the
+    bake, one round after the other: no round holds more than `per_account_region` of one
+    account and Region (the wave's limit, as for the migrations: EC2's request buckets are per
+    account and Region). Without a limit, one round of all."""
+    if not items:
+        return []
+    if not per_account_region:
+        return [[str(item["name"]) for item in items]]
+    rounds: list[list[str]] = []
+    seen: dict[str, int] = {}
+    for item in items:
+        key = slot_key(str(item["account_id"]), str(item["region"]))
+        index = seen.get(key, 0) // per_account_region
+        seen[key] = seen.get(key, 0) + 1
+        if index == len(rounds):
+            rounds.append([])
+        rounds[index].append(str(item["name"]))
+    return rounds
+
+
 def holds_later_waves(evidence: dict[str, Any]) -> bool:
     """Whether this wave's end holds the waves after it until one of them is approved: it
     stopped past its tolerance or on the HaltWaves alarm once clusters had started, a cluster
