@@ -10,6 +10,7 @@ function's environment from template.yaml, and reports a raised error as AWS doe
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -34,8 +35,20 @@ calls_through_assumed_roles: dict[str, set[str]] = {}
 # Every execution role's session keys: one process runs every function here, and a client made
 # in one invocation (cached, as a warm Lambda keeps it) may carry an earlier one's keys
 _execution_keys: set[str] = set()
-_env_lock = threading.RLock()
+# The invocations running now (a number each), for `settled`; the process's log level while any
+# runs. Handlers run concurrently, each in the thread that invoked it, as Lambda runs each
+# concurrent invocation in its own execution environment.
+_running: set[int] = set()
+_running_changed = threading.Condition()
+_numbers = iter(range(1, 1 << 62))
+_saved_level: list[Any] = []
+# Per function, what its execution environment keeps between invocations: the default boto3
+# session (with the credentials of its first invocation) and the module-level caches
+# (`functools.cache` of no arguments) of the layer, each of which Lambda keeps per environment
+# and one process here would otherwise share between every function.
+_sessions: dict[str, Any] = {}
 _modules: dict[Path, ModuleType] = {}
+_loading = threading.Lock()  # one module load at a time
 _installed = False
 invocations: list[tuple[str, float]] = []
 
@@ -92,11 +105,12 @@ class LambdaContext:
 
 
 def settled() -> None:
-    """Return once no invocation runs. While one does, its credentials are in this process's
-    environment (as Lambda gives them), so a boto3 session made then by a test or the CLI in
-    the same process would sign as that function, not as itself."""
-    with _env_lock:
-        pass
+    """Return once every invocation that was running when called has ended (what it wrote and
+    published is there to read). A client made in the caller's thread signs as the caller
+    whatever runs: each invocation's environment is its own thread's (`_ThreadEnviron`)."""
+    with _running_changed:
+        waiting = set(_running)
+        _running_changed.wait_for(lambda: not (waiting & _running))
 
 
 def new_containers() -> None:
@@ -106,6 +120,9 @@ def new_containers() -> None:
     from aws_lambda_powertools.utilities import parameters
 
     _modules.clear()
+    _sessions.clear()
+    for cached in _per_environment:
+        cached.clear()
     # in-process, every function shares Powertools' one cache
     parameters.clear_caches()  # type: ignore[no-untyped-call]
 
@@ -132,34 +149,176 @@ def _load(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
     return handler
 
 
+class _ThreadEnviron(os._Environ):  # type: ignore[type-arg]
+    """`os.environ` as each thread sees it: during an invocation, the function's variables
+    over the process's (Lambda sets them in the function's own execution environment); set or
+    deleted there, they change that invocation's view only. Outside any, the process's."""
+
+    @staticmethod
+    def _overlay() -> dict[str, str | None] | None:
+        return getattr(_current, "env", None)
+
+    def __getitem__(self, key: str) -> str:
+        overlay = self._overlay()
+        if overlay is not None and key in overlay:
+            value = overlay[key]
+            if value is None:
+                raise KeyError(key)
+            return value
+        return str(super().__getitem__(key))
+
+    def __setitem__(self, key: str, value: str) -> None:
+        overlay = self._overlay()
+        if overlay is None:
+            super().__setitem__(key, value)
+            return
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"str expected, not {type(value).__name__}")
+        overlay[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        overlay = self._overlay()
+        if overlay is None:
+            super().__delitem__(key)
+            return
+        if key not in self:
+            raise KeyError(key)
+        overlay[key] = None
+
+    def __iter__(self) -> Iterator[str]:
+        overlay = self._overlay()
+        keys = list(super().__iter__())
+        if overlay is None:
+            yield from keys
+            return
+        shown = dict(overlay)
+        for key in keys:
+            if shown.get(key, "") is not None:
+                yield key
+        for key, value in shown.items():
+            if value is not None and key not in keys:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+
+def _thread_environ() -> None:
+    """Give `os.environ` (and `os.getenv`, which reads it) its per-invocation view. Idempotent."""
+    if isinstance(os.environ, _ThreadEnviron):
+        return
+    old: Any = os.environ
+    # the same variables (`_data`) seen through the invocation's view: nothing is cleared
+    os.environ = _ThreadEnviron(  # noqa: B003
+        old._data, old.encodekey, old.decodekey, old.encodevalue, old.decodevalue
+    )
+
+
+class _PerEnvironment:
+    """A layer's `functools.cache` of no arguments, kept per function as Lambda keeps a module's
+    state per execution environment; outside any invocation, the original."""
+
+    def __init__(self, original: Any) -> None:
+        self._original = original
+        self._values: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.__wrapped__ = original.__wrapped__
+        self.__doc__ = original.__doc__
+
+    def __call__(self) -> Any:
+        function = getattr(_current, "function", None)
+        if function is None:
+            return self._original()
+        with self._lock:
+            if function not in self._values:
+                self._values[function] = self.__wrapped__()
+            return self._values[function]
+
+    def cache_clear(self) -> None:
+        """The calling function's value (a fresh start of its environment), or every one."""
+        function = getattr(_current, "function", None)
+        with self._lock:
+            if function is None:
+                self._values.clear()
+            else:
+                self._values.pop(function, None)
+        if function is None:
+            self._original.cache_clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+        self._original.cache_clear()
+
+
+_per_environment: list[_PerEnvironment] = []
+
+
+def _caches_per_environment() -> None:
+    """Every zero-argument `functools.cache` of the layer's loaded modules, made per function."""
+    for name, module in list(sys.modules.items()):
+        if not (name == "v6migrate" or name.startswith("v6migrate.")) or module is None:
+            continue
+        for attribute, value in list(vars(module).items()):
+            if isinstance(value, _PerEnvironment) or not hasattr(value, "cache_clear"):
+                continue
+            wrapped = getattr(value, "__wrapped__", None)
+            if wrapped is None or inspect.signature(wrapped).parameters:
+                continue
+            cached = _PerEnvironment(value)
+            _per_environment.append(cached)
+            setattr(module, attribute, cached)
+
+
+def _default_session() -> Any:
+    """boto3's default session, one per function (Lambda: one per execution environment), so
+    `boto3.client(...)` signs with the calling function's role, not the first caller's."""
+    import boto3
+
+    function = getattr(_current, "function", None)
+    if function is None:
+        return _original_default_session()
+    with _running_changed:
+        session = _sessions.get(function)
+        if session is None:
+            session = _sessions[function] = boto3.Session()
+    return session
+
+
+_original_default_session: Callable[[], Any] = lambda: None  # noqa: E731
+
+
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """The function's environment, for the duration of one invocation (one at a time).
+def _environment(spec: FunctionSpec, values: dict[str, str]) -> Iterator[None]:
+    """The function's environment, in this thread, for one invocation: its variables over the
+    process's, its name for the per-function state above, the log level it asks for."""
+    from v6migrate import aws
+    from v6migrate.observability import logger
 
-    Afterwards each variable that was set gets its value back, and none is deleted: another
-    thread of this process (the state machines' interpreter, an asynchronous invocation's
-    caller) may be iterating `os.environ`, and a key deleted under it raises KeyError there
-    (seen as `'POWERTOOLS_SERVICE_NAME'` failing a state). A variable the process did not have
-    is emptied instead, which boto3 and `aws.settings()` read as unset.
-    """
-    with _env_lock:
-        saved = {key: os.environ.get(key) for key in values}
-        os.environ.update(values)
-        from v6migrate import aws
-        from v6migrate.observability import logger
-
-        aws.settings.cache_clear()  # a fresh "cold start" reads this function's settings
+    outer = (getattr(_current, "env", None), getattr(_current, "function", None))
+    with _running_changed:
+        number = next(_numbers)
+        if not _running:
+            _saved_level[:] = [logger.log_level]
+        _running.add(number)
         # Powertools reads the level once, when the logger is made: on Lambda that is in this
         # environment; here the process made it before, so set it as that start would have
-        level = logger.log_level
-        logger.setLevel(values.get("POWERTOOLS_LOG_LEVEL", level))
-        try:
-            yield
-        finally:
-            logger.setLevel(level)
-            for key, old in saved.items():
-                os.environ[key] = "" if old is None else old
-            aws.settings.cache_clear()
+        logger.setLevel(values.get("POWERTOOLS_LOG_LEVEL", _saved_level[0]))
+    _current.env = dict(values)
+    _current.function = spec.name
+    try:
+        aws.settings.cache_clear()  # a fresh "cold start" reads this function's settings
+        yield
+    finally:
+        _current.env, _current.function = outer
+        with _running_changed:
+            _running.discard(number)
+            if not _running:
+                logger.setLevel(_saved_level[0])
+            _running_changed.notify_all()
 
 
 def invoke(function: str, payload: bytes | str | None, response_headers: dict[str, Any]) -> bytes:
@@ -170,16 +329,15 @@ def invoke(function: str, payload: bytes | str | None, response_headers: dict[st
             {"errorType": "ResourceNotFoundException", "errorMessage": f"no function {function}"}
         ).encode()
     event = json.loads(payload) if payload else {}
+    _thread_environ()
     started = time.perf_counter()
     try:
-        with _environment({**spec.environment, **_execution_credentials(spec)}):
+        with _environment(spec, {**spec.environment, **_execution_credentials(spec)}):
             # Loaded inside the environment: Powertools reads its settings at import time.
-            handler = _load(spec)
-            _current.function = spec.name
-            try:
-                result = handler(event, LambdaContext(spec))
-            finally:
-                _current.function = None
+            with _loading:
+                handler = _load(spec)
+                _caches_per_environment()
+            result = handler(event, LambdaContext(spec))
     except Exception as error:
         response_headers["x-amz-function-error"] = "Unhandled"
         logging.getLogger("local.runtime").debug("handler raised", exc_info=True)
@@ -213,6 +371,12 @@ def install() -> None:
         return invoke(function_name, body, response_headers)
 
     LambdaSimpleBackend.invoke = simple_invoke  # type: ignore[method-assign]
+    global _original_default_session
+    import boto3
+
+    _original_default_session = boto3._get_default_session
+    boto3._get_default_session = _default_session
+    _thread_environ()
     _record_calls()
     _installed = True
 
