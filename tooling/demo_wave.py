@@ -116,8 +116,11 @@ def run_wave_demo(echo: Callable[[str], None]) -> int:
             echo(f"   status {report.get('status', description['status'])}, approved by "
                  f"{', '.join(report.get('approved_by', []))}")  # fmt: skip
             for cluster in report.get("clusters", []):
+                undone = cluster.get("rolled_back")
+                rolled = (f"  rolled back: {undone['reverted']} reverted, "
+                          f"{undone['kept']} kept" if undone else "")  # fmt: skip
                 echo(f"   {cluster['account_id']} {cluster['cluster']:<16} {cluster['status']:<10}"
-                     f" {cluster.get('seconds', '-')}s")  # fmt: skip
+                     f" {cluster.get('seconds', '-')}s{rolled}")  # fmt: skip
             echo(f"   counts {report.get('counts')}")
             seen.extend(drain(session, deployment.event_queue_url))
             kinds = [e["detail-type"] for e in seen]

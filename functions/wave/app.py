@@ -79,9 +79,15 @@ def _report(event: dict[str, Any]) -> dict[str, Any]:
         if event.get("rechecked")
         else None
     )
+    rollbacks = [  # what each run that did not succeed undid, as its compensation noted it
+        ledger.read_note(str(item["name"]), "rollback")
+        if run is not None and run["status"] != "SUCCEEDED"
+        else None
+        for item, run in zip(targets.get("items", []), children, strict=True)
+    ]
     evidence = waves.report(
         wave, run_id, targets, children, event.get("failure"), event.get("approval"), control,
-        rechecks,
+        rechecks, rollbacks,
     )  # fmt: skip
     for cluster in evidence["clusters"]:  # in full, a record each (DynamoDB's 400 KB an item)
         ledger.note(run_id, f"report-{cluster['execution']}", cluster)

@@ -117,8 +117,27 @@ def test_a_wave_migrates_its_clusters_within_its_tolerance_and_reports_them(
         assert "Preapproved" in entered
         assert "Approval" not in entered
     # And the evidence went out as an event
-    completed = [e for e in stack.events() if e["detail-type"] == "Wave Completed"]
+    events = stack.events()
+    completed = [e for e in events if e["detail-type"] == "Wave Completed"]
     assert completed[-1]["detail"]["status"] == "succeeded-within-tolerance"
+    # And it says what was rolled back, as the failed run's compensation reported it: in the
+    # ledger's record of the cluster each change, in the state and the event how many
+    [rolled] = [e["detail"] for e in events if e["detail-type"] == "Migration Rolled Back"]
+    assert rolled["cluster"] == "orders-prod"
+    assert rolled["reverted"], rolled
+    failed = by_cluster["orders-prod"]
+    assert failed["rolled_back"] == {"reverted": len(rolled["reverted"]),
+                                     "kept": len(rolled["kept"])}  # fmt: skip
+    table = f"{stack.deployment.stack_name}-LedgerTable"
+    kept = Ledger(stack.session.client("dynamodb"), table).read_note(
+        "canary-1", f"report-{failed['execution']}"
+    )
+    assert kept is not None
+    assert (kept["rolled_back"]["reverted"], kept["rolled_back"]["kept"]) == (
+        rolled["reverted"], rolled["kept"])  # fmt: skip
+    assert "rolled_back" not in by_cluster["payments-prod"]
+    assert [c.get("rolled_back") for c in completed[-1]["detail"]["clusters"]
+            if c["cluster"] == "orders-prod"] == [failed["rolled_back"]]  # fmt: skip
 
 
 def test_a_wave_past_its_tolerance_starts_no_more_clusters(stack: Stack) -> None:

@@ -219,6 +219,18 @@ def test_the_wave_report_says_each_clusters_run_and_how_the_wave_ended() -> None
     assert frozen["status"] == "frozen"
     with pytest.raises(ValueError, match=r"shorter|longer"):
         waves.report(wave, "run-1", targets, runs[:2], None, None)  # one run per item
+    # What a failed run's compensation undid: in full in the evidence, as counts in its compact
+    # form (the state and the event); a run that succeeded has no rollback whatever is passed
+    undone = {"reverted": ["route-1", "sg-2"], "kept": ["vpc-cidr"],
+              "why_kept": {"vpc-cidr": "irreversible"}, "untouched": 1, "done": True}  # fmt: skip
+    rolled = waves.report(wave, "run-1", targets, runs, None, approval, None, None,
+                          [undone, undone, None])  # fmt: skip
+    a, b, c = rolled["clusters"]
+    assert "rolled_back" not in a
+    assert "rolled_back" not in c
+    assert b["rolled_back"] == {"reverted": ["route-1", "sg-2"], "kept": ["vpc-cidr"],
+                                "why_kept": {"vpc-cidr": "irreversible"}}  # fmt: skip
+    assert waves.compact(rolled)["clusters"][1]["rolled_back"] == {"reverted": 2, "kept": 1}
 
 
 def test_after_the_bake_a_cluster_not_sound_again_ends_the_wave_bake_failed() -> None:

@@ -470,10 +470,14 @@ def compensate(
             reverted.append(change.change_id)
             logger.info("change reverted", extra={"change_id": change.change_id})
     _remove_leftover_access(ledger, migration_id, clients, request)
-    account = clients.account_id
-    ledger.release(account, request.region, request.cluster, migration_id)
-    metrics.add_metric(name="MigrationsRolledBack", unit=MetricUnit.Count, value=1)
-    return RollbackReport(
+    report = RollbackReport(
         reverted=tuple(reverted), kept=tuple(kept), untouched=len(entries) - len(reverted),
         why_kept=why_kept,
     )  # fmt: skip
+    # kept beside the journal while the run still holds the cluster: a wave's evidence says
+    # what was rolled back from it
+    ledger.note(migration_id, "rollback", report.model_dump(mode="json"))
+    account = clients.account_id
+    ledger.release(account, request.region, request.cluster, migration_id)
+    metrics.add_metric(name="MigrationsRolledBack", unit=MetricUnit.Count, value=1)
+    return report

@@ -69,7 +69,7 @@ class WaveCompletedDetail(StageEventDetail):
     approved_by: tuple[str, ...]
     clusters: tuple[
         dict[str, Any], ...
-    ]  # each cluster's run: status, seconds; recheck after the bake
+    ]  # each cluster's run: status, seconds; recheck after the bake; a rollback's counts
     blocked: tuple[dict[str, Any], ...]  # each blocked cluster and why
 
 

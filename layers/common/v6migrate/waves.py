@@ -446,8 +446,9 @@ def child_requests(
 
 def compact(evidence: dict[str, Any]) -> dict[str, Any]:
     """The evidence as the state machine and the Wave Completed event carry it: each cluster's
-    run without its stages and validation (those stay in the ledger's `wave-report`), so a wave
-    of many clusters stays within Step Functions' and EventBridge's 256 KiB."""
+    run without its stages and validation, and what a rollback undid as counts (in full in
+    the ledger's `report-<execution>` records), so a wave of many clusters stays within Step
+    Functions' and EventBridge's 256 KiB."""
     kept = ("account_id", "region", "cluster", "execution", "status", "seconds", "error")
     clusters = []
     for cluster in evidence["clusters"]:
@@ -456,6 +457,10 @@ def compact(evidence: dict[str, Any]) -> dict[str, Any]:
             again = cluster["recheck"]
             failures = len(again.get("failures") or ()) or int("error" in again)
             entry["recheck"] = {"passed": bool(again["passed"]), "failures": failures}
+        if "rolled_back" in cluster:  # how many changes it undid and kept (each in the ledger)
+            undone = cluster["rolled_back"]
+            entry["rolled_back"] = {"reverted": len(undone["reverted"]),
+                                    "kept": len(undone["kept"])}  # fmt: skip
         clusters.append(entry)
     return {**evidence, "clusters": clusters}
 
@@ -464,15 +469,20 @@ def report(
     wave: WaveSpec, run_id: str, targets: dict[str, Any], runs: list[dict[str, Any] | None],
     failure: dict[str, Any] | None, approval: dict[str, Any] | None,
     control: Control | None = None, rechecks: list[dict[str, Any] | None] | None = None,
+    rollbacks: list[dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The wave's evidence: who approved, each cluster's run (its DescribeExecution, or None
     if it never started: status, duration, stages, validation), what was blocked, how the
     wave ended. With `rechecks` (the probes run again after the bake, a result or None per
     cluster), a cluster that succeeded and did not pass them again (or was not checked) ends
-    the wave `bake-failed`."""
+    the wave `bake-failed`. With `rollbacks` (a failed run's compensation report, or None),
+    what it reverted and what it kept, and why."""
     clusters = []
     items = targets.get("items", [])
-    for item, run, again in zip(items, runs, rechecks or [None] * len(items), strict=True):
+    nothing = [None] * len(items)
+    for item, run, again, undone in zip(
+        items, runs, rechecks or nothing, rollbacks or nothing, strict=True
+    ):
         entry: dict[str, Any] = {
             "account_id": item["account_id"], "region": item["region"],
             "cluster": item["cluster"], "execution": item["name"],
@@ -489,6 +499,10 @@ def report(
                 entry["validation"] = output.get("validation")
             if run.get("error"):
                 entry["error"] = run["error"]
+        if undone is not None and entry["status"] != "SUCCEEDED":
+            entry["rolled_back"] = {"reverted": list(undone.get("reverted") or ()),
+                                    "kept": list(undone.get("kept") or ()),
+                                    "why_kept": dict(undone.get("why_kept") or {})}  # fmt: skip
         if rechecks is not None and entry["status"] == "SUCCEEDED":
             entry["recheck"] = again or {"passed": False, "error": "not checked again"}
         clusters.append(entry)
