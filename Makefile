@@ -81,6 +81,7 @@ bench: setup
 	$(BIN)/python bench/fault_matrix.py
 	$(BIN)/python bench/migration_cost.py
 	$(BIN)/python bench/wave_scale.py
+	$(BIN)/python bench/report_reads.py
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/mutation.py --jobs 2
 

@@ -70,7 +70,8 @@ def _report(event: dict[str, Any]) -> dict[str, Any]:
     wave = waves.WaveInput.model_validate(event["input"]).wave
     run_id = str(event["run_id"])
     targets = event["targets"]
-    sfn = boto3.client("stepfunctions", config=aws.retries())
+    # one DescribeExecution per cluster in a row, against one bucket: paced (bench/report_reads)
+    sfn = boto3.client("stepfunctions", config=aws.retries("adaptive"))
     children = [_child_run(sfn, str(item["name"])) for item in targets.get("items", [])]
     ledger = default_ledger()
     control = waves.control_of(ledger, run_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import cache, cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 import botocore.loaders
@@ -80,10 +80,16 @@ def settings() -> Settings:
     return Settings.model_validate(found)
 
 
-def retries() -> Config:
-    """botocore still defaults to the `legacy` retry mode (DOMAIN.md, throttling): be explicit."""
+def retries(mode: Literal["standard", "adaptive"] = "standard") -> Config:
+    """botocore still defaults to the `legacy` retry mode (DOMAIN.md, throttling): be explicit.
+
+    `adaptive` (standard's retries plus a client-side rate that slows to what the service
+    refuses) for a client that makes many calls against one bucket in a row, such as a wave's
+    report reading hundreds of runs: with standard retries alone, every throttled call draws on
+    the client's retry quota (5 of 500 a retry, refunded only in part), which runs out and then
+    fails the next refused call (bench/report_reads.py)."""
     return Config(
-        retries={"mode": "standard", "max_attempts": settings().max_attempts},
+        retries={"mode": mode, "max_attempts": settings().max_attempts},
         user_agent_extra="v6migrate/0.1",
     )
 
