@@ -207,9 +207,26 @@ class _ThreadEnviron(os._Environ):  # type: ignore[type-arg]
 
 
 def _thread_environ() -> None:
-    """Give `os.environ` (and `os.getenv`, which reads it) its per-invocation view. Idempotent."""
+    """Give `os.environ` (and `os.getenv`, which reads it) its per-invocation view, in every
+    thread the invocation starts too (a handler's thread pool is in its function's execution
+    environment). Idempotent."""
     if isinstance(os.environ, _ThreadEnviron):
         return
+    start = threading.Thread.start
+
+    def start_inside(self: threading.Thread) -> None:
+        env, function = getattr(_current, "env", None), getattr(_current, "function", None)
+        if env is not None:
+            run = self.run
+
+            def run_inside() -> None:
+                _current.env, _current.function = env, function
+                run()
+
+            self.run = run_inside  # type: ignore[method-assign]
+        start(self)
+
+    threading.Thread.start = start_inside  # type: ignore[method-assign]
     old: Any = os.environ
     # the same variables (`_data`) seen through the invocation's view: nothing is cleared
     os.environ = _ThreadEnviron(  # noqa: B003

@@ -135,3 +135,24 @@ def test_settled_waits_for_the_invocations_running_when_asked_only(tmp_path: Pat
     settled.join(10)
     caller.join(10)
     assert not settled.is_alive()
+
+
+def test_a_thread_a_handler_starts_sees_the_functions_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every thread of an execution environment is in the function's environment (a handler's
+    # thread pool signs with the execution role and reads the function's variables).
+    spec = _function(tmp_path, "v6t-pool", "\n".join([
+        "import os",
+        "from concurrent.futures import ThreadPoolExecutor",
+        "from v6migrate import aws",
+        "def read(_):",
+        "    return [os.environ.get('V6T_MINE'), aws.settings().ledger_table]",
+        "def handler(event, context):",
+        "    with ThreadPoolExecutor(2) as pool:",
+        "        return {'seen': list(pool.map(read, range(2)))}",
+    ]), V6MIGRATE_LEDGER_TABLE="table-pool", V6T_MINE="pool")  # fmt: skip
+    monkeypatch.setenv("V6T_MINE", "process")
+    runtime.install()
+    answer = json.loads(runtime.invoke(spec.name, b"{}", {}))
+    assert answer == {"seen": [["pool", "table-pool"], ["pool", "table-pool"]]}, answer

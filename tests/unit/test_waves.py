@@ -337,3 +337,49 @@ def test_after_the_bake_the_clusters_are_checked_again_in_rounds_that_keep_the_l
         for names in rounds:
             accounts = [int(n[1:]) % 7 for n in names]
             assert max(accounts.count(a) for a in set(accounts)) <= limit
+
+
+def test_a_wave_plans_its_clusters_at_once_but_few_of_one_account_and_region_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One invocation (600 s) plans every cluster of the wave, each a dry run of 30 to 50 calls
+    # (bench/plan_scale.py): they run at once, in lanes, never more than the limit in one
+    # account and Region (EC2's describe bucket is per account and Region), in the targets'
+    # order whatever order they end in.
+    import collections
+    import threading
+    import time
+
+    from v6migrate import waves
+
+    running: collections.Counter[str] = collections.Counter()
+    peaks: collections.Counter[str] = collections.Counter()
+    overall: list[int] = [0]
+    lock = threading.Lock()
+
+    def plan_one(wave: Any, target: Any, run_id: str) -> Any:
+        with lock:
+            running[target.account_id] += 1
+            peaks[target.account_id] = max(peaks[target.account_id], running[target.account_id])
+            overall[0] = max(overall[0], sum(running.values()))
+        time.sleep(0.05)
+        with lock:
+            running[target.account_id] -= 1
+        return target.cluster
+
+    monkeypatch.setattr(waves, "_plan_one", plan_one)
+    targets = [waves.Target(account_id=f"{200000000000 + n % 3:012d}", region="eu-west-1",
+                            cluster=f"c{n:02d}") for n in range(24)]  # fmt: skip
+    wave = waves.WaveSpec.model_validate(
+        {"id": "w", "regions": ["eu-west-1"],
+         "targets": {"accounts": ["200000000000"], "cluster_tags": {"k": "v"}}}
+    )  # fmt: skip
+    assert waves.plan_all(wave, targets, "run-1") == [t.cluster for t in targets]
+    assert max(peaks.values()) == waves.PLANS_PER_ACCOUNT_REGION
+    assert overall[0] > waves.PLANS_PER_ACCOUNT_REGION  # several accounts at once
+    # A wave's own lower limit per account and Region holds for its plans too
+    peaks.clear()
+    one = wave.model_copy(update={"max_concurrency_per_account_region": 1})
+    assert waves.plan_all(one, targets, "run-1") == [t.cluster for t in targets]
+    assert max(peaks.values()) == 1
+    assert waves.plan_all(wave, [], "run-1") == []

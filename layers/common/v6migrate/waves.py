@@ -15,6 +15,7 @@ import datetime
 import hashlib
 import json
 import zoneinfo
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -328,26 +329,56 @@ def resolve(wave: WaveSpec, organizations: Any | None, eks_for: Any) -> list[Tar
     ]
 
 
+# Plans made at once by the one invocation that resolves a wave (600 s at most). A dry run
+# takes 30 to 50 API calls a cluster (bench/plan_scale.py), each a round trip on AWS: one after
+# the other, a few hundred clusters would outlast the invocation. At most
+# PLANS_PER_ACCOUNT_REGION of one account and Region at once (or the wave's own lower limit):
+# EC2's describe bucket, 100 at 20/s, is per account and Region.
+PLANNERS = 16
+PLANS_PER_ACCOUNT_REGION = 4
+
+
 def plan_all(wave: WaveSpec, targets: list[Target], run_id: str) -> list[Planned]:
     """Each cluster planned as a dry run (discovery through the target role; nothing changed),
-    with its plan's hash: what the wave's approval binds."""
+    with its plan's hash: what the wave's approval binds. In the targets' order; several at
+    once, never more than the limit above in one account and Region. A plan that fails fails
+    the whole (the others, read-only, finish first)."""
+    if not targets:
+        return []
+    limit = min(PLANS_PER_ACCOUNT_REGION,
+                wave.max_concurrency_per_account_region or PLANS_PER_ACCOUNT_REGION)  # fmt: skip
+    places: dict[tuple[str, str], list[int]] = {}
+    for index, target in enumerate(targets):
+        places.setdefault((target.account_id, target.region), []).append(index)
+    lanes: list[list[int]] = []  # each lane's plans one after the other
+    for indices in places.values():
+        width = min(limit, len(indices))
+        lanes.extend(indices[lane::width] for lane in range(width))
+    planned: dict[int, Planned] = {}
+
+    def run(lane: list[int]) -> None:
+        for index in lane:
+            planned[index] = _plan_one(wave, targets[index], run_id)
+
+    with ThreadPoolExecutor(max_workers=min(PLANNERS, len(lanes))) as pool:
+        for _ in pool.map(run, lanes):  # the first failure, raised here
+            pass
+    return [planned[index] for index in range(len(targets))]
+
+
+def _plan_one(wave: WaveSpec, target: Target, run_id: str) -> Planned:
     from v6migrate.approval import plan_hash
     from v6migrate.preflight import make_plan, summarise
 
-    planned = []
-    for target in targets:
-        request = MigrationRequest(
-            cluster=target.cluster, region=target.region, account_id=target.account_id,
-            mode="plan", options=wave.options,
-        )  # fmt: skip
-        result = make_plan(request)
-        summary = summarise(result, request, migration_id=run_id, limit=0)
-        planned.append(
-            Planned(
-                target=target, summary=summary.model_copy(update={"plan_hash": plan_hash(result)})
-            )
-        )
-    return planned
+    request = MigrationRequest(
+        cluster=target.cluster, region=target.region, account_id=target.account_id,
+        mode="plan", options=wave.options,
+    )  # fmt: skip
+    result = make_plan(request)
+    summary = summarise(result, request, migration_id=run_id, limit=0)
+    return Planned(
+        target=target, summary=summary.model_copy(update={"plan_hash": plan_hash(result)})
+    )
 
 
 # ----------------------------------------------------------------------------- running
