@@ -41,11 +41,14 @@ _execution_keys: set[str] = set()
 _running: set[int] = set()
 _running_changed = threading.Condition()
 _numbers = iter(range(1, 1 << 62))
-_saved_level: list[Any] = []
-# Per function, what its execution environment keeps between invocations: the default boto3
-# session (with the credentials of its first invocation) and the module-level caches
-# (`functools.cache` of no arguments) of the layer, each of which Lambda keeps per environment
-# and one process here would otherwise share between every function.
+# Each invocation runs in an execution environment of its function: an idle one, or a new one
+# (a cold start) when all are busy, as Lambda scales. What an environment keeps between its
+# invocations: the module-level caches (`functools.cache` of no arguments) of the layer (its
+# settings, its Powertools logger and metrics), and the loggers named after its service, which
+# one process here would otherwise share between every function. The default boto3 session
+# (with the credentials of its first invocation) is kept per function.
+_idle: dict[str, list[str]] = {}
+_loggers: dict[str, logging.Manager] = {}
 _sessions: dict[str, Any] = {}
 _modules: dict[Path, ModuleType] = {}
 _loading = threading.Lock()  # one module load at a time
@@ -121,6 +124,8 @@ def new_containers() -> None:
 
     _modules.clear()
     _sessions.clear()
+    _idle.clear()
+    _loggers.clear()
     for cached in _per_environment:
         cached.clear()
     # in-process, every function shares Powertools' one cache
@@ -216,11 +221,13 @@ def _thread_environ() -> None:
 
     def start_inside(self: threading.Thread) -> None:
         env, function = getattr(_current, "env", None), getattr(_current, "function", None)
+        environment = getattr(_current, "environment", None)
         if env is not None:
             run = self.run
 
             def run_inside() -> None:
                 _current.env, _current.function = env, function
+                _current.environment = environment
                 run()
 
             self.run = run_inside  # type: ignore[method-assign]
@@ -235,8 +242,8 @@ def _thread_environ() -> None:
 
 
 class _PerEnvironment:
-    """A layer's `functools.cache` of no arguments, kept per function as Lambda keeps a module's
-    state per execution environment; outside any invocation, the original."""
+    """A layer's `functools.cache` of no arguments, kept per execution environment as Lambda
+    keeps a module's state; outside any invocation, the original."""
 
     def __init__(self, original: Any) -> None:
         self._original = original
@@ -246,23 +253,23 @@ class _PerEnvironment:
         self.__doc__ = original.__doc__
 
     def __call__(self) -> Any:
-        function = getattr(_current, "function", None)
-        if function is None:
+        environment = getattr(_current, "environment", None)
+        if environment is None:
             return self._original()
         with self._lock:
-            if function not in self._values:
-                self._values[function] = self.__wrapped__()
-            return self._values[function]
+            if environment not in self._values:
+                self._values[environment] = self.__wrapped__()
+            return self._values[environment]
 
     def cache_clear(self) -> None:
-        """The calling function's value (a fresh start of its environment), or every one."""
-        function = getattr(_current, "function", None)
+        """The calling environment's value (a fresh start of it), or every one."""
+        environment = getattr(_current, "environment", None)
         with self._lock:
-            if function is None:
+            if environment is None:
                 self._values.clear()
             else:
-                self._values.pop(function, None)
-        if function is None:
+                self._values.pop(environment, None)
+        if environment is None:
             self._original.cache_clear()
 
     def clear(self) -> None:
@@ -308,34 +315,103 @@ def _default_session() -> Any:
 _original_default_session: Callable[[], Any] = lambda: None  # noqa: E731
 
 
+def _service_logger(name: str | None = None) -> logging.Logger:
+    """`logging.getLogger`, except that in an invocation the loggers of its function's
+    Powertools service (`POWERTOOLS_SERVICE_NAME`, which Powertools names its logger after) are
+    its execution environment's own: on Lambda each environment is a process of its own, and
+    here one shared logger would carry one invocation's context keys into another's lines."""
+    environment = getattr(_current, "environment", None)
+    if environment is not None and name:
+        service = os.environ.get("POWERTOOLS_SERVICE_NAME") or "service_undefined"
+        if name == service or name.startswith(f"{service}."):
+            with _running_changed:
+                manager = _loggers.get(environment)
+                if manager is None:
+                    manager = _loggers[environment] = logging.Manager(
+                        logging.RootLogger(logging.WARNING)
+                    )
+            return manager.getLogger(name)
+    return _original_get_logger(name)
+
+
+_original_get_logger = logging.getLogger
+
+
+def _defined_variables(spec: FunctionSpec) -> dict[str, str]:
+    """The variables Lambda sets in every function's environment (Lambda developer guide,
+    "Defined runtime environment variables"), which a function's configuration cannot change.
+    LAMBDA_TASK_ROOT is left out: Powertools' Tracer takes it for "on Lambda" and would send
+    to an X-Ray daemon, which the embedded AWS has not (as `sam local` does, it stays off)."""
+    region = spec.arn.split(":")[3]
+    return {
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+    }
+
+
 @contextmanager
 def _environment(spec: FunctionSpec, values: dict[str, str]) -> Iterator[None]:
-    """The function's environment, in this thread, for one invocation: its variables over the
-    process's, its name for the per-function state above, the log level it asks for."""
-    from v6migrate import aws
-    from v6migrate.observability import logger
-
-    outer = (getattr(_current, "env", None), getattr(_current, "function", None))
+    """An execution environment of the function, in this thread, for one invocation: an idle
+    one or a new one; its variables over the process's, its name for the per-environment state
+    above."""
+    outer = (
+        getattr(_current, "env", None),
+        getattr(_current, "function", None),
+        getattr(_current, "environment", None),
+    )
     with _running_changed:
         number = next(_numbers)
-        if not _running:
-            _saved_level[:] = [logger.log_level]
         _running.add(number)
-        # Powertools reads the level once, when the logger is made: on Lambda that is in this
-        # environment; here the process made it before, so set it as that start would have
-        logger.setLevel(values.get("POWERTOOLS_LOG_LEVEL", _saved_level[0]))
+        idle = _idle.setdefault(spec.name, [])
+        environment = idle.pop() if idle else f"{spec.name}#{number}"
     _current.env = dict(values)
     _current.function = spec.name
+    _current.environment = environment
     try:
-        aws.settings.cache_clear()  # a fresh "cold start" reads this function's settings
         yield
     finally:
-        _current.env, _current.function = outer
+        _current.env, _current.function, _current.environment = outer
         with _running_changed:
             _running.discard(number)
-            if not _running:
-                logger.setLevel(_saved_level[0])
+            _idle.setdefault(spec.name, []).append(environment)
             _running_changed.notify_all()
+
+
+class _FunctionOutput:
+    """`sys.stdout` while the functions' output is sent elsewhere (`function_output`): what an
+    invocation writes (its log lines, its metrics) goes there, as on AWS it goes to the
+    function's log group and not to whoever started the run; the rest, to the process's."""
+
+    def __init__(self, process: Any, functions: Any) -> None:
+        self._process, self._functions = process, functions
+
+    def _target(self) -> Any:
+        return self._functions if getattr(_current, "function", None) else self._process
+
+    def write(self, text: str) -> int:
+        return int(self._target().write(text))
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._process, name)
+
+
+def function_output(stream: Any) -> None:
+    """Send what the functions print (stdout and stderr) to `stream` from now on: for a CLI
+    that tells a story of its own, such as the demo. By default it goes to the process's
+    stdout and stderr, as `sam local` shows it."""
+    for name in ("stdout", "stderr"):
+        current = getattr(sys, name)
+        process = current._process if isinstance(current, _FunctionOutput) else current
+        setattr(sys, name, _FunctionOutput(process, stream))
 
 
 def invoke(function: str, payload: bytes | str | None, response_headers: dict[str, Any]) -> bytes:
@@ -349,7 +425,8 @@ def invoke(function: str, payload: bytes | str | None, response_headers: dict[st
     _thread_environ()
     started = time.perf_counter()
     try:
-        with _environment(spec, {**spec.environment, **_execution_credentials(spec)}):
+        variables = {**spec.environment, **_defined_variables(spec), **_execution_credentials(spec)}
+        with _environment(spec, variables):
             # Loaded inside the environment: Powertools reads its settings at import time.
             with _loading:
                 handler = _load(spec)
@@ -393,6 +470,7 @@ def install() -> None:
 
     _original_default_session = boto3._get_default_session
     boto3._get_default_session = _default_session
+    logging.getLogger = _service_logger
     _thread_environ()
     _record_calls()
     _installed = True

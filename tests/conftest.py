@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-
-# No X-Ray daemon here: the SDK would open a UDP socket at import. Metrics go to stdout anyway.
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "v6migrate-tests")
 
 
 @pytest.fixture

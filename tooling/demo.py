@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
-import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from local import faults
+from local import faults, runtime
 from local.deploy import Deployment, deploy, drain, local_parameters
 from local.gaps.rollouts import FAIL_TAG
 from local.seed import ESTATES, seed, target_session
@@ -26,6 +27,15 @@ from v6migrate.aws import clients_for
 from v6migrate.discover import discover
 from v6migrate.models import ApprovalPolicy, Inventory, MigrationRequest
 from v6migrate.render import network_table
+
+
+def functions_log(name: str) -> Path:
+    """Where the functions' JSON logs and metrics go (on AWS, their log group): in the story
+    they would drown it."""
+    path = Path(tempfile.gettempdir()) / f"v6migrate-{name}-functions.log"
+    runtime.function_output(path.open("w", encoding="utf-8", buffering=1))
+    return path
+
 
 SCENARIOS = ("apply", "fail-attachments", "fail-nodes", "fail-validation", "plan")
 DEMO_ESTATES = ("small", "realistic")
@@ -143,12 +153,9 @@ def run_demo(
     estate: str = "small",
 ) -> int:  # fmt: skip
     started = time.monotonic()
-    # The functions' JSON logs and metrics would drown the story: keep them for `local serve`.
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    # and so Powertools' warning that a handler published none
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
     spec = ESTATES[estate]
     echo("1. Starting the embedded AWS (moto server, Step Functions execution on)")
+    echo(f"   the functions' logs and metrics go to {functions_log('demo')}")
     with EmbeddedAws() as embedded:
         session = embedded.session()
         echo(f"   endpoint {embedded.endpoint}")

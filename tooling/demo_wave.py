@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from local.seed import ESTATES, seed
 from local.server import EmbeddedAws
 from local.slack import SimulatedSlack, sign
 from tooling.api import call
+from tooling.demo import functions_log
 
 TAG = {"v6migrate/wave": "demo"}
 CLUSTERS = (
@@ -58,10 +58,8 @@ def run_wave_demo(echo: Callable[[str], None]) -> int:
     from v6migrate import notify
 
     started = time.monotonic()
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    # and so Powertools' warning that a handler published none
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
     echo("1. Starting the embedded AWS and deploying template.yaml into it")
+    echo(f"   the functions' logs and metrics go to {functions_log('wave-demo')}")
     with EmbeddedAws() as embedded:
         session = embedded.session()
         deployment = deploy(session, parameters=local_parameters("WARNING"))

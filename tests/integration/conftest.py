@@ -141,7 +141,6 @@ class Stack:
 
 @pytest.fixture
 def stack(embedded: EmbeddedAws, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     embedded.reset()
     session = embedded.session()
     deployment = deploy(session, parameters=local_parameters("WARNING"))

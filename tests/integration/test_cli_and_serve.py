@@ -76,7 +76,7 @@ def served(request: pytest.FixtureRequest) -> Iterator[str]:
     extra = list(getattr(request, "param", []))
     process = subprocess.Popen(
         [str(BIN / "v6migrate"), "local", "serve", "--estate", "none", *extra],
-        env={**env, "POWERTOOLS_METRICS_DISABLED": "true"},
+        env=env,
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     try:
@@ -175,7 +175,7 @@ def test_the_wave_demo_approves_from_slack_and_ends_within_its_tolerance() -> No
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
     done = subprocess.run(
         [str(BIN / "v6migrate"), "demo", "--wave"],
-        env={**env, "POWERTOOLS_METRICS_DISABLED": "true"}, capture_output=True, text=True,
+        env=env, capture_output=True, text=True,
         timeout=300, check=False,
     )  # fmt: skip
     out = done.stdout
@@ -195,7 +195,7 @@ def _serve(*args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
     return subprocess.Popen(
         [str(BIN / "v6migrate"), "local", "serve", *args],
-        env={**env, "POWERTOOLS_METRICS_DISABLED": "true"},
+        env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aws_xray_sdk.core  # noqa: F401  (its UDP emitter is made at import: before the block)
@@ -17,6 +19,7 @@ from v6migrate.journal import Ledger
 from v6migrate.models import MigrationRequest
 
 SMALL = ESTATES["small"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +38,35 @@ def _instant_transitions() -> Iterator[None]:
     SETTLE.seconds = 0.0
     yield
     SETTLE.seconds = saved
+
+
+@pytest.fixture(autouse=True)
+def _as_a_function_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The layer's code runs here as in a function: with the Powertools variables every function
+    gets from template.yaml's Globals (literal values; the log level is a parameter, left out),
+    and instruments made afresh from them, as in a new execution environment."""
+    from local.template import load
+
+    variables = load(ROOT / "template.yaml")["Globals"]["Function"]["Environment"]["Variables"]
+    for name, value in variables.items():
+        if name.startswith("POWERTOOLS_") and isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    _new_environment(variables["POWERTOOLS_SERVICE_NAME"])
+    yield
+    _new_environment(variables["POWERTOOLS_SERVICE_NAME"])
+
+
+def _new_environment(service: str) -> None:
+    """Nothing of an earlier test's instruments: not the cached ones, nor the handler
+    Powertools left on the service's logger (its stream may be a closed capture)."""
+    from v6migrate import observability
+
+    observability.instruments.cache_clear()
+    named = logging.getLogger(service)
+    for handler in list(named.handlers):
+        named.removeHandler(handler)
+    for mark in ("init", "powertools_handler"):  # Powertools' "already configured" marks
+        named.__dict__.pop(mark, None)
 
 
 @pytest.fixture

@@ -226,7 +226,7 @@ def test_a_finished_compensation_counts_one_rollback_for_the_dashboard(
     _stage("vpc", request_, target, ledger)
     apply.metrics.clear_metrics()
     apply.compensate(apply.RollbackInput(request=request_, migration_id=planned), target, ledger)
-    rolled_back = apply.metrics.metric_set["MigrationsRolledBack"]
+    rolled_back = apply.metrics.provider.metric_set["MigrationsRolledBack"]
     assert (rolled_back["Unit"], rolled_back["Value"]) == ("Count", [1.0])
 
 
@@ -477,9 +477,8 @@ def test_a_long_stage_counts_its_duration_once_from_its_first_call_to_its_end(
     from local.gaps.timing import CLOCK
 
     # Given the stages timed on the simulated clock (the one the rollouts run on), and the
-    # service named as template.yaml's Globals name it
+    # service named as template.yaml's Globals name it (the autouse fixture)
     monkeypatch.setattr(apply, "clock", CLOCK.now)
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "v6migrate")
     _stage("vpc", request_, target, ledger)
     assert [stage for stage, _, _ in _stage_durations(capsys.readouterr().out)] == ["vpc"]
     started = CLOCK.now()

@@ -10,6 +10,7 @@ variables are never changed, since other threads (the interpreter, a test) read 
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import threading
@@ -156,3 +157,52 @@ def test_a_thread_a_handler_starts_sees_the_functions_environment(
     runtime.install()
     answer = json.loads(runtime.invoke(spec.name, b"{}", {}))
     assert answer == {"seen": [["pool", "table-pool"], ["pool", "table-pool"]]}, answer
+
+
+# Logs and counts between two barriers: both invocations have begun (their context is in their
+# logger) before either writes.
+INSTRUMENTED = """
+from v6migrate.observability import entrypoint, logger, metrics
+BARRIER = None
+@entrypoint
+def handler(event, context):
+    BARRIER.wait(10)
+    logger.info("working")
+    metrics.add_metric(name="Calls", unit="Count", value=1)
+    BARRIER.wait(10)
+    return {}
+"""
+
+
+def test_each_function_logs_and_counts_with_its_own_powertools_settings_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a process that used the layer's logger first, with none of the functions' settings
+    for name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
+        monkeypatch.delenv(name, raising=False)
+    from v6migrate import observability
+
+    observability.logger.info("the process's own line")
+    # and two functions of one service (template.yaml's Globals name one for all)
+    a = _function(tmp_path, "v6t-log-a", INSTRUMENTED, POWERTOOLS_SERVICE_NAME="v6t-svc",
+                  POWERTOOLS_METRICS_NAMESPACE="ns-a")  # fmt: skip
+    b = _function(tmp_path, "v6t-log-b", INSTRUMENTED, POWERTOOLS_SERVICE_NAME="v6t-svc",
+                  POWERTOOLS_METRICS_NAMESPACE="ns-b")  # fmt: skip
+    barrier = threading.Barrier(2)
+    for spec in (a, b):
+        inspect.unwrap(runtime._load(spec)).__globals__["BARRIER"] = barrier
+    runtime.install()
+    capsys.readouterr()
+    # When both run at once
+    answers = _at_once(a.name, b.name)
+    # Then each ran (no "Must contain a metric namespace"), logged as itself under its service,
+    # and published its metric in its namespace
+    assert all("x-amz-function-error" not in answer for answer in answers), answers
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+             if line.startswith("{")]  # fmt: skip
+    logged = {(line["service"], line["function_name"]) for line in lines
+              if line.get("message") == "working"}  # fmt: skip
+    assert logged == {("v6t-svc", a.name), ("v6t-svc", b.name)}
+    published = sorted(line["_aws"]["CloudWatchMetrics"][0]["Namespace"] for line in lines
+                       if "Calls" in line)  # fmt: skip
+    assert published == ["ns-a", "ns-b"]
