@@ -61,6 +61,20 @@ def _region(value: str | None) -> str:
     return region
 
 
+STACK_REGION_HELP = "Region of the deployed stack (default: AWS_REGION, else the configuration's)"
+
+
+def _stack_session(stack_region: str | None, fallback: str | None = None) -> Any:
+    """A session in the Region of the deployed stack: `--stack-region`, else the environment's
+    (AWS_REGION, which `local serve` prints, or AWS_DEFAULT_REGION), else the configuration's,
+    else `fallback`."""
+    region = stack_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = region or aws.new_session().region_name or fallback
+    if not region:
+        raise CliError("no Region: pass --stack-region or set AWS_REGION")
+    return aws.new_session(region_name=region)
+
+
 def _options(text: str | None) -> dict[str, Any]:
     """`--options`: the request's options as JSON, or `@file` holding it."""
     if not text:
@@ -199,7 +213,7 @@ def cmd_waves_apply(args: argparse.Namespace) -> int:
     from v6migrate import waves
 
     spec = load_waves(args.file)
-    session = aws.new_session(region_name=args.stack_region or None)
+    session = _stack_session(args.stack_region)
     identity = session.client("sts").get_caller_identity()
     partition, account = identity["Arn"].split(":")[1], identity["Account"]
     machine = (f"arn:{partition}:states:{session.region_name}:{account}:stateMachine:"
@@ -377,8 +391,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     os.environ.setdefault("V6MIGRATE_MAX_ATTEMPTS", "3")
     aws.settings.cache_clear()
     # The workflow runs in its own (tooling) Region, which may differ from the cluster's.
-    home = args.stack_region or aws.new_session().region_name or request.region
-    session = aws.new_session(region_name=home)
+    session = _stack_session(args.stack_region, request.region)
     request = _with_approval(request, args, session)
     sfn = session.client("stepfunctions", config=aws.retries())
     arn = _state_machine_arn(sfn, args.stack, args.state_machine)
@@ -415,8 +428,7 @@ def decide(
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
-    home = args.stack_region or aws.new_session().region_name
-    session = aws.new_session(region_name=home)
+    session = _stack_session(args.stack_region)
     outcome_ = decide(session, args.stack, args.approval_id, args.decision, args.reason)
     if outcome_["status"] == "pending":
         _out(f"approval {args.approval_id}: recorded ({len(outcome_['approvers'])} of "
@@ -472,8 +484,7 @@ def _ledger_table(dynamodb: Any, stack: str, explicit: str | None) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     from v6migrate.journal import Ledger
 
-    home = args.stack_region or aws.new_session().region_name
-    session = aws.new_session(region_name=home)
+    session = _stack_session(args.stack_region)
     sfn = session.client("stepfunctions", config=aws.retries())
     machine = _state_machine_arn(sfn, args.stack, args.state_machine)
     execution = f"{machine.replace(':stateMachine:', ':execution:')}:{args.migration_id}"
@@ -625,9 +636,7 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--follow", action="store_true", help="show each state until the end")
     start.add_argument("--stack", default="v6migrate", help="stack name (default v6migrate)")
     start.add_argument("--state-machine", help="state machine ARN (default: by stack name)")
-    start.add_argument(
-        "--stack-region", help="Region of the deployed stack (default: the AWS configuration's)"
-    )
+    start.add_argument("--stack-region", help=STACK_REGION_HELP)
     start.add_argument(
         "--approver", action="append", metavar="ARN",
         help="an IAM role or user ARN that may approve the plan (repeat for more); an apply "
@@ -656,9 +665,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--reason", default="", help="why (recorded in the ledger)")
         sub.add_argument("--stack", default="v6migrate", help="stack name (default v6migrate)")
-        sub.add_argument(
-            "--stack-region", help="Region of the deployed stack (default: the AWS configuration's)"
-        )
+        sub.add_argument("--stack-region", help=STACK_REGION_HELP)
         sub.set_defaults(func=cmd_decide, decision=verb)
 
     status = commands.add_parser(
@@ -668,9 +675,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--stack", default="v6migrate", help="stack name (default v6migrate)")
     status.add_argument("--state-machine", help="state machine ARN (default: by stack name)")
     status.add_argument("--ledger-table", help="ledger table (default: by stack name)")
-    status.add_argument(
-        "--stack-region", help="Region of the deployed stack (default: the AWS configuration's)"
-    )
+    status.add_argument("--stack-region", help=STACK_REGION_HELP)
     status.add_argument("--output", choices=["table", "json"], default="table")
     status.set_defaults(func=cmd_status)
 
