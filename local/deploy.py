@@ -76,6 +76,28 @@ def _store_external_id(session: boto3.Session, name: str) -> None:
     )  # fmt: skip
 
 
+# The embedded stack's approval policy unless a test says otherwise: a sandbox's, where the
+# requester chooses (runs without approval, self-approval, approvers the request names), as
+# before the platform's policy existed. A deployed stack without one is the strictest.
+SANDBOX_APPROVAL_POLICY: dict[str, Any] = {"default": {
+    "allow_without_approval": True, "allow_self_approval": True, "approvers_from_request": True,
+}}  # fmt: skip
+
+
+def store_approval_policy(
+    session: boto3.Session, stack_name: str, policy: dict[str, Any] | None
+) -> None:
+    """What the platform team does (docs/runbook.md): keep the approval policy in the stack's
+    parameter, or (None) remove it."""
+    ssm = session.client("ssm")
+    name = f"/v6migrate/{stack_name}/approval-policy"
+    if policy is None:
+        with contextlib.suppress(ssm.exceptions.ParameterNotFound):
+            ssm.delete_parameter(Name=name)
+        return
+    ssm.put_parameter(Name=name, Value=json.dumps(policy), Type="String", Overwrite=True)
+
+
 # The embedded Slack app's signing secret: where an operator keeps theirs (docs/runbook.md)
 SLACK_SIGNING_SECRET_NAME = "v6migrate/chat/slack-signing-secret"  # noqa: S105 (a name, not the secret)
 
@@ -157,7 +179,11 @@ def deploy(
     stack_name: str = "v6migrate",
     template_path: Path = TEMPLATE,
     parameters: dict[str, str] | None = None,
+    approval_policy: dict[str, Any] | None = SANDBOX_APPROVAL_POLICY,
 ) -> Deployment:
+    """Deploy `template_path` as `stack_name`, after what an operator does first (the external
+    id, the Slack secret, the platform's approval policy: none given, none stored, which is the
+    strictest)."""
     session = session or new_session()
     region = session.region_name or "us-east-1"
     account = session.client("sts").get_caller_identity()["Account"]
@@ -165,6 +191,7 @@ def deploy(
     resolver = Resolver(template, stack_name, region, account, parameters=dict(parameters or {}))
     resources: dict[str, Any] = template["Resources"]
     _store_external_id(session, resolver.parameters["ExternalIdParameterName"])
+    store_approval_policy(session, stack_name, approval_policy)
     if resolver.parameters.get("SlackSigningSecretName"):
         _store_slack_signing_secret(session, resolver.parameters["SlackSigningSecretName"])
     result = Deployment(stack_name=stack_name, region=region, account_id=account)

@@ -429,6 +429,7 @@ def invoke(function: str, payload: bytes | str | None, response_headers: dict[st
         with _environment(spec, variables):
             # Loaded inside the environment: Powertools reads its settings at import time.
             with _loading:
+                _caches_per_environment()  # before a handler's import makes its instruments
                 handler = _load(spec)
                 _caches_per_environment()
             result = handler(event, LambdaContext(spec))

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, TypeAdapter, model_validator
 
 from v6migrate import approval, aws, chatops, page, render, runs, waverun
+from v6migrate import policy as platform
 from v6migrate.apply import default_ledger
 from v6migrate.errors import (
     ConflictError,
@@ -262,7 +263,17 @@ def post_migrations(body: MigrationBody) -> Response[Any]:
     caller = _caller()
     request = _request(body)
     policy = request.approval.model_copy(update={"requested_by": caller})
+    if request.mode == "apply":
+        # Refused here with the reason (403) before anything starts; preflight applies the
+        # same policy to every run however it was started
+        account = request.account_id or _own_account()
+        policy = platform.effective(platform.platform_policy(), policy, account)
     return _start(request.model_copy(update={"approval": policy}), body.client_token, caller)
+
+
+def _own_account() -> str:
+    """The account a request without `account_id` migrates in: the stack's own."""
+    return str(boto3.client("sts", config=aws.retries()).get_caller_identity()["Account"])
 
 
 @app.get("/migrations/<migration_id>", summary="Where a migration stands")
@@ -513,6 +524,11 @@ def _refused(error: approval.ApprovalRefused) -> Response[Any]:
     if isinstance(error, approval.NotAnApprover):
         return _problem(403, str(error))
     return _problem(409, str(error))  # decided, expired, or approved by this caller already
+
+
+@app.exception_handler(platform.PolicyRefused)
+def _not_allowed(error: platform.PolicyRefused) -> Response[Any]:
+    return _problem(403, str(error))
 
 
 @app.exception_handler(V6MigrateError)

@@ -1,60 +1,24 @@
-"""approval: keep an apply run's task token under a short id and announce the plan (from the
-state machine), and take the decisions of approvers (from the CLI, the API or chat; Amazon Q's
-custom actions through the chat decision queue: `amazonq.py`)."""
+"""approval: take one approver's decision, with a proof of who they are that STS checks (from
+`v6migrate approve|reject`), once; the decision that settles the approval resumes or ends the
+run. Asking for approvals and the Amazon Q queue's decisions are approval_workflow's: this
+function, which approvers may invoke, takes nothing on an event's word."""
 
 from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from v6migrate import amazonq, approval, aws
+from v6migrate import approval, aws
 from v6migrate.apply import default_ledger
-from v6migrate.errors import InputError
-from v6migrate.observability import entrypoint, logger
-
-
-def _queued(records: list[dict[str, Any]], events: Any) -> dict[str, Any]:
-    """Decisions from the chat decision queue. One that can never be taken (not a decision,
-    not from an approver's role, already decided, expired) is logged and dropped: retried, it
-    would be refused again. One that failed otherwise is handed back to SQS to retry."""
-    approvals, ledger = approval.default_approvals(), default_ledger()
-    iam = boto3.client("iam", config=aws.retries())
-    failed = []
-    for record in records:
-        try:
-            decision = amazonq.queued(record)
-            allowed = approvals.state(decision.approval_id)["allowed"]
-            caller = amazonq.decider(decision, allowed, iam)
-            outcome = approval.record(
-                decision.approval_id, caller, decision.decision,
-                f"Amazon Q custom action (session {decision.session})", approvals, ledger,
-                events,
-            )  # fmt: skip
-            logger.info("chat decision taken", extra={"approval_id": decision.approval_id,
-                                                      "status": outcome.status})  # fmt: skip
-        except InputError as refused:
-            logger.warning("chat decision refused", extra={"reason": str(refused)})
-        except Exception:
-            logger.exception("chat decision failed; SQS retries it")
-            failed.append({"itemIdentifier": str(record.get("messageId", ""))})
-    return {"batchItemFailures": failed}
+from v6migrate.observability import entrypoint
 
 
 @entrypoint
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    decision = approval.Decision.model_validate(event)
     events = boto3.client("events", config=aws.retries())
-    if isinstance(event, dict) and isinstance(event.get("Records"), list):
-        return _queued(event["Records"], events)
-    action = event.get("action") if isinstance(event, dict) else None
-    if action == "request":
-        request = approval.ApprovalRequest.model_validate(event)
-        approval_id = approval.ask(request, approval.default_approvals(), default_ledger(), events)
-        return {"approval_id": approval_id}
-    if action == "decide":
-        decision = approval.Decision.model_validate(event)
-        sts = boto3.client("sts", config=aws.retries())
-        outcome = approval.settle(
-            decision, approval.default_approvals(), default_ledger(), events, sts.meta.endpoint_url
-        )
-        return outcome.model_dump(mode="json")
-    raise InputError('expected {"action": "request" | "decide", ...}')
+    sts = boto3.client("sts", config=aws.retries())
+    outcome = approval.settle(
+        decision, approval.default_approvals(), default_ledger(), events, sts.meta.endpoint_url
+    )
+    return outcome.model_dump(mode="json")

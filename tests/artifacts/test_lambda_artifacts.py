@@ -30,7 +30,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_template_names_eleven_functions_on_one_handler() -> None:
-    assert len(FUNCTIONS) == 11
+    assert len(FUNCTIONS) == 12
     assert {f.handler for f in FUNCTIONS} == {"app.handler"}
 
 

@@ -129,3 +129,37 @@ def test_an_approver_role_approves_from_the_amazon_q_button_and_others_decide_no
     # And a press after the decision decides nothing more
     _run(_channel(stack, "oncall-leads"), reject)
     assert _state(stack, approval_id)["status"] == "approved"
+
+
+def test_a_forged_queue_record_or_approval_ask_invoked_by_hand_decides_nothing(
+    stack: Stack,
+) -> None:
+    # Attack (issue 26): an approver may invoke the approval function (`v6migrate approve`
+    # does); a record forged to look like SQS's, naming an allow-listed role's id as its
+    # SenderId, decided as that role. And a forged ask opened an approval nobody's run asked.
+    leads = _role(stack, "oncall-leads-forged", path="/chat/")
+    execution, approval_id = _waiting_run(stack, "amazon-q-forged", [leads])
+    role_id = stack.session.client("iam").get_role(RoleName="oncall-leads-forged")["Role"]["RoleId"]
+    queue = stack.session.client("sqs").get_queue_attributes(
+        QueueUrl=stack.deployment.outputs["ChatDecisionQueueUrl"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    forged = {"Records": [{
+        "messageId": "m-1", "body": f"approve {approval_id}", "eventSource": "aws:sqs",
+        "eventSourceARN": queue, "attributes": {"SenderId": f"{role_id}:AWSChatbot"},
+    }]}  # fmt: skip
+    mallory = stack.as_role("developers", "mallory")
+    function = mallory.client("lambda")
+    answer = function.invoke(
+        FunctionName=f"{stack.deployment.stack_name}-approval", Payload=json.dumps(forged)
+    )
+    # Then the approval function refuses it, and the approval still waits
+    assert answer.get("FunctionError"), json.loads(answer["Payload"].read())
+    assert _state(stack, approval_id)["status"] == "pending"
+    ask = {"action": "request", "task_token": "forged-token", "migration_id": "nobodys-run",
+           "summary": {}, "policy": {"approvers": [leads]}}  # fmt: skip
+    answer = function.invoke(
+        FunctionName=f"{stack.deployment.stack_name}-approval", Payload=json.dumps(ask)
+    )
+    assert answer.get("FunctionError")
+    assert not [e for e in stack.events() if e["detail"].get("migration_id") == "nobodys-run"]
+    stack.session.client("stepfunctions").stop_execution(executionArn=execution)

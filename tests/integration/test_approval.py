@@ -237,3 +237,32 @@ def test_a_run_bound_to_a_preapproved_plan_goes_on_only_while_its_plan_is_that_o
         < entered.index("Replan")
         < entered.index("VpcDualStackStarted")
     )
+
+
+def test_a_task_token_read_from_the_history_resumes_nothing(stack: Stack) -> None:
+    # Attack (issue 26): whoever may read the execution's history and call SendTaskSuccess
+    # resumed the run while its approval still said pending, and it applied.
+    estate = seed(SMALL, stack.session)
+    execution = stack.start(_request(stack), "token-thief")
+    approval_id = stack.approval_id("token-thief")
+    [token] = _task_tokens(stack, execution)
+    plan = json.loads(stack.session.client("stepfunctions").get_execution_history(
+        executionArn=execution, maxResults=1000)["events"][-1].get(
+        "taskScheduledEventDetails", {}).get("parameters", "{}"))  # fmt: skip
+    forged = {
+        "approval_id": approval_id,
+        "approvers": ["arn:aws:iam::123456789012:role/x"],
+        "plan_hash": plan.get("Payload", {}).get("summary", {}).get("plan_hash", ""),
+    }
+    # When the thief resumes the run with the token, as if approved
+    stack.session.client("stepfunctions").send_task_success(
+        taskToken=token, output=json.dumps(forged)
+    )
+    # Then the run reads its approval record, finds it pending, and ends: nothing changed
+    description = stack.wait(execution)
+    assert description["status"] == "FAILED"
+    assert "ApprovalNotGranted" in (description.get("cause") or "") + str(
+        description.get("error")
+    ), description
+    assert "VpcDualStack" not in stack.entered(execution)
+    assert _ipv6_blocks(stack, estate["vpc_id"]) == []

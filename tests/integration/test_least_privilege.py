@@ -154,17 +154,18 @@ def test_every_call_a_function_makes_is_granted(
     assert set(recorded) == {
         "PreflightFunction", "VpcDualStackFunction", "AttachmentsFunction", "RollbackFunction",
         "CniEgressFunction", "NodeRolloutFunction", "ValidateFunction", "approval",
-        "ApiFunction", "NotifyFunction", "WaveFunction",
+        "ApprovalWorkflowFunction", "ApiFunction", "NotifyFunction", "WaveFunction",
     }  # fmt: skip
     # The approval, api and notify functions act in no target account: the ledger, the runs
     # they start, read and resume, the bus; the notifications topic and the chat webhooks
     for name, logical in (("approval", "ApprovalFunction"), ("ApiFunction", "ApiFunction"),
+                          ("ApprovalWorkflowFunction", "ApprovalWorkflowFunction"),
                           ("NotifyFunction", "NotifyFunction")):  # fmt: skip
         own, assumed = recorded.pop(name)
         assert not assumed, name
         assert not own - policies[logical] - NEEDS_NO_GRANT, (name, sorted(own))
         assert {c.split(":")[0] for c in own} <= {
-            "dynamodb", "states", "events", "sts", "sns", "secretsmanager", "iam",
+            "dynamodb", "states", "events", "sts", "sns", "secretsmanager", "iam", "ssm",
         }  # fmt: skip
     for function, (own, assumed) in recorded.items():
         missing = own - policies[function] - NEEDS_NO_GRANT
@@ -178,7 +179,8 @@ def test_every_call_a_function_makes_is_granted(
     # approval function also resumes its run, announces approvals and reads which role sent a
     # decision from Amazon Q; notify sends notifications and reads the chat webhooks)
     duties = {
-        "ApprovalFunction": {"states", "events", "iam"},
+        "ApprovalFunction": {"states", "events"},
+        "ApprovalWorkflowFunction": {"states", "events", "iam"},
         "ApiFunction": {"states", "events", "secretsmanager"},  # + the Slack signing secret
         "NotifyFunction": {"sns", "secretsmanager"},
         "WaveFunction": {"organizations", "states"},

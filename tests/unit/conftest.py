@@ -69,6 +69,18 @@ def _new_environment(service: str) -> None:
         named.__dict__.pop(mark, None)
 
 
+@pytest.fixture(autouse=True)
+def _a_sandboxs_approval_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform's approval policy is a sandbox's (the request chooses, as the embedded
+    stack's default): the unit tests of planning and applying are not about it. Its own tests
+    (test_policy.py) read it from SSM or call `effective` with theirs."""
+    from local.deploy import SANDBOX_APPROVAL_POLICY
+    from v6migrate import policy
+
+    sandbox = policy.PlatformPolicy.model_validate(SANDBOX_APPROVAL_POLICY)
+    monkeypatch.setattr(policy, "platform_policy", lambda ssm=None: sandbox)
+
+
 @pytest.fixture
 def moto(fake_aws_env: None) -> Iterator[None]:
     from moto import mock_aws

@@ -26,6 +26,7 @@ ALICE = "arn:aws:sts::111111111111:assumed-role/ops/alice"
 BOB = "arn:aws:sts::111111111111:assumed-role/ops/bob"
 CAROL = "arn:aws:iam::111111111111:user/people/carol"
 MALLORY = "arn:aws:sts::111111111111:assumed-role/developers/mallory"
+CAROL_AS_APPROVER = "arn:aws:sts::111111111111:assumed-role/leads/carol"
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAA-a-task-token-that-never-leaves-aws"
 
 
@@ -70,7 +71,7 @@ def _summary() -> PlanSummary:
 def _open(approvals: Approvals, **policy: Any) -> str:
     request = ApprovalRequest(
         task_token=TOKEN, migration_id="orders-prod-apply-1", summary=_summary(),
-        policy=ApprovalPolicy(**{"approvers": (OPS,), **policy}),
+        policy=ApprovalPolicy(**{"approvers": (OPS, CAROL_AS_APPROVER), **policy}),
     )  # fmt: skip
     return approvals.open(request, "hash-of-the-plan")
 
@@ -135,13 +136,35 @@ def test_two_person_approval_needs_two_distinct_approvers(
     approvals: tuple[Approvals, Resumed],
 ) -> None:
     store, resumed = approvals
-    approval_id = _open(store, required=2)
+    approval_id = _open(store, approvers=(OPS, CAROL), required=2)
     first = store.decide(approval_id, ALICE, "approve")
     assert (first.status, first.needed) == ("pending", 2)
     assert resumed.calls == []
-    second = store.decide(approval_id, BOB, "approve")
-    assert (second.status, second.approvers) == ("approved", (ALICE, BOB))
+    second = store.decide(approval_id, CAROL, "approve")
+    assert (second.status, second.approvers) == ("approved", (ALICE, CAROL))
     assert [kind for kind, _ in resumed.calls] == ["success"]
+
+
+def test_two_sessions_of_one_role_are_one_approver(approvals: tuple[Approvals, Resumed]) -> None:
+    # Attack (issue 26): sessions bob and carol of the role ops approved a two-person run.
+    # Whoever may assume a role names its session: a role is one approver.
+    store, resumed = approvals
+    approval_id = _open(store, approvers=(OPS, CAROL), required=2)
+    store.decide(approval_id, ALICE, "approve")
+    with pytest.raises(ApprovalRefused, match=f"approved it already, as {ALICE}"):
+        store.decide(approval_id, BOB, "approve")
+    assert resumed.calls == []
+
+
+def test_another_session_of_the_requesters_role_may_not_approve(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    # Attack (issue 26): ops/alice asked; ops/bob approved
+    store, resumed = approvals
+    approval_id = _open(store, approvers=(OPS, CAROL), requested_by=ALICE)
+    with pytest.raises(ApprovalRefused, match="asked for this run"):
+        store.decide(approval_id, BOB, "approve")
+    assert resumed.calls == []
 
 
 def test_someone_not_on_the_allow_list_cannot_decide(approvals: tuple[Approvals, Resumed]) -> None:
@@ -161,8 +184,10 @@ def test_the_requester_cannot_approve_their_own_run_unless_allowed(
     with pytest.raises(ApprovalRefused, match="asked for this run"):
         store.decide(approval_id, ALICE, "approve")
     assert resumed.calls == []
-    # Another session of the same role is another person
-    assert store.decide(approval_id, BOB, "approve").status == "approved"
+    # nor may another session of the same role: a role is one person (issue 26)
+    with pytest.raises(ApprovalRefused, match="asked for this run"):
+        store.decide(approval_id, BOB, "approve")
+    assert store.decide(approval_id, CAROL_AS_APPROVER, "approve").status == "approved"
     allowed = _open(store, requested_by=ALICE, allow_self_approval=True)
     assert store.decide(allowed, ALICE, "approve").status == "approved"
 
@@ -259,16 +284,15 @@ def test_who_is_an_approver(caller: str, allowed: tuple[str, ...], expected: boo
     assert is_approver(caller, allowed) is expected
 
 
-def test_a_requester_named_by_role_is_every_session_of_it_and_by_session_only_that_one(
+def test_a_requester_is_their_role_whether_named_by_role_or_by_one_session(
     approvals: tuple[Approvals, Resumed],
 ) -> None:
     store, _ = approvals
-    by_role = _open(store, requested_by=OPS)
-    for who in (ALICE, BOB):
-        with pytest.raises(ApprovalRefused, match="asked for this run"):
-            store.decide(by_role, who, "approve")
-    by_bob = _open(store, requested_by=BOB)
-    assert store.decide(by_bob, ALICE, "approve").status == "approved"
+    for requester in (OPS, BOB):
+        asked = _open(store, requested_by=requester)
+        for who in (ALICE, BOB):
+            with pytest.raises(ApprovalRefused, match="asked for this run"):
+                store.decide(asked, who, "approve")
     # a requester of another role, whatever its name sorts as, is not the approver
     for other in ("arn:aws:iam::111111111111:role/abc", "arn:aws:iam::111111111111:role/zeta"):
         approval_id = _open(store, requested_by=other)
@@ -398,3 +422,55 @@ def test_people_are_checked_when_the_request_is_read() -> None:
                             people=((ALICE, ALICE_IN_SLACK),))  # fmt: skip
     assert policy.persons() == 2
     assert ApprovalPolicy(approvers=(ALICE, ALICE_IN_SLACK)).persons() == 2
+
+
+class Refusing(Resumed):
+    """Step Functions refusing the first call (throttled), then taking them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refusals = 1
+
+    def send_task_success(self, **kwargs: Any) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}},
+                              "SendTaskSuccess")  # fmt: skip
+        super().send_task_success(**kwargs)
+
+
+def test_a_decision_that_cannot_resume_the_run_leaves_the_approval_decidable_again(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    # issue 26, item 7: settled first, a failed resume left "approved" with the run waiting,
+    # and a retry was refused as "decided meanwhile"
+    store, _ = approvals
+    refusing = Refusing()
+    store = Approvals(store._db, store._table, refusing)
+    approval_id = _open(store)
+    from v6migrate.errors import TransientError
+
+    with pytest.raises(TransientError):
+        store.decide(approval_id, ALICE, "approve")
+    assert store.state(approval_id)["status"] == "pending"
+    # When the approver decides again, Then the run is resumed, once
+    assert store.decide(approval_id, ALICE, "approve").status == "approved"
+    assert [kind for kind, _ in refusing.calls] == ["success"]
+
+
+def test_two_identities_of_one_person_are_counted_once_even_at_the_same_moment(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    # issue 26, item 2: both approvals passed the check before either was written; the
+    # conditional write itself must hold the person, not only the identity
+    store, _ = approvals
+    slack = "slack:T0AB12CD3/U0ALICE"
+    approval_id = _open(store, approvers=(OPS, slack), required=2, people=((ALICE, slack),))
+    from v6migrate.models import person
+
+    people = ((ALICE, slack),)
+    store._add(approval_id, ALICE, person(ALICE, people))
+    with pytest.raises(ApprovalRefused, match="approved by the same person"):
+        store._add(approval_id, slack, person(slack, people))

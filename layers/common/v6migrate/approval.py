@@ -18,13 +18,13 @@ import hashlib
 import json
 import secrets
 import time
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from botocore.exceptions import ClientError
 from pydantic import Field
 
 from v6migrate.errors import InputError, NotFoundError, translate
-from v6migrate.models import ApprovalPolicy, Frozen, Plan, PlanSummary
+from v6migrate.models import ApprovalPolicy, Frozen, Plan, PlanSummary, person, persons
 
 # Short enough for a Slack button's value and an Amazon Q custom action's variable (DOMAIN.md)
 ID_BYTES = 8
@@ -46,6 +46,11 @@ class NotAnApprover(ApprovalRefused):
 
 class ApprovalNotFound(ApprovalRefused, NotFoundError):
     """No approval of that id: never opened, or its record has expired."""
+
+
+class ApprovalNotGranted(ApprovalRefused):
+    """The run was resumed, but its approval record does not say approved (by enough people):
+    a callback sent with a token read from the execution's history, say."""
 
 
 def plan_hash(plan: Plan) -> str:
@@ -140,28 +145,21 @@ def is_approver(caller: str, allowed: tuple[str, ...]) -> bool:
 def is_requester(
     caller: str, requested_by: str | None, people: tuple[tuple[str, ...], ...] = ()
 ) -> bool:
+    """Whether `caller` is the person who asked for the run: the same role whatever the
+    session (anyone who may assume the requester's role may name a session anything), or an
+    identity `people` ties to the requester."""
     if requested_by is None:
         return False
-    if any(_is(requested_by, person) and _is(caller, person) for person in people):
-        return True  # the requester's other identity
-    if _chat(caller):
-        return False  # a requester is an IAM principal (the API's or the CLI's caller)
-    if _session(requested_by):
-        return caller == requested_by  # one session: the same person
-    return _principal(caller) == _principal(requested_by)
-
-
-def _is(identity: str, person: tuple[str, ...]) -> bool:
-    """Whether `identity` is one of a person's identities (a role listed: any session of it)."""
-    return is_approver(identity, person)
+    return person(caller, people) == person(requested_by, people)
 
 
 def same_person(
     caller: str, recorded: tuple[str, ...], people: tuple[tuple[str, ...], ...]
 ) -> str | None:
-    """The identity in `recorded` that is `caller`, or is the same person as `caller`."""
+    """The identity in `recorded` that is the same person as `caller` (`models.person`)."""
+    me = person(caller, people)
     for other in recorded:
-        if other == caller or any(_is(caller, p) and _is(other, p) for p in people):
+        if person(other, people) == me:
             return other
     return None
 
@@ -264,44 +262,69 @@ class Approvals:
             )
         already = same_person(caller, recorded, policy.people)
         if decision == "approve" and already is not None:
-            # Two approvers are two people: two sessions of one role count as two (an SSO
-            # session carries the person's name), unless `people` ties them to one person
+            if persons(recorded, policy.people) >= policy.required:
+                # Enough approvals were recorded but the run was not resumed (that call
+                # failed and the approval was reopened): the same approver's retry resumes it
+                return self._resume(approval_id, item, caller, "approved", recorded, outcome)
+            # One person, one approval: every session of a role is that role, and the
+            # identities `people` ties are one person
             raise ApprovalRefused(
                 f"approval {approval_id}: {caller} approved it already"
                 + (f", as {already}" if already != caller else "")
             )
         if decision == "reject":
-            if not self._settle(approval_id, "rejected", caller):
-                raise ApprovalRefused(f"approval {approval_id}: decided meanwhile")
-            self._sfn.send_task_failure(
-                taskToken=item["task_token"]["S"], error=REJECTED,
-                cause=json.dumps({"rejected_by": caller}),
-            )  # fmt: skip
-            return outcome("rejected", recorded)
-        approvers = self._add(approval_id, caller)
-        if len(approvers) < policy.required:
+            return self._resume(approval_id, item, caller, "rejected", recorded, outcome)
+        approvers = self._add(approval_id, caller, person(caller, policy.people))
+        if persons(approvers, policy.people) < policy.required:
             return outcome("pending", approvers)
-        if not self._settle(approval_id, "approved", caller):
+        return self._resume(approval_id, item, caller, "approved", approvers, outcome)
+
+    def _resume(
+        self, approval_id: str, item: dict[str, Any], caller: str, status: str,
+        approvers: tuple[str, ...], outcome: Any,
+    ) -> Outcome:  # fmt: skip
+        """Settle the approval (the one write from `pending`), then resume or end the run. If
+        Step Functions does not take the call (throttled, denied), the approval is reopened
+        and the error raised: decided again, it resumes the run then."""
+        if not self._settle(approval_id, status, caller):
             # Another approver's write settled it first: one decision, theirs
             raise ApprovalRefused(f"approval {approval_id}: decided meanwhile")
-        self._sfn.send_task_success(
-            taskToken=item["task_token"]["S"],
-            output=json.dumps({"approval_id": approval_id, "approvers": list(approvers),
-                               "plan_hash": item["plan_hash"]["S"]}),
-        )  # fmt: skip
-        return outcome("approved", approvers)
+        token = item["task_token"]["S"]
+        try:
+            if status == "rejected":
+                self._sfn.send_task_failure(
+                    taskToken=token, error=REJECTED, cause=json.dumps({"rejected_by": caller})
+                )
+            else:
+                self._sfn.send_task_success(
+                    taskToken=token,
+                    output=json.dumps({"approval_id": approval_id, "approvers": list(approvers),
+                                       "plan_hash": item["plan_hash"]["S"]}),
+                )  # fmt: skip
+        except ClientError as error:
+            self._update(
+                approval_id, "SET #status = :pending REMOVE decided_by",
+                "#status = :status AND decided_by = :caller",
+                {":status": {"S": status}, ":caller": {"S": caller}},
+            )  # fmt: skip
+            raise translate(error, f"states:SendTask for approval {approval_id}") from error
+        return cast(Outcome, outcome(status, approvers))
 
-    def _add(self, approval_id: str, caller: str) -> tuple[str, ...]:
-        """Append the approver while the approval is pending and lacks them (a retry or a
-        second click of theirs adds nothing)."""
+    def _add(self, approval_id: str, caller: str, who: str) -> tuple[str, ...]:
+        """Append the approver while the approval is pending and lacks the person (`who`): the
+        condition reads the persons recorded so far, so two identities of one person
+        approving at the same moment are counted once (a retry or a second click adds
+        nothing)."""
         item = self._update(
             approval_id,
-            "SET approvers = list_append(approvers, :me)",
-            "#status = :pending AND NOT contains(approvers, :caller)",
-            {":me": {"L": [{"S": caller}]}, ":caller": {"S": caller}},
+            "SET approvers = list_append(approvers, :me) ADD persons :who",
+            "#status = :pending AND NOT contains(persons, :person)",
+            {":me": {"L": [{"S": caller}]}, ":who": {"SS": [who]}, ":person": {"S": who}},
         )
         if item is None:
-            raise ApprovalRefused(f"approval {approval_id}: decided meanwhile")
+            raise ApprovalRefused(
+                f"approval {approval_id}: decided meanwhile, or approved by the same person"
+            )
         return tuple(a["S"] for a in item["approvers"]["L"])
 
     def _settle(self, approval_id: str, status: str, caller: str) -> bool:
@@ -319,8 +342,8 @@ class Approvals:
     def _update(
         self, approval_id: str, update: str, condition: str, values: dict[str, Any]
     ) -> dict[str, Any] | None:
-        """A conditional write to a pending approval: its new attributes, or None when the
-        condition did not hold (another writer came first)."""
+        """A conditional write to an approval (`:pending` is the pending status): its new
+        attributes, or None when the condition did not hold (another writer came first)."""
         try:
             return dict(
                 self._db.update_item(
@@ -337,6 +360,29 @@ class Approvals:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return None
             raise translate(error, "dynamodb:UpdateItem approval") from error
+
+
+def granted(ledger: Any, migration_id: str, policy: ApprovalPolicy) -> str:
+    """The plan hash this run's approval holds, if its record (the ledger's, not the callback's
+    output) says approved by `policy.required` people; a wave's run, the hash the wave approved."""
+    if policy.preapproved_plan_hash:
+        return policy.preapproved_plan_hash
+    note = ledger.read_note(migration_id, "approval")
+    if not note:
+        raise ApprovalNotGranted(f"{migration_id}: no approval was asked for this run")
+    state = Approvals(ledger.dynamodb, ledger.table, None).state(note["approval_id"])
+    if state["status"] != "approved":
+        raise ApprovalNotGranted(
+            f"approval {state['approval_id']} is {state['status']}: the run was resumed without "
+            "it (a task token used by hand?); nothing was changed"
+        )
+    people = persons(tuple(state["approvers"]), policy.people)
+    if people < policy.required:
+        raise ApprovalNotGranted(
+            f"approval {state['approval_id']}: approved by {people} person(s) of "
+            f"{policy.required}; nothing was changed"
+        )
+    return str(state["plan_hash"])
 
 
 def default_approvals() -> Approvals:

@@ -60,6 +60,8 @@ class Settings(BaseModel):
     slack_signing_secret: str | None = None
     # The SSM parameter with the Teams confirmation page's sign-in settings (the api function)
     sign_in_parameter: str | None = None
+    # The SSM parameter with the platform's approval policy (policy.py)
+    approval_policy_parameter: str | None = None
     # Where a Slack callback's response_url may point: Slack's host
     slack_response_prefix: str = "https://hooks.slack.com/"
 

@@ -59,6 +59,14 @@ class Ledger:
         self._db = dynamodb
         self._table = table
 
+    @property
+    def dynamodb(self) -> Any:
+        return self._db
+
+    @property
+    def table(self) -> str:
+        return self._table
+
     # ------------------------------------------------------------------ lock
 
     @staticmethod

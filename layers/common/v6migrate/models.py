@@ -196,6 +196,12 @@ class ApprovalPolicy(Frozen):
     timeout_seconds: int = Field(
         default=86_400, ge=1, le=7 * 86_400, description="No decision by then: the run ends."
     )
+    break_glass: bool = Field(
+        default=False,
+        description="Set by the platform's policy, never by a request: the run goes without "
+        "approval, or with its requester's own, only because its requester is a break-glass "
+        "principal; it is announced.",
+    )
     preapproved_plan_hash: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",
@@ -217,9 +223,35 @@ class ApprovalPolicy(Frozen):
         return self
 
     def persons(self) -> int:
-        """How many people the approvers are, counting identities `people` ties as one."""
-        person_of = {identity: n for n, person in enumerate(self.people) for identity in person}
-        return len({person_of.get(approver, approver) for approver in self.approvers})
+        """How many people the approvers are: a role (whatever its sessions) is one, and so
+        are the identities `people` ties."""
+        return persons(self.approvers, self.people)
+
+
+def person(identity: str, people: tuple[tuple[str, ...], ...] = ()) -> str:
+    """Who `identity` counts as: the person `people` ties it to; for an IAM role, user or
+    session, its principal (every session of a role is one approver: a role's sessions are
+    named by whoever assumes it, DOMAIN.md); a chat user, themself."""
+    principal = _principal_key(identity)
+    for n, tied in enumerate(people):
+        if identity in tied or principal in {_principal_key(i) for i in tied}:
+            return f"person#{n}"
+    return principal
+
+
+def _principal_key(identity: str) -> str:
+    if not identity.startswith("arn:"):
+        return identity
+    parts = identity.split(":", 5)
+    kind, _, rest = parts[5].partition("/")
+    if kind == "assumed-role":
+        kind, rest = "role", rest.split("/")[0]
+    return f"iam:{parts[4]}:{kind}:{rest.rsplit('/', 1)[-1]}"
+
+
+def persons(identities: tuple[str, ...], people: tuple[tuple[str, ...], ...] = ()) -> int:
+    """How many people `identities` are (`person`)."""
+    return len({person(identity, people) for identity in identities})
 
 
 class MigrationRequest(Frozen):
@@ -740,6 +772,11 @@ class PlanSummary(Frozen):
         default=(),
         description="Planned again just before the first change: the change ids added (+) and "
         "dropped (-) since the plan that was approved; empty when it is the same plan.",
+    )
+    approved_plan_hash: str | None = Field(
+        default=None,
+        description="Planned again after the approval: the plan hash its approval record holds "
+        "(or the wave's); the run goes on only if it is this plan's.",
     )
 
 

@@ -72,7 +72,9 @@ metrics = cast(Metrics, _Current("metrics"))
 
 def entrypoint(handler: Handler) -> Handler:
     """What every Lambda handler wears (`Instruments.wrap`), from the instruments of the
-    environment the invocation runs in."""
+    environment the invocation runs in. Made when the handler's module is loaded, in its
+    environment: on Lambda, in the init phase (the Tracer patches botocore then)."""
+    instruments()
 
     @functools.wraps(handler)
     def run(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -99,6 +99,22 @@ def summarise(
     )
 
 
+def _under_platform_policy(
+    request: MigrationRequest, account_id: str
+) -> tuple[MigrationRequest, Finding | None]:
+    """The request with the approval policy the platform's allows it (`policy.effective`), or
+    as it is with the blocker that says why not. A dry run asks for no approval."""
+    from v6migrate.policy import PolicyRefused, effective, platform_policy
+
+    if request.mode != "apply":
+        return request, None
+    try:
+        policy = effective(platform_policy(), request.approval, account_id)
+    except PolicyRefused as refused:
+        return request, Finding(code="approval-policy", severity="blocker", message=str(refused))
+    return request.model_copy(update={"approval": policy}), None
+
+
 def run(
     event: PreflightInput, clients: aws.Clients | None = None, ledger: Ledger | None = None
 ) -> PlanSummary:
@@ -110,29 +126,35 @@ def run(
         event.request, clients, ledger if event.request.mode == "apply" else None,
         event.migration_id,
     )  # fmt: skip
-    policy = event.request.approval
+    request, refused = _under_platform_policy(event.request, result.account_id)
+    if refused is not None:
+        result = result.model_copy(update={"findings": (*result.findings, refused)})
+    policy = request.approval
     named = policy.persons()
-    if event.request.mode == "apply" and policy.mode == "required" and named < policy.required:
+    if request.mode == "apply" and policy.mode == "required" and named < policy.required:
         # Nobody could approve: say so now, before the lock and the wait, not a day later
         blocker = Finding(
             code="approval-without-approvers", severity="blocker",
-            message=f"the request needs {policy.required} approver(s) and names {named} "
+            message=f"the run needs {policy.required} approver(s) and has {named} "
             "(identities `people` ties to one person count once): "
-            "list them in approval.approvers, or set approval.mode to none where changing the "
-            "network without approval is allowed",
+            "list them in the platform's approval policy (the stack's ApprovalPolicy), or "
+            "fewer of them in approval.approvers",
         )  # fmt: skip
         result = result.model_copy(update={"findings": (*result.findings, blocker)})
-    summary = summarise(result, event.request, event.migration_id)
-    from v6migrate.approval import plan_hash, what_changed
+    summary = summarise(result, request, event.migration_id)
+    from v6migrate.approval import granted, plan_hash, what_changed
 
     summary = summary.model_copy(update={"plan_hash": plan_hash(result)})
-    if event.replan and event.request.mode == "apply" and not result.blocked:
+    if event.replan and request.mode == "apply" and not result.blocked:
         assert ledger is not None
+        # The callback that resumed the run proves nothing (its token is in the execution's
+        # history): the approval record must say approved, by enough people, for a plan
+        approved_hash = granted(ledger, event.migration_id, policy)
         approved = ledger.plan(event.migration_id)
         if plan_hash(approved) != summary.plan_hash:
             ledger.replace_plan(event.migration_id, result)
             summary = summary.model_copy(update={"changed": tuple(what_changed(approved, result))})
-        return summary
+        return summary.model_copy(update={"approved_plan_hash": approved_hash})
     if event.request.mode == "apply" and not result.blocked:
         # The approved plan is what the stages apply; the lock keeps a second run away.
         assert ledger is not None
@@ -144,6 +166,10 @@ def run(
             ledger.release(result.account_id, result.region, result.cluster, event.migration_id)
             raise
         metrics.add_metric(name="MigrationsStarted", unit=MetricUnit.Count, value=1)
+        if policy.break_glass:
+            metrics.add_metric(name="BreakGlassRuns", unit=MetricUnit.Count, value=1)
+            logger.warning("break-glass run", extra={"requested_by": policy.requested_by,
+                                                     "mode": policy.mode})  # fmt: skip
     metrics.add_metric(name="PlansMade", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="PlannedChanges", unit=MetricUnit.Count, value=len(result.changes))
     logger.info(

@@ -1,0 +1,143 @@
+"""The platform's approval policy (issue 26, item 1): who must approve an apply run, how many,
+and whether a run may go without approval, set by whoever deploys the stack (its
+SSM parameter `/v6migrate/<stack>/approval-policy`, which requesters may not write), never
+by the requester. A request may only tighten it: fewer of the platform's approvers, more
+approvals, a
+shorter wait. `mode: none` and self-approval are refused unless the platform's rule for the
+account allows them, or the requester is one of the policy's break-glass principals, whose runs
+are announced.
+
+`effective` is pure: the API refuses with its reason before anything starts (403), and
+preflight applies the same function inside the workflow, so a run started any other way (the
+CLI, the console, a schedule) meets the same policy.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import boto3
+from botocore.exceptions import ClientError
+from pydantic import Field, ValidationError
+
+from v6migrate.errors import InputError
+from v6migrate.errors import translate as aws_error
+from v6migrate.models import AccountId, ApprovalPolicy, ChatUser, EntraUser, Frozen, PrincipalArn
+
+Identity = PrincipalArn | ChatUser | EntraUser
+# A policy names at most this many approvers a rule (Step Functions passes the policy between
+# states, and a chat message lists them)
+MAX_APPROVERS = 20
+
+
+class Rule(Frozen):
+    """How runs on an account are approved."""
+
+    approvers: Annotated[tuple[Identity, ...], Field(max_length=MAX_APPROVERS)] = Field(
+        default=(),
+        description="Who may approve (a role: any session of it; one person a role, see "
+        "`approval.py`). Empty: no apply run can be approved.",
+    )
+    required: int = Field(default=1, ge=1, le=3, description="Distinct people needed at least.")
+    allow_self_approval: bool = Field(
+        default=False, description="Whether a requester may approve their own run."
+    )
+    allow_without_approval: bool = Field(
+        default=False, description="Whether a request may ask for `approval.mode: none`."
+    )
+    approvers_from_request: bool = Field(
+        default=False,
+        description="Whether a request may name approvers outside `approvers` (a sandbox "
+        "account's rule: the requester then chooses who approves).",
+    )
+
+
+class PlatformPolicy(Frozen):
+    """The whole policy: a default rule, a rule per account, and the break-glass principals."""
+
+    default: Rule = Rule()
+    accounts: dict[AccountId, Rule] = Field(default_factory=dict, max_length=1000)
+    break_glass: Annotated[tuple[PrincipalArn, ...], Field(max_length=10)] = Field(
+        default=(),
+        description="Who may start a run without approval (or approve their own) anywhere: "
+        "each such run is announced as a break-glass run.",
+    )
+    people: tuple[tuple[Identity, ...], ...] = Field(
+        default=(), max_length=100, description="Identities that are one person."
+    )
+
+
+class PolicyRefused(InputError):
+    """A request the platform's approval policy does not allow (the API answers 403)."""
+
+
+def platform_policy(ssm: Any = None) -> PlatformPolicy:
+    """The stack's policy, read from its SSM parameter (`approval_policy_parameter`, JSON) on
+    every call, so a change holds from the next run on. No parameter: the strictest policy
+    (every apply run needs one approver and none is named, so none can go)."""
+    from v6migrate import aws
+
+    name = aws.settings().approval_policy_parameter
+    if not name:
+        return PlatformPolicy()
+    ssm = ssm or boto3.client("ssm", config=aws.retries())
+    try:
+        text = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return PlatformPolicy()
+        raise aws_error(error, "ssm:GetParameter approval policy") from error
+    try:
+        return PlatformPolicy.model_validate_json(text)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise InputError(
+            f"{name}: not a valid approval policy: {first['msg']} at "
+            f"{'.'.join(str(p) for p in first['loc']) or 'the top'}"
+        ) from error
+
+
+def effective(
+    platform: PlatformPolicy, requested: ApprovalPolicy, account_id: str
+) -> ApprovalPolicy:
+    """The approval policy a run on `account_id` goes by: the platform's rule, tightened by the
+    request; `PolicyRefused` says why a request would loosen it."""
+    from v6migrate.approval import is_approver
+
+    rule = platform.accounts.get(account_id, platform.default)
+    requester = requested.requested_by
+    break_glass = requester is not None and is_approver(requester, platform.break_glass)
+    where = f"account {account_id}"
+    if requested.mode == "none":
+        if not (rule.allow_without_approval or break_glass):
+            raise PolicyRefused(
+                f"approval.mode none: the platform's approval policy requires approval for "
+                f"{where}; only its break-glass principals may start a run without it"
+            )
+        return _policy(requested, break_glass=not rule.allow_without_approval)
+    if requested.allow_self_approval and not (rule.allow_self_approval or break_glass):
+        raise PolicyRefused(
+            f"approval.allow_self_approval: the platform's approval policy does not allow "
+            f"self-approval for {where}"
+        )
+    outside = [a for a in requested.approvers
+               if not (rule.approvers_from_request or is_approver(a, rule.approvers))]  # fmt: skip
+    if outside:
+        raise PolicyRefused(
+            f"approval.approvers: {outside[0]} is not an approver of {where} in the platform's "
+            "approval policy (a request may name fewer of its approvers, not others)"
+        )
+    return _policy(
+        requested,
+        approvers=requested.approvers or rule.approvers,
+        required=max(rule.required, requested.required),
+        people=(*platform.people, *(p for p in requested.people if p not in platform.people)),
+        break_glass=requested.allow_self_approval and not rule.allow_self_approval,
+    )
+
+
+def _policy(requested: ApprovalPolicy, **update: object) -> ApprovalPolicy:
+    try:
+        return ApprovalPolicy.model_validate({**requested.model_dump(), **update})
+    except ValidationError as error:
+        raise PolicyRefused(f"approval: {error.errors()[0]['msg']}") from error

@@ -1,0 +1,85 @@
+"""The platform's approval policy from outside (issue 26, item 1): requests through the embedded
+API Gateway signed as chosen role sessions, and a run started straight on the state machine as
+the CLI starts one. Each test is an attack that succeeded before the policy existed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local.deploy import SANDBOX_APPROVAL_POLICY, store_approval_policy
+from local.seed import ESTATES, seed, target_session
+from tests.integration.conftest import Stack
+
+SMALL = ESTATES["small"]
+TARGET = {"cluster": SMALL.cluster, "account_id": SMALL.account_id, "region": SMALL.region}
+
+
+@pytest.fixture
+def strict(stack: Stack) -> Iterator[dict[str, Any]]:
+    """The platform team's policy: platform-leads approve, nobody goes without approval."""
+    account = stack.deployment.account_id
+    policy = {"default": {"approvers": [f"arn:aws:iam::{account}:role/platform-leads"]},
+              "break_glass": [f"arn:aws:iam::{account}:role/break-glass"]}  # fmt: skip
+    store_approval_policy(stack.session, stack.deployment.stack_name, policy)
+    yield policy
+    store_approval_policy(stack.session, stack.deployment.stack_name, SANDBOX_APPROVAL_POLICY)
+
+
+def _executions(stack: Stack) -> int:
+    sfn = stack.session.client("stepfunctions")
+    return len(sfn.list_executions(stateMachineArn=stack.machine)["executions"])
+
+
+@pytest.mark.parametrize(
+    ("approval", "why"),
+    [
+        ({"mode": "none"}, "requires approval for account 222222222222"),
+        ({"approvers": ["{eve}"], "allow_self_approval": True}, "does not allow self-approval"),
+        ({"approvers": ["arn:aws:iam::{account}:role/intern"]}, "is not an approver of"),
+    ],
+    ids=["no-approval", "self-approval", "own-approver"],
+)
+def test_an_api_caller_cannot_write_the_approval_policy_of_their_run(
+    stack: Stack, strict: dict[str, Any], approval: dict[str, Any], why: str
+) -> None:
+    # Given eve, a session of a role on no allow-list
+    eve = stack.as_role("intern", "eve")
+    arn = eve.client("sts").get_caller_identity()["Arn"]
+    named = json.loads(
+        json.dumps(approval).replace("{eve}", arn).replace("{account}", stack.deployment.account_id)
+    )
+    before = _executions(stack)
+    # When she asks to apply with an approval policy of her own
+    body = {**TARGET, "mode": "apply", "client_token": "eve-apply-001", "approval": named}
+    answer = stack.api("POST", "/migrations", body, session=eve)
+    # Then the API refuses, says why, and starts nothing
+    assert answer.status == 403, answer
+    assert why in answer.body["message"]
+    assert _executions(stack) == before
+
+
+def test_a_run_started_on_the_state_machine_meets_the_same_policy(
+    stack: Stack, strict: dict[str, Any]
+) -> None:
+    # Given the estate, and a request without approval started as the CLI starts one
+    estate = seed(SMALL, stack.session)
+    execution = stack.start({**TARGET, "mode": "apply", "approval": {"mode": "none"}}, "eve-cli")
+    # Then preflight blocks it on the platform's policy, before any change
+    description = stack.wait(execution)
+    assert description["status"] == "FAILED"
+    assert description.get("error") == "BlockedError", description
+    assert "VpcDualStack" not in stack.entered(execution)
+    ec2 = target_session(SMALL.region, base=stack.session).client("ec2")
+    vpc = ec2.describe_vpcs(VpcIds=[estate["vpc_id"]])["Vpcs"][0]
+    assert not vpc.get("Ipv6CidrBlockAssociationSet")
+    # and its plan says which rule: the blocker preflight returned
+    history = stack.session.client("stepfunctions").get_execution_history(
+        executionArn=execution, maxResults=1000
+    )["events"]
+    assert any('"code": "approval-policy"' in json.dumps(json.loads(
+        e["taskSucceededEventDetails"]["output"])) for e in history
+        if "taskSucceededEventDetails" in e)  # fmt: skip
