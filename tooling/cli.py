@@ -639,14 +639,20 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--stack-region", help=STACK_REGION_HELP)
     start.add_argument(
         "--approver", action="append", metavar="ARN",
-        help="an IAM role or user ARN that may approve the plan (repeat for more); an apply "
-        "run waits for approval before its first change",
+        help="one of the platform's approvers (its approval policy) who may approve this "
+        "plan (repeat for more; default: all of them); an apply run waits for approval "
+        "before its first change",
     )  # fmt: skip
     start.add_argument(
-        "--approvals", type=_positive, default=1, help="distinct approvers needed (1 to 3)"
+        "--approvals",
+        type=_positive,
+        default=1,
+        help="people needed (1 to 3; never fewer than the platform's policy asks)",
     )
     start.add_argument(
-        "--allow-self-approval", action="store_true", help="the requester may approve too"
+        "--allow-self-approval",
+        action="store_true",
+        help="the requester may approve too (only where the platform's policy allows it)",
     )
     start.add_argument(
         "--approval-timeout", type=_positive, default=86_400, metavar="SECONDS",
@@ -654,7 +660,8 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     start.add_argument(
         "--no-approval", action="store_true",
-        help="change the network straight after preflight (only where that is allowed)",
+        help="change the network straight after preflight (only where the platform's "
+        "approval policy allows it, or for its break-glass principals; else blocked)",
     )  # fmt: skip
     start.set_defaults(func=cmd_start)
 

@@ -545,6 +545,27 @@ def _failed(error: V6MigrateError) -> Response[Any]:
     return _problem(502, str(error))
 
 
+# The largest body a route takes: a request is a few hundred bytes, a Slack action a few KB;
+# Step Functions takes at most 256 KB of input, and the state passes the plan besides
+MAX_BODY_BYTES = 64 * 1024
+
+
+@app.exception_handler(ValueError)
+def _not_json(error: ValueError) -> Response[Any]:
+    """A body that is not JSON (json.JSONDecodeError is a ValueError)."""
+    return _problem(400, f"the body is not JSON: {str(error)[:200]}")
+
+
+@app.exception_handler(RecursionError)
+def _too_deep(error: RecursionError) -> Response[Any]:
+    return _problem(400, "the body is nested too deeply")
+
+
 @entrypoint
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    body = event.get("body") if isinstance(event, dict) else None
+    if isinstance(body, str) and len(body.encode()) > MAX_BODY_BYTES:
+        too_large = {"message": f"the body is over {MAX_BODY_BYTES} bytes"}
+        return {"statusCode": 413, "headers": {"Content-Type": "application/json"},
+                "body": json.dumps(too_large)}  # fmt: skip
     return app.resolve(event, context)

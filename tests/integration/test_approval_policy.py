@@ -83,3 +83,39 @@ def test_a_run_started_on_the_state_machine_meets_the_same_policy(
     assert any('"code": "approval-policy"' in json.dumps(json.loads(
         e["taskSucceededEventDetails"]["output"])) for e in history
         if "taskSucceededEventDetails" in e)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/migrations", b"{not json", 400),
+        ("/migrations", b"[" * 5000 + b"]" * 5000, 400),
+        ("/migrations", json.dumps({**TARGET, "mode": "plan", "client_token": "big-body-01",
+                                    "pad": "x" * 5_000_000}).encode(), 413),  # fmt: skip
+        ("/migrations", json.dumps({**TARGET, "mode": "apply", "client_token": "many-approvers",
+                                    "approval": {"approvers": [
+                                        f"arn:aws:iam::111111111111:role/r{n}"
+                                        for n in range(100_000)]}}).encode(), 413),  # fmt: skip
+        ("/migrations", json.dumps({**TARGET, "mode": "apply", "client_token": "many-approvers",
+                                    "approval": {"approvers": [
+                                        f"arn:aws:iam::111111111111:role/r{n}"
+                                        for n in range(21)]}}).encode(), 400),  # fmt: skip
+    ],
+    ids=["not-json", "nested-5000", "5-MB", "100k-approvers", "21-approvers"],
+)
+def test_bad_input_gets_a_4xx_never_a_5xx(
+    stack: Stack, path: str, body: bytes, status: int
+) -> None:
+    # Attack (issue 26, item 6): these were accepted (201) or failed the function (502)
+    answer = stack.api("POST", path, body)
+    assert answer.status == status, answer
+    assert isinstance(answer.body, dict) and answer.body.get("message"), answer
+
+
+def test_an_absurd_slack_timestamp_is_a_401_not_a_502(stack: Stack) -> None:
+    answer = stack.api(
+        "POST", "/chat/slack/actions", b"payload=%7B%7D", sign=False,
+        headers={"Content-Type": "application/x-www-form-urlencoded",
+                 "X-Slack-Request-Timestamp": "9" * 5000, "X-Slack-Signature": "v0=00"},
+    )  # fmt: skip
+    assert answer.status == 401, answer

@@ -171,6 +171,7 @@ class ApprovalPolicy(Frozen):
     )
     approvers: tuple[PrincipalArn | ChatUser | EntraUser, ...] = Field(
         default=(),
+        max_length=20,
         description="Who may decide: IAM role or user ARNs (a role stands for every session of "
         "it), chat users (`slack:<team>/<user>`, deciding from a signed Slack button), or people "
         "signed in through Entra ID (`entra:<tenant id>/<object id>`, deciding on the Teams "
