@@ -121,6 +121,11 @@ def _gate(event: dict[str, Any]) -> dict[str, Any]:
         if request is None:
             raise InputError(f"wave run {run_id} kept no request for {name}")
         verdict["request"] = request
+        # The run's proof that this wave's approvers approved its plan: a run started by
+        # anyone else with a preapproved_plan_hash finds none (approval.granted)
+        preapproved = (request.get("approval") or {}).get("preapproved_plan_hash")
+        if preapproved:
+            ledger.note(str(name), "preapproval", {"run_id": run_id, "plan_hash": preapproved})
     return verdict
 
 

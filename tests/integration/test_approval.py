@@ -208,26 +208,42 @@ def test_the_cli_prints_the_approval_id_and_approve_lets_the_run_go(
     assert "-> Applied" in out
 
 
+def _gate_notes(stack: Stack, name: str, plan_hash: str) -> None:
+    """What a wave's gate notes for a run it starts once the wave's approvers approved."""
+    from v6migrate.journal import Ledger
+
+    ledger = Ledger(stack.session.client("dynamodb"), f"{stack.deployment.stack_name}-LedgerTable")
+    ledger.note(name, "preapproval", {"run_id": "wave-run", "plan_hash": plan_hash})
+
+
 def test_a_run_bound_to_a_preapproved_plan_goes_on_only_while_its_plan_is_that_one(
     stack: Stack,
 ) -> None:
     # Given the plan a wave's approvers approved (a dry run's hash)
-    seed(SMALL, stack.session)
+    estate = seed(SMALL, stack.session)
     target = {"cluster": SMALL.cluster, "account_id": SMALL.account_id, "region": SMALL.region}
     dry = stack.run({**target, "mode": "plan"}, "wave-dry-run")
     approved = json.loads(dry["output"])["plan_hash"]
-    # When a run carries another hash (the plan moved since), Then it asks the approvers
-    moved = {**_request(stack), "approval": {**_request(stack)["approval"],
-             "preapproved_plan_hash": "0" * 64}}  # fmt: skip
+    bound = {**_request(stack), "approval": {**_request(stack)["approval"],
+             "preapproved_plan_hash": approved}}  # fmt: skip
+    # Attack (issue 26): a run started by hand with that hash, which no wave started, went on
+    # without asking anyone. Now it ends, nothing changed.
+    forged = stack.run(bound, "wave-forged")
+    assert forged["status"] == "FAILED"
+    assert "no wave did" in str(forged.get("cause")), forged
+    assert "VpcDualStackStarted" not in stack.entered(forged["executionArn"])
+    assert _ipv6_blocks(stack, estate["vpc_id"]) == []
+    # When a wave's run carries another hash (the plan moved since), Then it asks the approvers
+    moved = {**bound, "approval": {**bound["approval"], "preapproved_plan_hash": "0" * 64}}
+    _gate_notes(stack, "wave-moved", "0" * 64)
     asked = stack.start(moved, "wave-moved")
     approval_id = stack.approval_id("wave-moved")
     assert "Preapproved" in stack.entered(asked)
     assert stack.entered(asked)[-1] == "Approval"
     _decide(stack, approval_id, "reject")
     assert stack.wait(asked)["status"] == "FAILED"
-    # And a run carrying the approved hash changes the network without asking
-    bound = {**_request(stack), "approval": {**_request(stack)["approval"],
-             "preapproved_plan_hash": approved}}  # fmt: skip
+    # And a wave's run carrying the approved hash changes the network without asking
+    _gate_notes(stack, "wave-bound", approved)
     done = stack.run(bound, "wave-bound")
     assert done["status"] == "SUCCEEDED", done
     entered = stack.entered(done["executionArn"])

@@ -366,6 +366,13 @@ def granted(ledger: Any, migration_id: str, policy: ApprovalPolicy) -> str:
     """The plan hash this run's approval holds, if its record (the ledger's, not the callback's
     output) says approved by `policy.required` people; a wave's run, the hash the wave approved."""
     if policy.preapproved_plan_hash:
+        # Only a wave's gate, once its approvers approved, notes a run's preapproval
+        kept = ledger.read_note(migration_id, "preapproval")
+        if not kept or kept.get("plan_hash") != policy.preapproved_plan_hash:
+            raise ApprovalNotGranted(
+                f"{migration_id}: its request says a wave approved its plan, and no wave "
+                "did; nothing was changed"
+            )
         return policy.preapproved_plan_hash
     note = ledger.read_note(migration_id, "approval")
     if not note:
