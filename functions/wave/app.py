@@ -19,6 +19,7 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from v6migrate import aws, runs, waverun, waves
+from v6migrate import policy as platform
 from v6migrate.apply import default_ledger
 from v6migrate.errors import InputError
 from v6migrate.observability import entrypoint, logger
@@ -39,6 +40,14 @@ def _resolve(event: dict[str, Any]) -> dict[str, Any]:
     targets = waves.resolve(
         wave, organizations, lambda account, region: aws.target_clients(account, region).eks
     )
+    # The wave's approval is the platform's policy for every account it reaches, as each of
+    # its runs' is: a wave's author may tighten it, never loosen it
+    requester = started.requested_by or wave.approval.requested_by
+    approval = platform.effective_across(
+        platform.platform_policy(), wave.approval.model_copy(update={"requested_by": requester}),
+        sorted({target.account_id for target in targets}),
+    )  # fmt: skip
+    wave = wave.model_copy(update={"approval": approval})
     held = default_ledger().waves_hold()
     if held and wave.approval.mode == "none" and not wave.approval.approvers:
         raise InputError(

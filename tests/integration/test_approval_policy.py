@@ -121,3 +121,21 @@ def test_an_absurd_slack_timestamp_is_a_401_not_a_502(stack: Stack) -> None:
                  "X-Slack-Request-Timestamp": "9" * 5000, "X-Slack-Signature": "v0=00"},
     )  # fmt: skip
     assert answer.status == 401, answer
+
+
+def test_a_wave_cannot_approve_itself_where_the_platform_forbids_it(
+    stack: Stack, strict: dict[str, Any]
+) -> None:
+    # Attack (issue 26): a wave's author named themself approver with self-approval (or asked
+    # for none) and the wave's approval, which every cluster's run then goes by, was theirs
+    from tests.integration.test_waves import _start, _wave
+
+    for name, approval in (("wave-self", {"allow_self_approval": True}),
+                           ("wave-none", {"mode": "none"})):  # fmt: skip
+        wave = _wave(stack)
+        execution = _start(stack, {**wave, "approval": {**wave["approval"], **approval}}, name)
+        # Then the wave ends before any cluster's run, saying why
+        description = stack.wait(execution)
+        assert description["status"] == "FAILED", description
+        assert "platform's approval policy" in str(description.get("cause")), description
+        assert "Migrate" not in stack.entered(execution)

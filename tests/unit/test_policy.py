@@ -13,7 +13,7 @@ import pytest
 from v6migrate import aws
 from v6migrate.errors import InputError
 from v6migrate.models import ApprovalPolicy
-from v6migrate.policy import PlatformPolicy, PolicyRefused, effective
+from v6migrate.policy import PlatformPolicy, PolicyRefused, effective, effective_across
 from v6migrate.policy import platform_policy as READ_POLICY  # before any test stands in for it
 
 ACCOUNT = "222222222222"
@@ -110,3 +110,19 @@ def test_the_policy_is_read_from_its_parameter_and_a_bad_one_is_named(
     ssm.put_parameter(Name=policy_parameter, Type="String", Value=bad, Overwrite=True)
     with pytest.raises(InputError, match=f"{policy_parameter}: not a valid approval policy"):
         READ_POLICY()
+
+
+def test_a_wave_across_accounts_gets_what_every_accounts_rule_allows() -> None:
+    two = STRICT.model_copy(update={"accounts": {
+        "333333333333": STRICT.default.model_copy(update={"required": 2})}})  # fmt: skip
+    across = effective_across(two, _asked(), [ACCOUNT, "333333333333"])
+    assert (across.approvers, across.required) == ((LEADS, SRE), 2)
+    # mode none must be allowed in every account it reaches
+    with pytest.raises(PolicyRefused, match="requires approval for account 222222222222"):
+        effective_across(STRICT, _asked(mode="none"), [ACCOUNT, "333333333333"])
+    # rules with other approvers: the wave must name ones every rule allows
+    other = STRICT.model_copy(update={"accounts": {
+        "333333333333": STRICT.default.model_copy(update={"approvers": (LEADS,)})}})  # fmt: skip
+    with pytest.raises(PolicyRefused, match="different approvers"):
+        effective_across(other, _asked(), [ACCOUNT, "333333333333"])
+    assert effective_across(other, _asked(approvers=[LEADS]), [ACCOUNT, "333333333333"]).approvers

@@ -136,6 +136,24 @@ def effective(
     )
 
 
+def effective_across(
+    platform: PlatformPolicy, requested: ApprovalPolicy, accounts: list[str]
+) -> ApprovalPolicy:
+    """One approval for runs on several accounts (a wave's): what every account's rule allows,
+    the most approvals any asks for. Rules naming other approvers need a request that names
+    approvers every one of them allows."""
+    found = [effective(platform, requested, account) for account in accounts]
+    if not found:
+        return effective(platform, requested, "")
+    if len({policy.approvers for policy in found}) > 1:
+        raise PolicyRefused(
+            "approval.approvers: the accounts' rules in the platform's approval policy name "
+            "different approvers; name approvers that every one of them allows"
+        )
+    most = max(found, key=lambda policy: policy.required)
+    return most.model_copy(update={"break_glass": any(p.break_glass for p in found)})
+
+
 def _policy(requested: ApprovalPolicy, **update: object) -> ApprovalPolicy:
     try:
         return ApprovalPolicy.model_validate({**requested.model_dump(), **update})
