@@ -77,11 +77,14 @@ def _store_external_id(session: boto3.Session, name: str) -> None:
 
 
 # The embedded stack's approval policy unless a test says otherwise: a sandbox's, where the
-# requester chooses (runs without approval, self-approval, approvers the request names), as
-# before the platform's policy existed. A deployed stack without one is the strictest.
-SANDBOX_APPROVAL_POLICY: dict[str, Any] = {"default": {
-    "allow_without_approval": True, "allow_self_approval": True, "approvers_from_request": True,
-}}  # fmt: skip
+# requester chooses (runs without approval, self-approval, approvers the request names) and
+# every caller may act on every account, as before the platform's policy existed. A deployed
+# stack without one is the strictest.
+SANDBOX_APPROVAL_POLICY: dict[str, Any] = {
+    "default": {"allow_without_approval": True, "allow_self_approval": True,
+                "approvers_from_request": True},
+    "scopes": [{"principals": ["*"], "accounts": ["*"]}],
+}  # fmt: skip
 
 
 def store_approval_policy(

@@ -247,7 +247,9 @@ def _request(body: MigrationRequest) -> MigrationRequest:
 def post_plans(body: PlanBody) -> Response[Any]:
     if body.mode != "plan":
         return _refuse("body.mode", "POST /plans only plans: start a run with POST /migrations")
-    return _start(_request(body), body.client_token, _caller())
+    caller, request = _caller(), _request(body)
+    platform.authorise(platform.platform_policy(), caller, _account(request), "plan")
+    return _start(request, body.client_token, caller)
 
 
 @app.post("/migrations", summary="Start a migration", responses=STARTED)
@@ -263,16 +265,21 @@ def post_migrations(body: MigrationBody) -> Response[Any]:
     caller = _caller()
     request = _request(body)
     policy = request.approval.model_copy(update={"requested_by": caller})
+    account, rules = _account(request), platform.platform_policy()
+    platform.authorise(rules, caller, account, "start runs on")
     if request.mode == "apply":
         # Refused here with the reason (403) before anything starts; preflight applies the
         # same policy to every run however it was started
-        account = request.account_id or _own_account()
-        policy = platform.effective(platform.platform_policy(), policy, account)
+        policy = platform.effective(rules, policy, account)
     return _start(request.model_copy(update={"approval": policy}), body.client_token, caller)
 
 
+def _account(request: MigrationRequest) -> str:
+    """The account a request acts on: its own, or (none given) the stack's."""
+    return request.account_id or _own_account()
+
+
 def _own_account() -> str:
-    """The account a request without `account_id` migrates in: the stack's own."""
     return str(boto3.client("sts", config=aws.retries()).get_caller_identity()["Account"])
 
 
@@ -280,9 +287,15 @@ def _own_account() -> str:
 def get_migration(
     migration_id: Annotated[str, Path(pattern=MIGRATION_ID)],
 ) -> MigrationStatus:
+    caller, rules = _caller(), platform.platform_policy()
+
+    def may_read(account_id: str | None) -> None:
+        platform.authorise(rules, caller, account_id or _own_account(), "read runs on")
+
     found = runs.status(
-        _sfn(), default_ledger(), approval.default_approvals(), _machine(), migration_id
-    )
+        _sfn(), default_ledger(), approval.default_approvals(), _machine(), migration_id,
+        may_read,
+    )  # fmt: skip
     return MigrationStatus.model_validate(found)
 
 
@@ -349,6 +362,10 @@ def get_confirmation(
 ) -> Confirmation:
     you = _signed_in()
     state = approval.default_approvals().state(approval_id)
+    if not approval.is_approver(you, tuple(state["allowed"])):
+        # the plan, the account and the cluster are for its approvers only (a 403, as the
+        # runbook says), not for every person of the tenant
+        raise approval.NotAnApprover(f"approval {approval_id}: {you} is not an approver of it")
     try:
         plan = default_ledger().plan(state["migration_id"])
         changes = tuple(render.change_line(c).text for c in plan.changes[:SHOWN_CHANGES])
@@ -526,8 +543,8 @@ def _refused(error: approval.ApprovalRefused) -> Response[Any]:
     return _problem(409, str(error))  # decided, expired, or approved by this caller already
 
 
-@app.exception_handler(platform.PolicyRefused)
-def _not_allowed(error: platform.PolicyRefused) -> Response[Any]:
+@app.exception_handler(platform.PolicyRefusedBase)
+def _not_allowed(error: platform.PolicyRefusedBase) -> Response[Any]:
     return _problem(403, str(error))
 
 

@@ -22,8 +22,15 @@ TARGET = {"cluster": SMALL.cluster, "account_id": SMALL.account_id, "region": SM
 def strict(stack: Stack) -> Iterator[dict[str, Any]]:
     """The platform team's policy: platform-leads approve, nobody goes without approval."""
     account = stack.deployment.account_id
-    policy = {"default": {"approvers": [f"arn:aws:iam::{account}:role/platform-leads"]},
-              "break_glass": [f"arn:aws:iam::{account}:role/break-glass"]}  # fmt: skip
+    me = stack.session.client("sts").get_caller_identity()["Arn"]
+    policy = {
+        "default": {"approvers": [f"arn:aws:iam::{account}:role/platform-leads"]},
+        "break_glass": [f"arn:aws:iam::{account}:role/break-glass"],
+        "scopes": [
+            {"principals": [f"arn:aws:iam::{account}:role/intern"], "accounts": ["222222222222"]},
+            {"principals": [me], "accounts": ["*"]},
+        ],
+    }
     store_approval_policy(stack.session, stack.deployment.stack_name, policy)
     yield policy
     store_approval_policy(stack.session, stack.deployment.stack_name, SANDBOX_APPROVAL_POLICY)
@@ -139,3 +146,27 @@ def test_a_wave_cannot_approve_itself_where_the_platform_forbids_it(
         assert description["status"] == "FAILED", description
         assert "platform's approval policy" in str(description.get("cause")), description
         assert "Migrate" not in stack.entered(execution)
+
+
+def test_a_caller_acts_only_on_the_accounts_the_platform_gives_them(
+    stack: Stack, strict: dict[str, Any]
+) -> None:
+    # Attack (issue 26, item 4): any API caller could plan any account (and read its network)
+    # and read any run
+    seed(SMALL, stack.session)
+    eve = stack.as_role("intern", "eve")
+    elsewhere = {**TARGET, "account_id": "333333333333", "client_token": "eve-elsewhere-1"}
+    for path, body in (("/plans", elsewhere), ("/migrations", {**elsewhere, "mode": "plan"})):
+        answer = stack.api("POST", path, body, session=eve)
+        assert answer.status == 403, answer
+        assert "may not" in answer.body["message"]
+        assert "333333333333" in answer.body["message"]
+    # and someone outside every scope reads no run
+    started = stack.api("POST", "/plans", TARGET, session=eve)
+    assert started.status == 201, started
+    mallory = stack.as_role("developers", "mallory")
+    read = stack.api("GET", f"/migrations/{started.body['migration_id']}", session=mallory)
+    assert read.status == 403, read
+    assert (
+        stack.api("GET", f"/migrations/{started.body['migration_id']}", session=eve).status == 200
+    )

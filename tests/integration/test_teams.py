@@ -87,10 +87,14 @@ def test_a_person_signed_in_decides_on_a_post_and_a_get_only_shows_the_plan(
     assert shown.body["you"] == f"entra:{TENANT}/{ALICE}"
     assert shown.body["changes"], shown.body
     assert _state(stack, approval_id)["status"] == "pending"
-    # Someone signed in but not on the list decides nothing
+    # Someone signed in but not on the list decides nothing, and is not shown the plan, the
+    # account or the cluster (issue 26: the GET showed them to every person of the tenant)
     mallory = _token(stack, MALLORY)
     refused = _confirm(stack, "POST", approval_id, mallory, {"decision": "approve"})
     assert refused.status == 403, refused
+    unshown = _confirm(stack, "GET", approval_id, mallory)
+    assert unshown.status == 403, unshown
+    assert "orders-prod" not in json.dumps(unshown.body)
     # The approver's POST decides, as that person
     decided = _confirm(stack, "POST", approval_id, alice, {"decision": "approve"})
     assert decided.status == 200, decided

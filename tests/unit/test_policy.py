@@ -126,3 +126,19 @@ def test_a_wave_across_accounts_gets_what_every_accounts_rule_allows() -> None:
     with pytest.raises(PolicyRefused, match="different approvers"):
         effective_across(other, _asked(), [ACCOUNT, "333333333333"])
     assert effective_across(other, _asked(approvers=[LEADS]), [ACCOUNT, "333333333333"]).approvers
+
+
+def test_a_scope_gives_its_principals_its_accounts_only() -> None:
+    from v6migrate.policy import OutOfScope, authorise
+
+    scoped = STRICT.model_copy(update={"scopes": (
+        {"principals": ["arn:aws:iam::111111111111:role/intern"], "accounts": [ACCOUNT]},
+        {"principals": [LEADS], "accounts": ["*"]},
+    )})  # fmt: skip
+    scoped = PlatformPolicy.model_validate(scoped.model_dump())
+    authorise(scoped, EVE, ACCOUNT, "plan")  # a session of the scoped role
+    with pytest.raises(OutOfScope, match="may not plan account 333333333333"):
+        authorise(scoped, EVE, "333333333333", "plan")
+    authorise(scoped, "arn:aws:sts::111111111111:assumed-role/platform-leads/x", "4" * 12, "plan")
+    with pytest.raises(OutOfScope):
+        authorise(PlatformPolicy(), LEADS, ACCOUNT, "plan")  # no scopes: nobody

@@ -14,7 +14,7 @@ CLI, the console, a schedule) meets the same policy.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import boto3
 from botocore.exceptions import ClientError
@@ -52,8 +52,20 @@ class Rule(Frozen):
     )
 
 
+class Scope(Frozen):
+    """Who may plan, start and read runs on which accounts (through the API)."""
+
+    principals: Annotated[tuple[PrincipalArn | Literal["*"], ...], Field(min_length=1)] = Field(
+        description="IAM roles or users (a role: any session of it); `*`: every caller."
+    )
+    accounts: Annotated[tuple[AccountId | Literal["*"], ...], Field(min_length=1)] = Field(
+        description="The accounts they may act on; `*`: every one."
+    )
+
+
 class PlatformPolicy(Frozen):
-    """The whole policy: a default rule, a rule per account, and the break-glass principals."""
+    """The whole policy: a default rule, a rule per account, the break-glass principals, and
+    who may act on which accounts."""
 
     default: Rule = Rule()
     accounts: dict[AccountId, Rule] = Field(default_factory=dict, max_length=1000)
@@ -65,10 +77,39 @@ class PlatformPolicy(Frozen):
     people: tuple[tuple[Identity, ...], ...] = Field(
         default=(), max_length=100, description="Identities that are one person."
     )
+    scopes: tuple[Scope, ...] = Field(
+        default=(), max_length=100,
+        description="Who may plan, start and read runs on which accounts through the API; "
+        "none: nobody.",
+    )  # fmt: skip
 
 
-class PolicyRefused(InputError):
+class PolicyRefusedBase(InputError):
+    """Something the platform's policy does not allow (the API answers 403)."""
+
+
+class PolicyRefused(PolicyRefusedBase):
     """A request the platform's approval policy does not allow (the API answers 403)."""
+
+
+class OutOfScope(PolicyRefusedBase):
+    """A caller acting on an account the platform's policy does not give them (403)."""
+
+
+def authorise(platform: PlatformPolicy, caller: str, account_id: str, action: str) -> None:
+    """Refuse `caller` acting on `account_id` unless a scope of the platform's gives it them."""
+    from v6migrate.approval import is_approver
+
+    for scope in platform.scopes:
+        named = "*" in scope.principals or is_approver(
+            caller, tuple(p for p in scope.principals if p != "*")
+        )
+        if named and ("*" in scope.accounts or account_id in scope.accounts):
+            return
+    raise OutOfScope(
+        f"{caller} may not {action} account {account_id}: no scope of the platform's approval "
+        "policy gives it them"
+    )
 
 
 def platform_policy(ssm: Any = None) -> PlatformPolicy:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,15 +96,19 @@ def readable_cause(cause: str) -> str:
 
 
 def status(
-    sfn: Any, ledger: Any, approvals: Any, machine_arn: str, migration_id: str
-) -> dict[str, Any]:
+    sfn: Any, ledger: Any, approvals: Any, machine_arn: str, migration_id: str,
+    may_read: Callable[[str | None], None] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Where a run stands: the execution's status and current state, its changes by status
     against the plan, its latest approval and its validation, from the execution and the
-    ledger."""
+    ledger; `may_read` refuses a caller the run's request is not for, before anything else."""
     arn = execution_arn(machine_arn, migration_id)
     execution = described(sfn, arn)
     if execution is None:
         raise NotFoundError(f"no migration {migration_id}")
+    if may_read is not None:  # with the account its request names (none: the stack's)
+        asked = json.loads(execution.get("input") or "{}")
+        may_read(asked.get("account_id") if isinstance(asked, dict) else None)
     stage = last_state(sfn, arn)
     entries = list(ledger.entries(migration_id))
     counted = Counter(entry.status for entry in entries)
