@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import sys
@@ -748,8 +749,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _layer_logs_to_stderr() -> None:
+    """What the layer logs when the CLI runs it in-process (a dry run, a wave's plan) is not
+    the command's output: to stderr, warnings and worse unless POWERTOOLS_LOG_LEVEL says
+    otherwise (`plan --output json` printed an INFO line before its JSON)."""
+    from v6migrate import observability
+
+    logs = observability.instruments().logger
+    logs.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL") or "WARNING")
+    handler = logs.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _layer_logs_to_stderr()
     try:
         code: int = args.func(args)
         return code
