@@ -170,3 +170,23 @@ def test_an_apply_request_that_nobody_could_approve_is_blocked_before_anything(
     assert ("approval-without-approvers" in _codes(summary.blockers)) is blocked
     # And a blocked request takes no lock
     assert (ledger.holder(SMALL.account_id, SMALL.region, SMALL.cluster) is None) is blocked
+
+
+def test_a_break_glass_run_goes_without_approval_and_is_counted(
+    target: Clients, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from v6migrate import observability, policy
+
+    glass = "arn:aws:iam::123456789012:role/break-glass"
+    strict = policy.PlatformPolicy.model_validate({"break_glass": [glass]})
+    monkeypatch.setattr(policy, "platform_policy", lambda ssm=None: strict)
+    # Given a requester on no list asking for no approval: blocked by the platform's policy
+    refused = _preflight(target, ledger, approval={"mode": "none", "requested_by": ALICE_SESSION})
+    assert "approval-policy" in _codes(refused.blockers)
+    # When a break-glass principal asks the same, Then the run goes without approval, marked
+    # and counted for the alarm
+    observability.metrics.clear_metrics()
+    summary = _preflight(target, ledger, approval={"mode": "none", "requested_by": glass})
+    assert not summary.blocked, summary.blockers
+    assert (summary.approval.mode, summary.approval.break_glass) == ("none", True)
+    assert "BreakGlassRuns" in observability.metrics.provider.metric_set
