@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,15 +46,24 @@ def _as_a_function_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The layer's code runs here as in a function: with the Powertools variables every function
     gets from template.yaml's Globals (literal values; the log level is a parameter, left out),
     and instruments made afresh from them, as in a new execution environment."""
-    from local.template import load
-
-    variables = load(ROOT / "template.yaml")["Globals"]["Function"]["Environment"]["Variables"]
+    variables = _powertools_globals()
     for name, value in variables.items():
-        if name.startswith("POWERTOOLS_") and isinstance(value, str):
-            monkeypatch.setenv(name, value)
+        monkeypatch.setenv(name, value)
     _new_environment(variables["POWERTOOLS_SERVICE_NAME"])
     yield
     _new_environment(variables["POWERTOOLS_SERVICE_NAME"])
+
+
+@functools.cache
+def _powertools_globals() -> dict[str, str]:
+    """template.yaml's Powertools variables of every function (read once: a third of a
+    second a test otherwise)."""
+    from local.template import load
+
+    variables = load(ROOT / "template.yaml")["Globals"]["Function"]["Environment"]["Variables"]
+    return {
+        k: v for k, v in variables.items() if k.startswith("POWERTOOLS_") and isinstance(v, str)
+    }
 
 
 def _new_environment(service: str) -> None:
