@@ -396,12 +396,24 @@ STEERED: dict[int, Any] = {
 
 @app.get("/waves/<run_id>", summary="Where a wave run stands")
 def get_wave(run_id: RunId) -> WaveStatus:
+    _may_act_on_wave(run_id, _caller(), "read waves on")
     found = waverun.status(_sfn(), default_ledger(), _wave_machine(), _machine(), run_id)
     return WaveStatus.model_validate(found)
 
 
+def _may_act_on_wave(run_id: str, caller: str, action: str) -> None:
+    """Refuse a caller the platform's scopes do not give every account the wave reaches (its
+    clusters, as resolved; before that, only a scope of every account will do)."""
+    kept = default_ledger().read_note(run_id, "wave") or {}
+    accounts = sorted({str(c["account_id"]) for c in kept.get("clusters", []) if "account_id" in c})
+    rules = platform.platform_policy()
+    for account in accounts or ["*"]:
+        platform.authorise(rules, caller, account, action)
+
+
 def _steer(run_id: str, action: waverun.Action, body: SteerBody) -> Steered:
     caller = _caller()
+    _may_act_on_wave(run_id, caller, f"{action} waves on")
     changes = (
         body.model_dump(exclude={"reason"}, exclude_none=True)
         if isinstance(body, WaveUpdateBody) else None
@@ -425,12 +437,14 @@ def patch_wave(run_id: RunId, body: WaveUpdateBody) -> Steered:
 
 BRAKES_AND_RESUME: dict[waverun.Action, tuple[str, str]] = {
     "pause": ("Start no more clusters until resumed",
-              "Anyone the API lets in may pause a wave: clusters running finish."),
+              "Anyone the platform's scopes give every account of the wave may pause it: "
+              "clusters running finish."),
     "resume": ("Let a paused wave start clusters again",
                "Only the wave's approvers (when it needs approval)."),
     "abort": ("Start no other cluster of this wave run, ever",
-              "Anyone the API lets in may abort a wave: clusters running finish (and "
-              "compensate if they fail); the wave reports as aborted."),
+              "Anyone the platform's scopes give every account of the wave may abort it: "
+              "clusters running finish (and compensate if they fail); the wave reports as "
+              "aborted."),
 }  # fmt: skip
 
 

@@ -170,3 +170,24 @@ def test_a_caller_acts_only_on_the_accounts_the_platform_gives_them(
     assert (
         stack.api("GET", f"/migrations/{started.body['migration_id']}", session=eve).status == 200
     )
+
+
+def test_a_wave_is_read_and_steered_only_by_callers_scoped_to_all_its_accounts(
+    stack: Stack, strict: dict[str, Any]
+) -> None:
+    # Attack (issue 26, item 4): any API caller could pause or abort any wave, and read it
+    from tests.integration.test_waves import _estates, _start, _wave
+
+    _estates(stack, blocked=False)  # clusters in 222222222222 and 333333333333
+    wave = {**_wave(stack), "approval": {}}  # the platform's approvers
+    execution = _start(stack, wave, "wave-scoped")
+    stack.approval_id("wave-scoped")  # resolved: it waits for its approvers
+    eve = stack.as_role("intern", "eve")  # scoped to 222222222222 only
+    for method, path in (("POST", "/waves/wave-scoped/abort"), ("GET", "/waves/wave-scoped")):
+        answer = stack.api(method, path, {} if method == "POST" else None, session=eve)
+        assert answer.status == 403, answer
+        assert "333333333333" in answer.body["message"]
+    # the caller scoped to every account may
+    assert stack.api("GET", "/waves/wave-scoped").status == 200
+    assert stack.api("POST", "/waves/wave-scoped/abort", {}).status == 200
+    stack.session.client("stepfunctions").stop_execution(executionArn=execution)
