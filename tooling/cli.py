@@ -8,6 +8,7 @@ configuration, so `AWS_ENDPOINT_URL` points it at the embedded AWS of `v6migrate
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -759,7 +760,10 @@ def _layer_logs_to_stderr() -> None:
     logs.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL") or "WARNING")
     handler = logs.registered_handler
     if isinstance(handler, logging.StreamHandler):
-        handler.setStream(sys.stderr)
+        # not setStream: it flushes the stream it replaces, which an earlier caller in this
+        # process (a test's capture) may have closed
+        with handler.lock or contextlib.nullcontext():
+            handler.stream = sys.stderr
 
 
 def main(argv: Sequence[str] | None = None) -> int:
