@@ -37,6 +37,9 @@ def test_a_whole_demo_logs_and_emits_no_secret(scenario: str) -> None:
     )  # fmt: skip
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
+    # the functions' output goes where the demo says (on AWS, their log group)
+    [logs] = re.findall(r"the functions' logs and metrics go to (\S+)", done.stdout)
+    output += Path(logs).read_text()
     # the functions' logs (at DEBUG, everything they write) and the events were there to search
     assert '"level":"INFO"' in output.replace(" ", "")
     assert '"function_name":"v6migrate-PreflightFunction"' in output.replace(" ", "")
