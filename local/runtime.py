@@ -279,6 +279,12 @@ class _PerEnvironment:
 
 
 _per_environment: list[_PerEnvironment] = []
+# Kept for the process, not per environment: botocore's data loader, which holds the service
+# models it parsed (read-only data, the same in every environment; EC2's alone takes a quarter
+# of a second to parse). On Lambda an environment parses each once, at its first client; here
+# environments come and go with every concurrent invocation and every `new_containers`, and
+# parsing them again each time simulates nothing.
+_PROCESS_WIDE = {("v6migrate.aws", "botocore_loader")}
 
 
 def _caches_per_environment() -> None:
@@ -288,6 +294,8 @@ def _caches_per_environment() -> None:
             continue
         for attribute, value in list(vars(module).items()):
             if isinstance(value, _PerEnvironment) or not hasattr(value, "cache_clear"):
+                continue
+            if (name, attribute) in _PROCESS_WIDE:
                 continue
             wrapped = getattr(value, "__wrapped__", None)
             if wrapped is None or inspect.signature(wrapped).parameters:
@@ -300,7 +308,6 @@ def _caches_per_environment() -> None:
 def _default_session() -> Any:
     """boto3's default session, one per function (Lambda: one per execution environment), so
     `boto3.client(...)` signs with the calling function's role, not the first caller's."""
-    import boto3
 
     function = getattr(_current, "function", None)
     if function is None:
@@ -308,7 +315,10 @@ def _default_session() -> Any:
     with _running_changed:
         session = _sessions.get(function)
         if session is None:
-            session = _sessions[function] = boto3.Session()
+            # its service models from the process's loader (`_PROCESS_WIDE`)
+            from v6migrate.aws import new_session
+
+            session = _sessions[function] = new_session()
     return session
 
 
@@ -383,6 +393,43 @@ def _environment(spec: FunctionSpec, values: dict[str, str]) -> Iterator[None]:
             _running_changed.notify_all()
 
 
+_tracers = threading.local()
+
+
+def untraced(serve: Callable[..., Any]) -> Callable[..., Any]:
+    """`serve` (a server thread's work) with the process's trace function off: while a test
+    run measures coverage, the embedded AWS's own code (moto: most of what runs) is not
+    measured, yet its tracer's call for every frame doubled every run. `_measured` puts it back
+    for the functions' code. Without a trace function, `serve` unchanged."""
+
+    def serving(*args: Any, **kwargs: Any) -> Any:
+        tracer = sys.gettrace()
+        if tracer is None:
+            return serve(*args, **kwargs)
+        _tracers.saved = tracer
+        sys.settrace(None)
+        try:
+            return serve(*args, **kwargs)
+        finally:
+            sys.settrace(tracer)
+
+    return serving
+
+
+@contextmanager
+def _measured() -> Iterator[None]:
+    """A handler's code traced (measured) as the thread's code was before `untraced`."""
+    tracer = getattr(_tracers, "saved", None)
+    if tracer is None or sys.gettrace() is not None:
+        yield
+        return
+    sys.settrace(tracer)
+    try:
+        yield
+    finally:
+        sys.settrace(None)
+
+
 class _FunctionOutput:
     """`sys.stdout` while the functions' output is sent elsewhere (`function_output`): what an
     invocation writes (its log lines, its metrics) goes there, as on AWS it goes to the
@@ -426,7 +473,7 @@ def invoke(function: str, payload: bytes | str | None, response_headers: dict[st
     started = time.perf_counter()
     try:
         variables = {**spec.environment, **_defined_variables(spec), **_execution_credentials(spec)}
-        with _environment(spec, variables):
+        with _environment(spec, variables), _measured():
             # Loaded inside the environment: Powertools reads its settings at import time.
             with _loading:
                 _caches_per_environment()  # before a handler's import makes its instruments

@@ -77,6 +77,28 @@ def _cannot_listen(port: int, reason: str | None) -> str:
     )
 
 
+def _served_lighter() -> None:
+    """moto's server lists its package's folders (a stat of each of some 150) on every request
+    to tell whether the host names a service; the list does not change while it runs."""
+    from moto import backends
+
+    if getattr(backends.list_of_moto_modules, "listed_once", False):
+        return
+    listed = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return listed
+
+    list_of_moto_modules.listed_once = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = list_of_moto_modules
+    # and a request's thread runs the embedded AWS untraced (the functions' code traced)
+    from werkzeug.serving import ThreadedWSGIServer
+
+    ThreadedWSGIServer.process_request_thread = runtime.untraced(  # type: ignore[method-assign]
+        ThreadedWSGIServer.process_request_thread
+    )
+
+
 class EmbeddedAws:
     def __init__(
         self,
@@ -105,6 +127,7 @@ class EmbeddedAws:
         runtime.quiet()
         if self._fast_forward:
             runtime.fast_forward()
+        _served_lighter()
         from moto.server import ThreadedMotoServer
 
         self._server = ThreadedMotoServer(
