@@ -28,7 +28,7 @@ def strict(stack: Stack) -> Iterator[dict[str, Any]]:
         "break_glass": [f"arn:aws:iam::{account}:role/break-glass"],
         "scopes": [
             {"principals": [f"arn:aws:iam::{account}:role/intern"], "accounts": ["222222222222"]},
-            {"principals": [me], "accounts": ["*"]},
+            {"principals": [me, f"arn:aws:iam::{account}:role/break-glass"], "accounts": ["*"]},
         ],
     }
     store_approval_policy(stack.session, stack.deployment.stack_name, policy)
@@ -90,6 +90,39 @@ def test_a_run_started_on_the_state_machine_meets_the_same_policy(
     assert any('"code": "approval-policy"' in json.dumps(json.loads(
         e["taskSucceededEventDetails"]["output"])) for e in history
         if "taskSucceededEventDetails" in e)  # fmt: skip
+
+
+def test_a_break_glass_run_goes_without_approval_and_is_announced_before_any_change(
+    stack: Stack, strict: dict[str, Any]
+) -> None:
+    from local import faults
+
+    # Given the platform's break-glass role, and a run whose first change will fail (the
+    # announcement, not the migration, is the point here)
+    seed(SMALL, stack.session)
+    glass = stack.as_role("break-glass", "oncall")
+    arn = glass.client("sts").get_caller_identity()["Arn"]
+    stack.events()  # what earlier runs put on the bus
+    faults.arm(fail_at=1)
+    try:
+        # When it asks through the API for a run without approval
+        body = {**TARGET, "mode": "apply", "client_token": "glass-0001",
+                "approval": {"mode": "none"}}  # fmt: skip
+        started = stack.api("POST", "/migrations", body, session=glass)
+        assert started.status == 201, started
+        stack.wait(started.body["execution_arn"])
+    finally:
+        faults.disarm()
+    # Then the run went on without approval, and a Break Glass Run event said who and how
+    # before the first change was tried
+    entered = stack.entered(started.body["execution_arn"])
+    assert "Approval" not in entered
+    assert "VpcDualStack" in entered
+    events = stack.events()
+    types = [e["detail-type"] for e in events]
+    announced = events[types.index("Break Glass Run")]["detail"]
+    assert (announced["requested_by"], announced["mode"]) == (arn, "none")
+    assert types.index("Break Glass Run") < types.index("Stage Failed")
 
 
 def _apply_body(**fields: Any) -> bytes:

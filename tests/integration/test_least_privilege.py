@@ -184,6 +184,7 @@ def test_every_call_a_function_makes_is_granted(
         "ApiFunction": {"states", "events", "secretsmanager"},  # + the Slack signing secret
         "NotifyFunction": {"sns", "secretsmanager"},
         "WaveFunction": {"organizations", "states"},
+        "PreflightFunction": {"events"},  # announces a break-glass run
     }
     for function, actions in policies.items():
         allowed = {"sts", "dynamodb", "ssm"} | duties.get(function, set())

@@ -3,6 +3,7 @@ cluster's API, its endpoint, the CNI's version and configuration as the cluster 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -25,15 +26,16 @@ def _seeded(**changes: Any) -> Clients:
 
 
 def _preflight(
-    clients: Clients, ledger: Ledger, mode: str = "apply", approval: Any = None, **options: Any
-) -> PlanSummary:
+    clients: Clients, ledger: Ledger, mode: str = "apply", approval: Any = None,
+    events: Any = None, **options: Any,
+) -> PlanSummary:  # fmt: skip
     request = MigrationRequest(
         cluster=SMALL.cluster, account_id=SMALL.account_id, region=SMALL.region, mode=mode,
         options=PlanOptions(**options),
         approval={"mode": "none"} if approval is None else approval,
     )  # fmt: skip
     event = preflight.PreflightInput(request=request, migration_id="m-1")
-    return preflight.run(event, clients, ledger)
+    return preflight.run(event, clients, ledger, events)
 
 
 def _codes(findings: tuple[Any, ...]) -> set[str]:
@@ -186,7 +188,27 @@ def test_a_break_glass_run_goes_without_approval_and_is_counted(
     # When a break-glass principal asks the same, Then the run goes without approval, marked
     # and counted for the alarm
     observability.metrics.clear_metrics()
-    summary = _preflight(target, ledger, approval={"mode": "none", "requested_by": glass})
+    bus = _Bus()
+    summary = _preflight(target, ledger, approval={"mode": "none", "requested_by": glass},
+                         events=bus)  # fmt: skip
     assert not summary.blocked, summary.blockers
     assert (summary.approval.mode, summary.approval.break_glass) == ("none", True)
     assert "BreakGlassRuns" in observability.metrics.provider.metric_set
+    # and announced on the bus, as an event of its own naming who and how
+    (entry,) = bus.entries
+    detail = json.loads(entry["Detail"])
+    assert entry["DetailType"] == "Break Glass Run"
+    assert (detail["requested_by"], detail["mode"], detail["cluster"]) == (
+        glass, "none", SMALL.cluster,
+    )  # fmt: skip
+
+
+class _Bus:
+    """An EventBridge client that keeps what it is sent (the bus itself: the integration's)."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.entries.extend(Entries)
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"} for _ in Entries]}

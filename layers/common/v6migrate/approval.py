@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from v6migrate.errors import InputError, NotFoundError, translate
+from v6migrate.events import put as put_event
 from v6migrate.models import ApprovalPolicy, Frozen, Plan, PlanSummary, person, persons
 
 # Short enough for a Slack button's value and an Amazon Q custom action's variable (DOMAIN.md)
@@ -408,24 +409,6 @@ def default_approvals() -> Approvals:
 # ----------------------------------------------------------------------------- the function
 
 
-def _put_event(events: Any, detail_type: str, detail: Frozen) -> None:
-    from v6migrate import aws
-    from v6migrate.events import SOURCE
-
-    entry = {
-        "Source": SOURCE, "DetailType": detail_type, "Detail": detail.model_dump_json(),
-        "EventBusName": aws.settings().event_bus_name,
-    }  # fmt: skip
-    try:
-        failed = events.put_events(Entries=[entry]).get("FailedEntryCount", 0)
-    except ClientError as error:
-        raise translate(error, "events:PutEvents") from error
-    if failed:
-        from v6migrate.errors import TransientError
-
-        raise TransientError(f"events:PutEvents: the {detail_type} event was not accepted")
-
-
 def _where(summary: PlanSummary, wave_id: str | None) -> dict[str, Any]:
     return {
         "migration_id": summary.migration_id, "wave_id": wave_id,
@@ -457,7 +440,7 @@ def ask(request: ApprovalRequest, approvals: Approvals, ledger: Any, events: Any
         changed=request.changed,
         warnings=tuple(w.message for w in summary.warnings),
     )
-    _put_event(events, "Approval Requested", detail)
+    put_event(events, "Approval Requested", detail)
     return approval_id
 
 
@@ -498,5 +481,5 @@ def record(
         **outcome.where, approval_id=outcome.approval_id, decision=decision,
         decided_by=caller, status=outcome.status, approvers=outcome.approvers,
     )  # fmt: skip
-    _put_event(events, "Approval Decided", detail)
+    put_event(events, "Approval Decided", detail)
     return outcome

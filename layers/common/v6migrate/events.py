@@ -60,6 +60,12 @@ class ApprovalDecidedDetail(StageEventDetail):
     approvers: tuple[str, ...]
 
 
+class BreakGlassRunDetail(StageEventDetail):
+    requested_by: str  # the break-glass principal of the platform's policy who asked
+    mode: str  # none (no approval) | self-approval (the requester may approve it)
+    approvers: tuple[str, ...]
+
+
 class WaveCompletedDetail(StageEventDetail):
     """`migration_id` is the wave run's execution name; account, Region and cluster are null
     (a wave spans many)."""
@@ -103,6 +109,13 @@ EVENT_TYPES = (
         detail=ApprovalRequestedDetail,
     ),
     EventType(
+        detail_type="Break Glass Run",
+        when="an apply run goes without approval, or with its requester's own, only because "
+        "its requester is a break-glass principal of the platform's approval policy (before "
+        "any change; a metric and an alarm too)",
+        detail=BreakGlassRunDetail,
+    ),
+    EventType(
         detail_type="Approval Decided",
         when="an approver approved or rejected (status: whether that settled it)",
         detail=ApprovalDecidedDetail,
@@ -128,6 +141,25 @@ EVENT_TYPES = (
         detail=WaveCompletedDetail,
     ),
 )
+
+
+def put(events: Any, detail_type: str, detail: Frozen) -> None:
+    """One event on the stack's bus; an entry the bus did not accept is an error to retry."""
+    from botocore.exceptions import ClientError
+
+    from v6migrate import aws
+    from v6migrate.errors import TransientError, translate
+
+    entry = {
+        "Source": SOURCE, "DetailType": detail_type, "Detail": detail.model_dump_json(),
+        "EventBusName": aws.settings().event_bus_name,
+    }  # fmt: skip
+    try:
+        failed = events.put_events(Entries=[entry]).get("FailedEntryCount", 0)
+    except ClientError as error:
+        raise translate(error, "events:PutEvents") from error
+    if failed:
+        raise TransientError(f"events:PutEvents: the {detail_type} event was not accepted")
 
 
 def reference() -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
@@ -116,7 +117,10 @@ def _under_platform_policy(
 
 
 def run(
-    event: PreflightInput, clients: aws.Clients | None = None, ledger: Ledger | None = None
+    event: PreflightInput,
+    clients: aws.Clients | None = None,
+    ledger: Ledger | None = None,
+    events: Any = None,
 ) -> PlanSummary:
     if event.request.mode == "apply":
         from v6migrate.apply import default_ledger
@@ -167,9 +171,7 @@ def run(
             raise
         metrics.add_metric(name="MigrationsStarted", unit=MetricUnit.Count, value=1)
         if policy.break_glass:
-            metrics.add_metric(name="BreakGlassRuns", unit=MetricUnit.Count, value=1)
-            logger.warning("break-glass run", extra={"requested_by": policy.requested_by,
-                                                     "mode": policy.mode})  # fmt: skip
+            _announce_break_glass(summary, request, events)
     metrics.add_metric(name="PlansMade", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="PlannedChanges", unit=MetricUnit.Count, value=len(result.changes))
     logger.info(
@@ -181,3 +183,22 @@ def run(
         },
     )
     return summary
+
+
+def _announce_break_glass(summary: PlanSummary, request: MigrationRequest, events: Any) -> None:
+    """A run that goes without approval, or with its requester's own, only because its
+    requester is a break-glass principal: said loudly before any change (an event of its own,
+    a metric the stack's alarm watches, a warning in the log)."""
+    from v6migrate.events import BreakGlassRunDetail, put
+
+    policy = request.approval
+    mode = "none" if policy.mode == "none" else "self-approval"
+    metrics.add_metric(name="BreakGlassRuns", unit=MetricUnit.Count, value=1)
+    logger.warning("break-glass run", extra={"requested_by": policy.requested_by, "mode": mode})
+    detail = BreakGlassRunDetail(
+        migration_id=summary.migration_id, wave_id=request.wave_id,
+        account_id=summary.account_id, region=summary.region, cluster=summary.cluster,
+        stage="preflight", requested_by=policy.requested_by or "unknown", mode=mode,
+        approvers=policy.approvers,
+    )  # fmt: skip
+    put(events or boto3.client("events", config=aws.retries()), "Break Glass Run", detail)
