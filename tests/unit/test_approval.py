@@ -156,6 +156,32 @@ def test_two_sessions_of_one_role_are_one_approver(approvals: tuple[Approvals, R
     assert resumed.calls == []
 
 
+SSO = "arn:aws:iam::111111111111:role/AWSReservedSSO_Platform_*"
+SSO_ALICE = "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Platform_0a1b2c3d/alice"
+SSO_BOB = "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Platform_0a1b2c3d/bob"
+SSO_ROLE = "arn:aws:iam::111111111111:role/AWSReservedSSO_Platform_0a1b2c3d"
+
+
+def test_sessions_an_identity_source_names_are_people_only_where_the_policy_says(
+    approvals: tuple[Approvals, Resumed],
+) -> None:
+    # Given a permission set's role of IAM Identity Center, whose sessions it names after
+    # each person signed in, and a two-person run alice asked for
+    store, resumed = approvals
+    where = {"approvers": (SSO_ROLE,), "required": 2, "requested_by": SSO_ALICE}
+    plain = _open(store, **where)
+    named = _open(store, **where, people_by_session=(SSO,))
+    # Then without the platform's word, its sessions are one approver, the requester's role
+    with pytest.raises(ApprovalRefused, match="asked for this run"):
+        store.decide(plain, SSO_BOB, "approve")
+    # And with it, bob is a person of his own: he approves; alice still may not
+    first = store.decide(named, SSO_BOB, "approve")
+    assert (first.status, first.approvers) == ("pending", (SSO_BOB,))
+    with pytest.raises(ApprovalRefused, match="asked for this run"):
+        store.decide(named, SSO_ALICE, "approve")
+    assert resumed.calls == []
+
+
 def test_another_session_of_the_requesters_role_may_not_approve(
     approvals: tuple[Approvals, Resumed],
 ) -> None:

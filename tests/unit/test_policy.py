@@ -62,6 +62,20 @@ def test_a_request_may_tighten_it_and_gets_the_platforms_approvers_by_default() 
     assert effective(platform_two, _asked(required=1), ACCOUNT).required == 2
 
 
+def test_only_the_platform_says_whose_sessions_are_people() -> None:
+    # Attack: a request naming its own role, so that its sessions count as several approvers
+    own = "arn:aws:iam::111111111111:role/ops"
+    sso = "arn:aws:iam::*:role/AWSReservedSSO_Platform_*"
+    asked = ApprovalPolicy(approvers=(own,), people_by_session=(own,))
+    platform = PlatformPolicy.model_validate(
+        {"default": {"approvers": [own]}, "people_by_session": [sso]}
+    )
+    # Then the run goes by the platform's roles, not the request's
+    assert effective(platform, asked, "111111111111").people_by_session == (sso,)
+    assert effective(PlatformPolicy.model_validate({"default": {"approvers": [own]}}),
+                     asked, "111111111111").people_by_session == ()  # fmt: skip
+
+
 def test_an_account_rule_the_platform_set_may_allow_runs_without_approval() -> None:
     allowed = effective(STRICT, _asked(mode="none"), "333333333333")
     assert (allowed.mode, allowed.break_glass) == ("none", False)

@@ -144,23 +144,25 @@ def is_approver(caller: str, allowed: tuple[str, ...]) -> bool:
 
 
 def is_requester(
-    caller: str, requested_by: str | None, people: tuple[tuple[str, ...], ...] = ()
-) -> bool:
+    caller: str, requested_by: str | None, people: tuple[tuple[str, ...], ...] = (),
+    by_session: tuple[str, ...] = (),
+) -> bool:  # fmt: skip
     """Whether `caller` is the person who asked for the run: the same role whatever the
     session (anyone who may assume the requester's role may name a session anything), or an
     identity `people` ties to the requester."""
     if requested_by is None:
         return False
-    return person(caller, people) == person(requested_by, people)
+    return person(caller, people, by_session) == person(requested_by, people, by_session)
 
 
 def same_person(
-    caller: str, recorded: tuple[str, ...], people: tuple[tuple[str, ...], ...]
-) -> str | None:
+    caller: str, recorded: tuple[str, ...], people: tuple[tuple[str, ...], ...],
+    by_session: tuple[str, ...] = (),
+) -> str | None:  # fmt: skip
     """The identity in `recorded` that is the same person as `caller` (`models.person`)."""
-    me = person(caller, people)
+    me = person(caller, people, by_session)
     for other in recorded:
-        if person(other, people) == me:
+        if person(other, people, by_session) == me:
             return other
     return None
 
@@ -256,14 +258,14 @@ class Approvals:
         if not is_approver(caller, policy.approvers):
             raise NotAnApprover(f"approval {approval_id}: {caller} is not an approver of it")
         if not policy.allow_self_approval and is_requester(
-            caller, policy.requested_by, policy.people
+            caller, policy.requested_by, policy.people, policy.people_by_session
         ):
             raise NotAnApprover(
                 f"approval {approval_id}: {caller} asked for this run and may not decide it"
             )
-        already = same_person(caller, recorded, policy.people)
+        already = same_person(caller, recorded, policy.people, policy.people_by_session)
         if decision == "approve" and already is not None:
-            if persons(recorded, policy.people) >= policy.required:
+            if persons(recorded, policy.people, policy.people_by_session) >= policy.required:
                 # Enough approvals were recorded but the run was not resumed (that call
                 # failed and the approval was reopened): the same approver's retry resumes it
                 return self._resume(approval_id, item, caller, "approved", recorded, outcome)
@@ -275,8 +277,9 @@ class Approvals:
             )
         if decision == "reject":
             return self._resume(approval_id, item, caller, "rejected", recorded, outcome)
-        approvers = self._add(approval_id, caller, person(caller, policy.people))
-        if persons(approvers, policy.people) < policy.required:
+        me = person(caller, policy.people, policy.people_by_session)
+        approvers = self._add(approval_id, caller, me)
+        if persons(approvers, policy.people, policy.people_by_session) < policy.required:
             return outcome("pending", approvers)
         return self._resume(approval_id, item, caller, "approved", approvers, outcome)
 
@@ -384,7 +387,7 @@ def granted(ledger: Any, migration_id: str, policy: ApprovalPolicy) -> str:
             f"approval {state['approval_id']} is {state['status']}: the run was resumed without "
             "it (a task token used by hand?); nothing was changed"
         )
-    people = persons(tuple(state["approvers"]), policy.people)
+    people = persons(tuple(state["approvers"]), policy.people, policy.people_by_session)
     if people < policy.required:
         raise ApprovalNotGranted(
             f"approval {state['approval_id']}: approved by {people} person(s) of "

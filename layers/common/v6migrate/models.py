@@ -6,6 +6,7 @@ silently ignored option. No I/O here.
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 from typing import Annotated, Literal
 
@@ -152,6 +153,18 @@ PrincipalArn = Annotated[
 ]
 
 
+# A role whose sessions an identity source names, one person a session (`people_by_session`):
+# its account (or `*`) and its name, `*` matching any characters (Identity Center's permission
+# set roles end in a suffix of its own: `AWSReservedSSO_<set>_<suffix>`)
+SessionRole = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^arn:aws[a-z-]*:iam::(\d{12}|\*):role/([\w+=,.@-]+/)*[\w+=,.@*-]+$",
+        max_length=512,
+    ),
+]
+
+
 # A person in a chat workspace who may approve from it: `slack:<team id>/<user id>` (Slack's
 # ids: a team T..., a user U... or W...), as the signed callback names them
 ChatUser = Annotated[str, StringConstraints(pattern=r"^slack:T[A-Z0-9]{2,20}/[UW][A-Z0-9]{2,20}$")]
@@ -203,6 +216,12 @@ class ApprovalPolicy(Frozen):
         "approval, or with its requester's own, only because its requester is a break-glass "
         "principal; it is announced.",
     )
+    people_by_session: tuple[SessionRole, ...] = Field(
+        default=(),
+        max_length=20,
+        description="Set from the platform's policy, never by a request: roles whose every "
+        "session is a person of its own (an identity source names the session).",
+    )
     preapproved_plan_hash: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",
@@ -226,33 +245,52 @@ class ApprovalPolicy(Frozen):
     def persons(self) -> int:
         """How many people the approvers are: a role (whatever its sessions) is one, and so
         are the identities `people` ties."""
-        return persons(self.approvers, self.people)
+        return persons(self.approvers, self.people, self.people_by_session)
 
 
-def person(identity: str, people: tuple[tuple[str, ...], ...] = ()) -> str:
+def person(
+    identity: str, people: tuple[tuple[str, ...], ...] = (), by_session: tuple[str, ...] = ()
+) -> str:
     """Who `identity` counts as: the person `people` ties it to; for an IAM role, user or
     session, its principal (every session of a role is one approver: a role's sessions are
-    named by whoever assumes it, DOMAIN.md); a chat user, themself."""
-    principal = _principal_key(identity)
+    named by whoever assumes it, DOMAIN.md), unless the role is one of `by_session` (an
+    identity source names its sessions: each is a person); a chat user, themself."""
+    principal = _principal_key(identity, by_session)
     for n, tied in enumerate(people):
-        if identity in tied or principal in {_principal_key(i) for i in tied}:
+        if identity in tied or principal in {_principal_key(i, by_session) for i in tied}:
             return f"person#{n}"
     return principal
 
 
-def _principal_key(identity: str) -> str:
+def _principal_key(identity: str, by_session: tuple[str, ...] = ()) -> str:
     if not identity.startswith("arn:"):
         return identity
     parts = identity.split(":", 5)
     kind, _, rest = parts[5].partition("/")
     if kind == "assumed-role":
-        kind, rest = "role", rest.split("/")[0]
+        role, _, session = rest.partition("/")
+        if _named_by_source(parts[4], role, by_session):
+            return f"iam:{parts[4]}:role:{role}:session:{session}"
+        kind, rest = "role", role
     return f"iam:{parts[4]}:{kind}:{rest.rsplit('/', 1)[-1]}"
 
 
-def persons(identities: tuple[str, ...], people: tuple[tuple[str, ...], ...] = ()) -> int:
+def _named_by_source(account: str, role: str, by_session: tuple[str, ...]) -> bool:
+    """Whether `role` (of `account`) is one of `by_session`'s roles (`SessionRole`)."""
+    for entry in by_session:
+        parts = entry.split(":", 5)
+        name = parts[5].rsplit("/", 1)[-1]
+        if parts[4] in ("*", account) and fnmatch.fnmatchcase(role, name):
+            return True
+    return False
+
+
+def persons(
+    identities: tuple[str, ...], people: tuple[tuple[str, ...], ...] = (),
+    by_session: tuple[str, ...] = (),
+) -> int:  # fmt: skip
     """How many people `identities` are (`person`)."""
-    return len({person(identity, people) for identity in identities})
+    return len({person(identity, people, by_session) for identity in identities})
 
 
 class MigrationRequest(Frozen):

@@ -22,7 +22,15 @@ from pydantic import Field, ValidationError
 
 from v6migrate.errors import InputError
 from v6migrate.errors import translate as aws_error
-from v6migrate.models import AccountId, ApprovalPolicy, ChatUser, EntraUser, Frozen, PrincipalArn
+from v6migrate.models import (
+    AccountId,
+    ApprovalPolicy,
+    ChatUser,
+    EntraUser,
+    Frozen,
+    PrincipalArn,
+    SessionRole,
+)
 
 Identity = PrincipalArn | ChatUser | EntraUser
 # A policy names at most this many approvers a rule (Step Functions passes the policy between
@@ -77,6 +85,14 @@ class PlatformPolicy(Frozen):
     people: tuple[tuple[Identity, ...], ...] = Field(
         default=(), max_length=100, description="Identities that are one person."
     )
+    people_by_session: tuple[SessionRole, ...] = Field(
+        default=(), max_length=20,
+        description="Roles whose sessions an identity source names, so that each session is a "
+        "person of its own (IAM Identity Center's permission set roles, `AWSReservedSSO_*`; a "
+        "federated role whose trust policy fixes `sts:RoleSessionName` to the IdP's user). "
+        "Any other role is one approver whatever its sessions: whoever may assume it names "
+        "the session.",
+    )  # fmt: skip
     scopes: tuple[Scope, ...] = Field(
         default=(), max_length=100,
         description="Who may plan, start and read runs on which accounts through the API; "
@@ -155,7 +171,8 @@ def effective(
                 f"approval.mode none: the platform's approval policy requires approval for "
                 f"{where}; only its break-glass principals may start a run without it"
             )
-        return _policy(requested, break_glass=not rule.allow_without_approval)
+        return _policy(requested, break_glass=not rule.allow_without_approval,
+                       people_by_session=platform.people_by_session)  # fmt: skip
     if requested.allow_self_approval and not (rule.allow_self_approval or break_glass):
         raise PolicyRefused(
             f"approval.allow_self_approval: the platform's approval policy does not allow "
@@ -173,6 +190,8 @@ def effective(
         approvers=requested.approvers or rule.approvers,
         required=max(rule.required, requested.required),
         people=(*platform.people, *(p for p in requested.people if p not in platform.people)),
+        # the platform's alone: a request that named its own role would count its sessions
+        people_by_session=platform.people_by_session,
         break_glass=requested.allow_self_approval and not rule.allow_self_approval,
     )
 

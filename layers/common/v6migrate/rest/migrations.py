@@ -118,6 +118,8 @@ def post_migrations(body: MigrationBody) -> Response[Any]:
         return refuse("body.approval.requested_by", "set by the API: the caller")
     if body.approval.preapproved_plan_hash is not None:
         return refuse("body.approval.preapproved_plan_hash", "set by a wave its approvers approved")
+    if body.approval.people_by_session:
+        return refuse("body.approval.people_by_session", "set by the platform's approval policy")
     if body.wave_id is not None:
         return refuse("body.wave_id", "set by a wave, not by a caller")
     by, request = caller(router), _request(body)
