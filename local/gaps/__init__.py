@@ -18,6 +18,7 @@ import threading
 
 from local.gaps import (
     access,
+    cognito,
     dynamodb,
     ec2,
     ec2_ipv6,
@@ -76,6 +77,8 @@ def install() -> None:
         stepfunctions.definite_paths_select_one_value()
         events.lambda_and_sns_targets()
         sqs.messages_name_their_sender()
+        cognito.id_token_names_the_users_identities()
+        cognito.identities_cannot_be_written()
         from local.cluster import cluster_endpoint, node_launch_clock
 
         cluster_endpoint()

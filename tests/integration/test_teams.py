@@ -19,35 +19,43 @@ import time
 from importlib import resources
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
 from joserfc import jwk, jwt
 
+from local.federation import signed_in
 from tests.integration.conftest import Stack
 from tests.integration.test_slack import _state, _waiting_run
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 ALICE = "4a1c2e8d-0b7f-4f3e-9c61-2f0d8e5b7a11"
 MALLORY = "9d3b6f0a-5c2e-4e8b-a7d1-6b0c3e9f2a44"
+PROVIDER = "EntraID"
+
+
+@pytest.fixture(autouse=True)
+def _federated_with_entra(stack: Stack) -> None:
+    """The stack as deployed with EntraTenantId set: its sign-in settings name the provider
+    and the tenant (the embedded deployment makes no identity provider: the pool's users stand
+    in for federated ones, `local/federation.py`)."""
+    ssm = stack.session.client("ssm")
+    name = f"/{stack.deployment.stack_name}/teams-sign-in"
+    settings = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    settings.update(provider=PROVIDER, tenant=TENANT)
+    ssm.put_parameter(Name=name, Value=json.dumps(settings), Overwrite=True)
+
+
+def _signed_in(stack: Stack, oid: str) -> dict[str, str]:
+    """The tokens of a person of the tenant signed in through Entra ID (`local/federation.py`:
+    the user, Entra's `tid` and `oid` mapped onto attributes, and the `identities` claim)."""
+    outputs = stack.deployment.outputs
+    return signed_in(stack.session, outputs["TeamsUserPoolId"], outputs["TeamsUserPoolClientId"],
+                     PROVIDER, oid, {"custom:tid": TENANT, "custom:oid": oid})  # fmt: skip
 
 
 def _token(stack: Stack, oid: str) -> str:
     """The ID token of a person the pool knows (as Entra federated them)."""
-    idp = stack.session.client("cognito-idp")
-    pool, client = stack.deployment.outputs["TeamsUserPoolId"], stack.deployment.outputs[
-        "TeamsUserPoolClientId"]  # fmt: skip
-    name = f"EntraID_{oid}"
-    try:
-        idp.admin_create_user(UserPoolId=pool, Username=name, MessageAction="SUPPRESS",
-                              UserAttributes=[{"Name": "custom:tid", "Value": TENANT},
-                                              {"Name": "custom:oid", "Value": oid}])  # fmt: skip
-        idp.admin_set_user_password(UserPoolId=pool, Username=name, Password="Pw-1-long-enough",
-                                    Permanent=True)  # fmt: skip
-    except idp.exceptions.UsernameExistsException:
-        pass
-    answer = idp.admin_initiate_auth(
-        UserPoolId=pool, ClientId=client, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": name, "PASSWORD": "Pw-1-long-enough"},
-    )  # fmt: skip
-    return str(answer["AuthenticationResult"]["IdToken"])
+    return _signed_in(stack, oid)["IdToken"]
 
 
 def _forged(stack: Stack, oid: str, expired: bool = False, own_key: bool = True) -> str:
@@ -62,7 +70,8 @@ def _forged(stack: Stack, oid: str, expired: bool = False, own_key: bool = True)
     now = int(time.time())
     claims = {"iss": f"https://cognito-idp.{stack.deployment.region}.amazonaws.com/{pool}",
               "aud": stack.deployment.outputs["TeamsUserPoolClientId"], "token_use": "id",
-              "sub": oid, "custom:tid": TENANT, "custom:oid": oid, "iat": now - 7200,
+              "sub": oid, "identities": [{"userId": oid, "providerName": PROVIDER}],
+              "iat": now - 7200,
               "exp": now - 3600 if expired else now + 3600}  # fmt: skip
     return jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, key)
 
@@ -101,6 +110,32 @@ def test_a_person_signed_in_decides_on_a_post_and_a_get_only_shows_the_plan(
     assert decided.body["decided_by"] == f"entra:{TENANT}/{ALICE}"
     assert _state(stack, approval_id)["decided_by"] == f"entra:{TENANT}/{ALICE}"
     assert stack.wait(execution)["status"] == "SUCCEEDED"
+
+
+def test_a_person_who_rewrites_their_own_attributes_is_still_themself(stack: Stack) -> None:
+    # Attack (issue 26): the pool's attributes are the user's to write with their access token
+    # (the app client must be able to write every attribute an IdP maps); mallory sets her
+    # object id to alice's, signs in again, and decides as alice
+    execution, approval_id = _waiting_run(stack, "teams-forged", [f"entra:{TENANT}/{ALICE}"])
+    mallory = _signed_in(stack, MALLORY)
+    stack.session.client("cognito-idp").update_user_attributes(
+        AccessToken=mallory["AccessToken"],
+        UserAttributes=[{"Name": "custom:oid", "Value": ALICE}],
+    )  # fmt: skip
+    # (and the claim the person is read from cannot be written: Cognito sets it)
+    with pytest.raises(ClientError, match="InvalidParameterException"):
+        stack.session.client("cognito-idp").update_user_attributes(
+            AccessToken=mallory["AccessToken"],
+            UserAttributes=[{"Name": "identities", "Value": json.dumps(
+                [{"userId": ALICE, "providerName": PROVIDER}])}],
+        )  # fmt: skip
+    rewritten = _token(stack, MALLORY)
+    # Then she is still mallory: not shown the plan, not able to decide
+    assert _confirm(stack, "GET", approval_id, rewritten).status == 403
+    refused = _confirm(stack, "POST", approval_id, rewritten, {"decision": "approve"})
+    assert refused.status == 403, refused
+    assert _state(stack, approval_id)["status"] == "pending"
+    stack.session.client("stepfunctions").stop_execution(executionArn=execution)
 
 
 def test_without_a_token_the_pool_signed_and_still_valid_nothing_is_shown_or_decided(

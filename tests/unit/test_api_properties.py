@@ -118,8 +118,9 @@ def _event(method: str, template: str, path: str, parameters: dict[str, str],
             "identity": {"userArn": CALLER, "caller": "AROA:alice", "sourceIp": "10.0.0.1",
                          "accountId": "123456789012", "accessKey": "ASIA"},
             # what the sign-in pool's authoriser passes on the Teams page's routes
-            "authorizer": {"claims": {"custom:tid": "72f988bf-86f1-41af-91ab-2d7cd011db47",
-                                      "custom:oid": "4a1c2e8d-0b7f-4f3e-9c61-2f0d8e5b7a11"}},
+            "authorizer": {"claims": {"identities": json.dumps(
+                [{"userId": "4a1c2e8d-0b7f-4f3e-9c61-2f0d8e5b7a11", "providerName": "EntraID"}]
+            )}},
         },
         "body": text, "isBase64Encoded": False,
     }  # fmt: skip
@@ -143,6 +144,12 @@ def api(ledger: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         Name="v6migrate/chat/slack", SecretString="signing"
     )
     monkeypatch.setenv("V6MIGRATE_SLACK_SIGNING_SECRET", "v6migrate/chat/slack")
+    sign_in = {"client_id": "c", "sign_in": "", "provider": "EntraID",
+               "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47"}  # fmt: skip
+    boto3.client("ssm", region_name="eu-west-1").put_parameter(
+        Name="/v6migrate/teams-sign-in", Value=json.dumps(sign_in), Type="String"
+    )
+    monkeypatch.setenv("V6MIGRATE_SIGN_IN_PARAMETER", "/v6migrate/teams-sign-in")
     monkeypatch.setenv("V6MIGRATE_LEDGER_TABLE", "ledger")
     monkeypatch.setenv("V6MIGRATE_STATE_MACHINE_ARN", machine)
     monkeypatch.setenv("V6MIGRATE_WAVE_STATE_MACHINE_ARN", wave)

@@ -229,3 +229,41 @@ def test_execution_history_reads_newest_first_when_asked(moto: None) -> None:
     assert len(oldest) > 1
     assert [e["id"] for e in newest] == [e["id"] for e in reversed(oldest)]
     assert oldest[0]["type"] == "ExecutionStarted"
+
+
+def test_a_federated_users_id_token_names_its_identities_which_nobody_can_write(
+    moto: None,
+) -> None:
+    # Cognito developer guide, the ID token: a federated user's `identities` claim (an array:
+    # provider, user id); the attribute it comes from is Cognito's own, no app client writes it
+    from joserfc import jwt
+
+    from local.federation import signed_in
+
+    idp = boto3.client("cognito-idp", region_name=REGION)
+    pool = idp.create_user_pool(PoolName="p")["UserPool"]["Id"]
+    client = idp.create_user_pool_client(
+        UserPoolId=pool, ClientName="c", ExplicitAuthFlows=["ADMIN_NO_SRP_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    tokens = signed_in(boto3.Session(region_name=REGION), pool, client, "EntraID", "oid-1")
+    claims = jwt.decode(tokens["IdToken"], _cognito_public_key()).claims
+    assert [(i["providerName"], i["userId"]) for i in claims["identities"]] == [
+        ("EntraID", "oid-1"),
+    ]  # fmt: skip
+    forged = [{"Name": "identities", "Value": json.dumps([{"userId": "someone-else"}])}]
+    with pytest.raises(ClientError, match="InvalidParameterException"):
+        idp.update_user_attributes(AccessToken=tokens["AccessToken"], UserAttributes=forged)
+    with pytest.raises(ClientError, match="InvalidParameterException"):
+        idp.admin_update_user_attributes(
+            UserPoolId=pool, Username="EntraID_oid-1", UserAttributes=forged
+        )
+
+
+def _cognito_public_key() -> Any:
+    import gzip
+    from importlib import resources
+
+    from joserfc import jwk
+
+    raw = resources.files("moto.cognitoidp").joinpath("resources/jwks-public.json.gz")
+    return jwk.KeySet.import_key_set(json.loads(gzip.decompress(raw.read_bytes())))

@@ -81,26 +81,49 @@ def post_approval(approval_id: ApprovalId, body: DecisionBody) -> Decided:
     return _decided(approval_id, caller(router), body)
 
 
+def _sign_in_settings() -> dict[str, Any]:
+    """The stack's sign-in settings (its `teams-sign-in` parameter: the pool's client, the
+    identity provider and the Entra ID tenant it federates), read at most every five minutes."""
+    name = aws.settings().sign_in_parameter
+    return dict(json.loads(parameters.get_parameter(name, max_age=300))) if name else {}
+
+
 def _signed_in() -> str:
-    """The person API Gateway's Cognito authoriser signed in: `entra:<tenant>/<object id>`,
-    from the pool's `custom:tid` and `custom:oid` (Entra's `tid` and `oid` claims)."""
+    """The person API Gateway's Cognito authoriser signed in: `entra:<tenant>/<object id>`.
+    The object id is the user id of the token's `identities` claim for the stack's provider
+    (Cognito sets it from the IdP's subject, which the provider's attribute mapping makes
+    Entra's `oid`; nobody can write it), the tenant is the one the provider federates. Never
+    the pool's attributes: a user may write those with their own access token."""
     context = router.current_event.raw_event.get("requestContext") or {}
     claims = (context.get("authorizer") or {}).get("claims") or {}
-    person = f"entra:{claims.get('custom:tid')}/{claims.get('custom:oid')}"
+    settings = _sign_in_settings()
+    provider, tenant = settings.get("provider"), settings.get("tenant")
+    user = next((i.get("userId") for i in _identities(claims.get("identities"))
+                 if provider and i.get("providerName") == provider), None)  # fmt: skip
+    person = f"entra:{tenant}/{user}"
     try:
         TypeAdapter(EntraUser).validate_python(person)
     except ValueError as error:
         raise approval.NotAnApprover(
-            "signed in without an Entra ID tenant and object id: sign in through the "
-            "organisation's identity provider"
+            "signed in without an Entra ID identity of the stack's provider: sign in through "
+            "the organisation's identity provider"
         ) from error
     return person
 
 
+def _identities(claim: Any) -> list[dict[str, Any]]:
+    """The `identities` claim: the providers a federated user signed in through (a JSON
+    array, passed on as text); nothing for a user of the pool's own."""
+    try:
+        found = json.loads(claim) if isinstance(claim, str) else claim
+    except ValueError:
+        return []
+    return [i for i in found if isinstance(i, dict)] if isinstance(found, list) else []
+
+
 @router.get("/confirm", include_in_schema=False)  # a page, not part of the API
 def get_confirmation_page() -> Response[Any]:
-    name = aws.settings().sign_in_parameter
-    settings = json.loads(parameters.get_parameter(name, max_age=300)) if name else {}
+    settings = _sign_in_settings()
     context = event(router).request_context
     html, headers = page.render(settings, f"https://{context.domain_name}/{context.stage}")
     return Response(status_code=200, body=html, headers=headers)
