@@ -319,6 +319,9 @@ def follow(
             if failed:
                 cause = readable_cause(failed.get("cause", ""))
                 echo(f"  execution failed: {failed.get('error')}: {cause}")
+                if failed.get("error") == "BlockedError":
+                    for blocker in blockers_in(events):
+                        echo(f"  BLOCKER {blocker['code']}: {blocker['message']}")
         seen = len(events)
         description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
         if description["status"] in TERMINAL and seen == len(
@@ -326,6 +329,21 @@ def follow(
         ):
             return description
         time.sleep(poll)
+
+
+def blockers_in(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The blockers of the last plan Preflight returned in an execution's history (a run
+    ended BlockedError says no more in its cause)."""
+    for event in reversed(events):
+        details = event.get("taskSucceededEventDetails") or {}
+        try:
+            answer = json.loads(details.get("output") or "{}")
+        except ValueError:
+            continue
+        found = answer.get("Payload", answer) if isinstance(answer, dict) else None
+        if isinstance(found, dict) and isinstance(found.get("blockers"), list):
+            return [b for b in found["blockers"] if isinstance(b, dict)]
+    return []
 
 
 def outcome(description: dict[str, Any], mode: str, output: str) -> int:

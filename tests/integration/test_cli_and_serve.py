@@ -36,6 +36,19 @@ def test_start_follow_shows_each_state_and_prints_the_plan(
     assert "Stage vpc:" in out
 
 
+def test_a_blocked_start_says_what_blocks_it(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 29: an apply nobody may approve ended "BlockedError: ... run v6migrate plan to read
+    # them", and plan (which takes no approval options) showed none
+    seed(SMALL, stack.session)
+    argv = ["start", "--cluster", SMALL.cluster, "--account", SMALL.account_id,
+            "--region", SMALL.region, "--mode", "apply", "--follow"]  # fmt: skip
+    assert main(argv) == 2
+    out = capsys.readouterr().out
+    assert "BLOCKER approval-without-approvers: the run needs 1 approver(s) and has 0" in out
+
+
 def test_start_without_a_deployed_state_machine_is_one_line(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
