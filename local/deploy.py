@@ -150,13 +150,16 @@ def _statements(policies: list[Any]) -> list[dict[str, Any]]:
 
 
 def _queue_attributes(
-    session: boto3.Session, resources: dict[str, Any], resolver: Resolver
-) -> None:
+    session: boto3.Session, resources: dict[str, Any], resolver: Resolver,
+    kinds: tuple[str, ...] = ("AWS::SQS::Queue",),
+) -> None:  # fmt: skip
     """Each queue's attributes once every queue exists (a redrive policy names another one),
-    and its queue policy (kept, not evaluated: the embedded AWS checks no resource policy)."""
+    and, asked for AWS::SQS::QueuePolicy once what they name exists (a rule that sends its
+    dead letters there), its queue policy (kept, not evaluated: the embedded AWS checks no
+    resource policy)."""
     sqs = session.client("sqs")
     for logical, resource in resources.items():
-        if resource["Type"] not in ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy"):
+        if resource["Type"] not in kinds:
             continue
         properties = resolver.resolve(resource.get("Properties", {}))
         if resource["Type"] == "AWS::SQS::Queue":
@@ -395,6 +398,7 @@ def deploy(
             f"arn:aws:events:{region}:{account}:rule/{properties['EventBusName']}/{name}"
         )
 
+    _queue_attributes(session, resources, resolver, ("AWS::SQS::QueuePolicy",))
     sfn = session.client("stepfunctions")
     for logical, resource in resources.items():
         if resource["Type"] != "AWS::Serverless::StateMachine":

@@ -22,8 +22,8 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix == "Ref":
-        return {"Ref": value}
+    if suffix in ("Ref", "Condition"):  # their JSON forms have no `Fn::`
+        return {suffix: value}
     if suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
     return {f"Fn::{suffix}": value}
@@ -113,6 +113,12 @@ class Resolver:
                 return self.resolve(when_true if self.condition(name) else when_false)
             if key == "Fn::Not":
                 return not self.resolve(argument[0])
+            if key == "Fn::Or":
+                return any(self.resolve(x) for x in argument)
+            if key == "Fn::And":
+                return all(self.resolve(x) for x in argument)
+            if key == "Condition":
+                return self.condition(argument)
             if key == "Fn::Equals":
                 left, right = (self.resolve(x) for x in argument)
                 return left == right

@@ -32,6 +32,8 @@ NEEDS_NO_GRANT = {"sts:GetCallerIdentity"}
 def _actions(statements: list[dict[str, Any]]) -> set[str]:
     found: set[str] = set()
     for statement in statements:
+        if "Fn::If" in statement:  # granted where its condition holds (a secret is named)
+            statement = statement["Fn::If"][1]
         actions = statement["Action"]
         found.update([actions] if isinstance(actions, str) else actions)
     return found
