@@ -107,6 +107,20 @@ def test_apply_migrates_every_stage_and_validates(stack: Stack) -> None:
     output = json.loads(description["output"])
     assert output["validation"]["report"] == events[-1]["detail"]["validation"]
     assert set(output["stages"]) == {"vpc", "attachments", "cni", "nodes"}
+    # And the target account's records (CloudTrail's userIdentity) name the run: every
+    # session of the target role the run took is named after it (the seeder's aside)
+    assert _target_sessions(SMALL.account_id) - {"v6migrate-seeder"} == {"v6m-apply-1"}
+
+
+def _target_sessions(account: str) -> set[str]:
+    """The session names of the target role's sessions in `account`, as STS issued them."""
+    from moto.sts.models import sts_backends
+
+    return {
+        role.session_name
+        for role in sts_backends[account]["global"].assumed_roles
+        if ":role/v6migrate-target" in role.role_arn
+    }
 
 
 def test_a_run_after_success_changes_nothing(stack: Stack) -> None:

@@ -132,7 +132,7 @@ def _bind(
     """The request, the migration, and the clients and ledger to use (given, or the defaults:
     the target account's clients, the stack's ledger)."""
     request = event.request
-    clients = clients or aws.target_clients(request.account_id, request.region)
+    clients = clients or aws.target_clients(request.account_id, request.region, event.migration_id)
     return request, event.migration_id, clients, ledger or default_ledger()
 
 

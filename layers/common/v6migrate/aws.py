@@ -7,6 +7,7 @@ environment, and nothing here knows which one it talks to.
 from __future__ import annotations
 
 import os
+import re
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -202,6 +203,15 @@ def session_for(
     return session, account
 
 
+def session_name(migration_id: str | None) -> str:
+    """The target role's session name for a run: `v6m-<migration id>`, so that the target
+    account's CloudTrail ties every call to the run that made it (and the run's record, to who
+    asked for it). STS takes 2 to 64 of `[\\w+=,.@-]`; an execution name is of those."""
+    if not migration_id:
+        return "v6migrate"
+    return ("v6m-" + re.sub(r"[^\w+=,.@-]", "-", migration_id))[:64]
+
+
 def _target_session(
     account_id: str | None,
     region: str,
@@ -209,6 +219,7 @@ def _target_session(
     role_name: str | None = None,
     external_id: str | None = None,
     base: boto3.Session | None = None,
+    migration_id: str | None = None,
 ) -> tuple[boto3.Session, str, str]:
     """`session_for`, and the partition (the caller's: an assumed role is in the same one)."""
     base = base or new_session(region_name=region)
@@ -221,7 +232,7 @@ def _target_session(
     role = role_name or config.target_role_name
     kwargs: dict[str, Any] = {
         "RoleArn": f"arn:{partition}:iam::{account_id}:role/{role}",
-        "RoleSessionName": "v6migrate",
+        "RoleSessionName": session_name(migration_id),
     }
     external = external_id or stored_external_id(base)
     if external:
@@ -288,6 +299,7 @@ def clients_for(
     return Clients(session, account_id, region, partition)
 
 
-def target_clients(account_id: str | None, region: str) -> Clients:
-    session, account, partition = _target_session(account_id, region)
+def target_clients(account_id: str | None, region: str, migration_id: str | None = None) -> Clients:
+    """Clients in the target account, as the run `migration_id` (its session name)."""
+    session, account, partition = _target_session(account_id, region, migration_id=migration_id)
     return clients_for(session, account, region, partition)

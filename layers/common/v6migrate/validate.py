@@ -328,7 +328,7 @@ def _validate(
     event: StageInput, clients: aws.Clients | None, ledger: Ledger, stage: str
 ) -> ValidationReport:
     request, migration_id = event.request, event.migration_id
-    clients = clients or aws.target_clients(request.account_id, request.region)
+    clients = clients or aws.target_clients(request.account_id, request.region, migration_id)
     began = stage_began(ledger, migration_id, stage)
     approved = [c.change_id for c in ledger.plan(migration_id).changes if seen_by_aws(c)]
     ctx, missing = _fresh(clients, request, migration_id)
