@@ -416,6 +416,18 @@ def untraced(serve: Callable[..., Any]) -> Callable[..., Any]:
     return serving
 
 
+def untraced_in_process() -> None:
+    """moto in the calling process (`mock_aws`: the unit tests') answers untraced too, for the
+    reason `untraced` gives; the code that calls it is measured as before. Idempotent."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    if getattr(BotocoreStubber.__call__, "untraced", False):
+        return
+    answer = untraced(BotocoreStubber.__call__)
+    answer.untraced = True  # type: ignore[attr-defined]
+    BotocoreStubber.__call__ = answer  # type: ignore[method-assign]
+
+
 @contextmanager
 def _measured() -> Iterator[None]:
     """A handler's code traced (measured) as the thread's code was before `untraced`."""
