@@ -321,7 +321,7 @@ def deploy(
             name,
             _trust("lambda.amazonaws.com"),
             resolver.resolve(_statements(properties.get("Policies", []))),
-            path=str(properties.get("RolePath", "/")),
+            path=str(resolver.resolve(properties.get("RolePath", "/"))),
         )
         try:
             arn = lambda_client.create_function(
