@@ -108,7 +108,10 @@ build: $(DEPLOY_VENV)/.installed
 validate: $(DEPLOY_VENV)/.installed
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1} $(SAM) validate --lint
 
-deploy: build
+# checked first (tools/deploy_check.py): API Gateway's logging role, the external id parameter
+deploy: setup
+	$(BIN)/python tools/deploy_check.py --config-env $${ENV:-dev}
+	$(MAKE) build
 	$(SAM) deploy --config-env $${ENV:-dev}
 
 clean:
