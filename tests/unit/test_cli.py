@@ -136,3 +136,12 @@ def test_missing_region_is_one_line_and_exit_1(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     assert main(["plan", "--cluster", "orders-prod"]) == 1
     assert capsys.readouterr().err.strip() == "error: no Region: pass --region or set AWS_REGION"
+
+
+def test_version_is_the_packages(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as ended:
+        main(["--version"])
+    assert ended.value.code == 0
+    assert capsys.readouterr().out == f"v6migrate {version('v6migrate')}\n"
