@@ -164,8 +164,10 @@ def _target_role(session: boto3.Session) -> None:
             }
         ],
     }
-    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
-        iam.create_role(RoleName=TARGET_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    # target-account-role.yaml's two roles: the stages', and the read-only one of dry runs
+    for name in (TARGET_ROLE, f"{TARGET_ROLE}-read"):
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
 
 
 def seed(spec: EstateSpec, base: boto3.Session | None = None) -> dict[str, Any]:

@@ -38,7 +38,9 @@ def _resolve(event: dict[str, Any]) -> dict[str, Any]:
         else None
     )
     targets = waves.resolve(
-        wave, organizations, lambda account, region: aws.target_clients(account, region, run_id).eks
+        wave,
+        organizations,
+        lambda account, region: aws.target_clients(account, region, run_id, read_only=True).eks,
     )
     # The wave's approval is the platform's policy for every account it reaches, as each of
     # its runs' is: a wave's author may tighten it, never loosen it

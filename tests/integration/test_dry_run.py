@@ -65,6 +65,20 @@ def test_dry_run_returns_the_plan_emits_stage_events_and_changes_nothing(stack: 
         assert event["detail"]["cluster"] == SMALL.cluster
     # And nothing in the estate changed
     assert _snapshot(stack.session, ids["vpc_id"]) == before
+    # And it acted there through the read-only role alone, as the run (no role that can write)
+    assert _sessions(SMALL.account_id) == {("v6migrate-target-read", "v6m-dry-run-1")}
+
+
+def _sessions(account: str) -> set[tuple[str, str]]:
+    """(role, session) of each session STS issued in `account` for the workflow (not the
+    seeder's)."""
+    from moto.sts.models import sts_backends
+
+    return {
+        (role.role_arn.rsplit("/", 1)[-1], role.session_name)
+        for role in sts_backends[account]["global"].assumed_roles
+        if role.session_name != "v6migrate-seeder"
+    }
 
 
 def test_blocked_estate_dry_run_returns_the_blockers(stack: Stack) -> None:

@@ -56,8 +56,14 @@ def _function_policies() -> dict[str, set[str]]:
 
 
 def _target_role() -> set[str]:
-    role = load(ROOT / "target-account-role.yaml")["Resources"]["TargetRole"]["Properties"]
-    return _actions([s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]])
+    """The target role's actions: its own policies and the reads it shares with the read-only
+    role (ReadPolicy)."""
+    resources = load(ROOT / "target-account-role.yaml")["Resources"]
+    role = resources["TargetRole"]["Properties"]
+    shared = resources["ReadPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    return _actions(
+        [*shared, *(s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"])]
+    )
 
 
 def test_no_policy_grants_every_action() -> None:

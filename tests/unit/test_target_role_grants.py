@@ -47,3 +47,23 @@ def test_tags_are_granted_only_on_the_creations_that_give_them() -> None:
         action = statement["Condition"]["StringEquals"]["ec2:CreateAction"]
         creations.update([action] if isinstance(action, str) else action)
     assert creations == _tagged_on_creation() == {"CreateEgressOnlyInternetGateway"}
+
+
+def test_the_read_only_role_of_dry_runs_can_change_nothing() -> None:
+    resources = load(ROOT / "target-account-role.yaml")["Resources"]
+    role = resources["ReadRole"]["Properties"]
+    assert role["ManagedPolicyArns"] == [{"Ref": "ReadPolicy"}]
+    statements = [
+        *resources["ReadPolicy"]["Properties"]["PolicyDocument"]["Statement"],
+        *(s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]),
+    ]
+    actions = {a for s in statements for a in _actions(s)}
+    assert actions
+    verbs = {a.split(":", 1)[1].split("*")[0] for a in actions}
+    writes = {v for v in verbs if not v.startswith(("Describe", "List", "Get"))}
+    assert not writes, writes
+    # and it trusts exactly whom the stages' role trusts
+    assert (
+        role["AssumeRolePolicyDocument"]
+        == (resources["TargetRole"]["Properties"]["AssumeRolePolicyDocument"])
+    )

@@ -220,6 +220,7 @@ def _target_session(
     external_id: str | None = None,
     base: boto3.Session | None = None,
     migration_id: str | None = None,
+    read_only: bool = False,
 ) -> tuple[boto3.Session, str, str]:
     """`session_for`, and the partition (the caller's: an assumed role is in the same one)."""
     base = base or new_session(region_name=region)
@@ -229,7 +230,8 @@ def _target_session(
         account_id = current
     if account_id == current and not config.assume_in_own_account:
         return base, current, partition
-    role = role_name or config.target_role_name
+    # a dry run's and a wave's planning: the target account's read-only role (`<name>-read`)
+    role = role_name or config.target_role_name + ("-read" if read_only else "")
     kwargs: dict[str, Any] = {
         "RoleArn": f"arn:{partition}:iam::{account_id}:role/{role}",
         "RoleSessionName": session_name(migration_id),
@@ -299,7 +301,12 @@ def clients_for(
     return Clients(session, account_id, region, partition)
 
 
-def target_clients(account_id: str | None, region: str, migration_id: str | None = None) -> Clients:
-    """Clients in the target account, as the run `migration_id` (its session name)."""
-    session, account, partition = _target_session(account_id, region, migration_id=migration_id)
+def target_clients(
+    account_id: str | None, region: str, migration_id: str | None = None, read_only: bool = False
+) -> Clients:
+    """Clients in the target account, as the run `migration_id` (its session name); through
+    the read-only role for what only reads (a dry run, a wave's planning)."""
+    session, account, partition = _target_session(
+        account_id, region, migration_id=migration_id, read_only=read_only
+    )
     return clients_for(session, account, region, partition)

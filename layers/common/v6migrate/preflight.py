@@ -46,7 +46,10 @@ def make_plan(
     """Discover and plan. With a `ledger` (an apply run), preflight also proves that the run
     can use the cluster's Kubernetes API, through a temporary access entry journaled there; a
     dry run reads the API only if its caller already has access, and changes nothing."""
-    clients = clients or aws.target_clients(request.account_id, request.region, migration_id)
+    # a dry run (no ledger) reads only: through the target account's read-only role
+    clients = clients or aws.target_clients(
+        request.account_id, request.region, migration_id, read_only=ledger is None
+    )
     inventory = discover(clients, request.cluster)
     cluster = inventory.cluster
     if cluster.authentication_mode != "CONFIG_MAP" and cluster.endpoint_public_access:

@@ -374,7 +374,7 @@ def _plan_one(wave: WaveSpec, target: Target, run_id: str) -> Planned:
         cluster=target.cluster, region=target.region, account_id=target.account_id,
         mode="plan", options=wave.options,
     )  # fmt: skip
-    result = make_plan(request)
+    result = make_plan(request, migration_id=run_id)  # read-only, as the wave run
     summary = summarise(result, request, migration_id=run_id, limit=0)
     return Planned(
         target=target, summary=summary.model_copy(update={"plan_hash": plan_hash(result)})
