@@ -298,6 +298,27 @@ def deploy(
             # The layer's package is importable in-process already (pip install -e .).
             resolver.refs[logical] = f"arn:aws:lambda:{region}:{account}:layer:{logical}:1"
 
+    # Before the functions, which name them: the waves' schedule group, and the role Scheduler
+    # starts waves with (its policy names the wave state machine by its ARN)
+    for logical, resource in resources.items():
+        kind = resource["Type"]
+        if kind == "AWS::Scheduler::ScheduleGroup":
+            name = resolver.resolve(resource["Properties"]["Name"])
+            scheduler = session.client("scheduler")
+            with contextlib.suppress(scheduler.exceptions.ConflictException):
+                scheduler.create_schedule_group(Name=name)
+            resolver.refs[logical] = name
+        elif kind == "AWS::IAM::Role":
+            properties = resolver.resolve(resource["Properties"])
+            statements = [
+                s for policy in properties.get("Policies", [])
+                for s in policy["PolicyDocument"]["Statement"]
+            ]  # fmt: skip
+            arn = _role(iam, f"{stack_name}-{logical}", properties["AssumeRolePolicyDocument"],
+                        statements, path=properties.get("Path", "/"))  # fmt: skip
+            resolver.refs[logical] = f"{stack_name}-{logical}"
+            resolver.attributes[(logical, "Arn")] = arn
+
     _queue_attributes(session, resources, resolver)
     globals_ = template.get("Globals", {}).get("Function", {})
     lambda_client = session.client("lambda")
@@ -393,9 +414,12 @@ def deploy(
             Rule=name, EventBusName=properties["EventBusName"],
             Targets=[{"Id": t["Id"], "Arn": t["Arn"]} for t in properties["Targets"]],
         )  # fmt: skip
-        resolver.refs[logical] = name
+        # Ref of a rule on a custom bus is `<bus>|<rule>`, not the rule's name (CloudFormation
+        # answers so; aws-cloudformation/cloudformation-coverage-roadmap issue 1131)
+        bus = properties["EventBusName"]
+        resolver.refs[logical] = name if bus in ("default", "") else f"{bus}|{name}"
         resolver.attributes[(logical, "Arn")] = (
-            f"arn:aws:events:{region}:{account}:rule/{properties['EventBusName']}/{name}"
+            f"arn:aws:events:{region}:{account}:rule/{bus}/{name}"
         )
 
     _queue_attributes(session, resources, resolver, ("AWS::SQS::QueuePolicy",))
@@ -426,30 +450,12 @@ def deploy(
         resolver.refs[logical] = arn
         result.state_machines[logical] = arn
 
-    # What refers to the state machines: the waves' schedule group, the role Scheduler starts
-    # them with, and the parameter that names it for `v6migrate waves apply`
+    # The parameters last: they name what the rest made (the API's URL, the sign-in settings)
     for logical, resource in resources.items():
-        kind = resource["Type"]
-        if kind == "AWS::Scheduler::ScheduleGroup":
-            name = resolver.resolve(resource["Properties"]["Name"])
-            scheduler = session.client("scheduler")
-            with contextlib.suppress(scheduler.exceptions.ConflictException):
-                scheduler.create_schedule_group(Name=name)
-            resolver.refs[logical] = name
-        elif kind == "AWS::IAM::Role":
-            properties = resolver.resolve(resource["Properties"])
-            statements = [
-                s for policy in properties.get("Policies", [])
-                for s in policy["PolicyDocument"]["Statement"]
-            ]  # fmt: skip
-            arn = _role(iam, f"{stack_name}-{logical}", properties["AssumeRolePolicyDocument"],
-                        statements, path=properties.get("Path", "/"))  # fmt: skip
-            resolver.refs[logical] = f"{stack_name}-{logical}"
-            resolver.attributes[(logical, "Arn")] = arn
-        elif kind == "AWS::SSM::Parameter":
+        if resource["Type"] == "AWS::SSM::Parameter":
             properties = resolver.resolve(resource["Properties"])
             session.client("ssm").put_parameter(
-                Name=properties["Name"], Value=str(properties["Value"]),
+                Name=properties["Name"], Value=_embedded_hosts(str(properties["Value"]), apis),
                 Type=properties.get("Type", "String"), Overwrite=True,
             )  # fmt: skip
             resolver.refs[logical] = properties["Name"]
@@ -472,12 +478,17 @@ def deploy(
         )
 
     for key, output in template.get("Outputs", {}).items():
-        value = str(resolver.resolve(output["Value"]))
-        for api in apis.values():  # the embedded execute-api stands for API Gateway's host
-            host = f"https://{api.api_id}.execute-api.{region}.amazonaws.com"
-            value = value.replace(host, f"{EXECUTE_API.url}/{api.api_id}")
-        result.outputs[key] = value
+        result.outputs[key] = _embedded_hosts(str(resolver.resolve(output["Value"])), apis)
     return result
+
+
+def _embedded_hosts(value: str, apis: dict[str, RestApi]) -> str:
+    """`value` with each API's host on AWS replaced by the embedded execute-api that stands for
+    it (an output, a parameter that names the API's URL)."""
+    for api in apis.values():
+        host = f"https://{api.api_id}.execute-api.{api.region}.amazonaws.com"
+        value = value.replace(host, f"{EXECUTE_API.url}/{api.api_id}")
+    return value
 
 
 def _event_tap(session: boto3.Session, bus: str) -> str:

@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -208,57 +209,66 @@ def cmd_waves_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_waves_apply(args: argparse.Namespace) -> int:
-    """One EventBridge Scheduler schedule per scheduled wave, in the stack's schedule group:
-    the diff is printed, then applied (unless --dry-run); schedules of waves no longer in the
-    file, or no longer scheduled, are deleted."""
-    from v6migrate import waves
+def _api(args: argparse.Namespace, method: str, path: str, body: Any) -> Any:
+    """One call to the stack's REST API, signed as the caller (the API records them as the
+    requester): its JSON answer, or a CliError with the API's reason."""
+    from tooling.api import call
 
-    spec = load_waves(args.file)
     session = _stack_session(args.stack_region)
-    identity = session.client("sts").get_caller_identity()
-    partition, account = identity["Arn"].split(":")[1], identity["Account"]
-    machine = (f"arn:{partition}:states:{session.region_name}:{account}:stateMachine:"
-               f"{args.stack}-wave")  # fmt: skip
-    parameter = f"/{args.stack}/wave-scheduler-role-arn"
-    try:
-        role = session.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
-    except ClientError as error:
-        raise CliError(f"no {parameter}: is the stack {args.stack} deployed here?") from error
-    scheduler = session.client("scheduler", config=aws.retries())
-    group = f"{args.stack}-waves"
-    existing = {
-        s["Name"]: scheduler.get_schedule(GroupName=group, Name=s["Name"])
-        for page in scheduler.get_paginator("list_schedules").paginate(GroupName=group)
-        for s in page["Schedules"]
-    }
-    wanted = {
-        waves.schedule_name(w): waves.schedule_request(w, machine, role, group, identity["Arn"])
-        for w in spec.waves
-        if w.schedule is not None
-    }
-    for wave in spec.waves:
-        if wave.schedule is None:
-            _out(f"  wave {wave.id}: no schedule (start it by hand)")
-    for name, request in wanted.items():
-        if name not in existing:
-            _out(
-                f"+ {name}: {request['ScheduleExpression']} {request['ScheduleExpressionTimezone']}"
-            )
-            if not args.dry_run:
-                scheduler.create_schedule(**request)
-            continue
-        changed = waves.schedule_changes(request, existing[name])
-        if not changed:
+    url = args.api_url
+    if not url:
+        parameter = f"/{args.stack}/api-url"
+        try:
+            url = session.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
+        except ClientError as error:
+            raise CliError(
+                f"no {parameter}: is the stack {args.stack} deployed here? (or pass --api-url)"
+            ) from error
+    answer = call(session, url.rstrip("/"), method, path, body)
+    if answer.status >= 400:
+        found = answer.body if isinstance(answer.body, dict) else {"message": answer.body}
+        details = "; ".join(f"{e['field']}: {e['problem']}" for e in found.get("errors") or [])
+        raise CliError(f"{method} {path}: {found.get('message')}" + (f" ({details})" if details
+                                                                       else ""))  # fmt: skip
+    return answer.body
+
+
+def cmd_waves_apply(args: argparse.Namespace) -> int:
+    """One EventBridge Scheduler schedule per scheduled wave, kept by the API (PUT
+    /waves/schedules), which records the caller as each changed wave's requester: made, changed
+    or (their wave no longer in the file, or no longer scheduled) deleted; the changes are
+    printed (with --dry-run, only printed)."""
+    spec = load_waves(args.file)
+    body = {"waves": [w.model_dump(mode="json") for w in spec.waves], "dry_run": args.dry_run}
+    answer = _api(args, "PUT", "/waves/schedules", body)
+    for wave_id in answer["not_scheduled"]:
+        _out(f"  wave {wave_id}: no schedule (start it with v6migrate waves start "
+             f"{args.file} {wave_id})")  # fmt: skip
+    for change in answer["changes"]:
+        name = change["schedule"]
+        if change["change"] == "create":
+            _out(f"+ {name}: {change['expression']} {change['timezone']}")
+        elif change["change"] == "update":
+            _out(f"~ {name}: {', '.join(change['fields'])}")
+        elif change["change"] == "unchanged":
             _out(f"= {name}: unchanged")
-            continue
-        _out(f"~ {name}: {', '.join(changed)}")
-        if not args.dry_run:
-            scheduler.update_schedule(**request)
-    for name in sorted(set(existing) - set(wanted)):
-        _out(f"- {name}: no longer in {args.file} (or no longer scheduled)")
-        if not args.dry_run:
-            scheduler.delete_schedule(GroupName=group, Name=name)
+        else:
+            _out(f"- {name}: no longer in {args.file} (or no longer scheduled)")
+    return EXIT_OK
+
+
+def cmd_waves_start(args: argparse.Namespace) -> int:
+    """Start one wave of the file now, through the API (POST /waves), which records the caller
+    as its requester."""
+    spec = load_waves(args.file)
+    chosen = [w for w in spec.waves if w.id == args.wave_id]
+    if not chosen:
+        raise CliError(f"{args.file}: no wave {args.wave_id!r}")
+    token = args.client_token or uuid.uuid4().hex
+    body = {"wave": chosen[0].model_dump(mode="json"), "client_token": token}
+    answer = _api(args, "POST", "/waves", body)
+    _out(f"{'started' if not answer['replayed'] else 'already started'} wave {args.wave_id}: "
+         f"run {answer['run_id']}, requested by {answer['requested_by']}")  # fmt: skip
     return EXIT_OK
 
 
@@ -733,7 +743,18 @@ def _parser() -> argparse.ArgumentParser:
     waves_apply.add_argument("--stack", default="v6migrate", help="stack name (default v6migrate)")
     waves_apply.add_argument("--stack-region", help="Region of the deployed stack")
     waves_apply.add_argument("--dry-run", action="store_true", help="print the diff only")
+    waves_apply.add_argument("--api-url", help="the REST API (default: the stack's)")
     waves_apply.set_defaults(func=cmd_waves_apply)
+    waves_start = wave_commands.add_parser(
+        "start", help="start one wave now, through the REST API (you are its requester)"
+    )
+    waves_start.add_argument("file", help="waves.yaml")
+    waves_start.add_argument("wave_id", help="the wave's id")
+    waves_start.add_argument("--stack", default="v6migrate", help="stack name (default v6migrate)")
+    waves_start.add_argument("--stack-region", help="Region of the deployed stack")
+    waves_start.add_argument("--api-url", help="the REST API (default: the stack's)")
+    waves_start.add_argument("--client-token", help="the same token names the same wave run")
+    waves_start.set_defaults(func=cmd_waves_start)
 
     local = commands.add_parser("local", help="the embedded AWS")
     local_commands = local.add_subparsers(dest="local_command", required=True, parser_class=_Parser)

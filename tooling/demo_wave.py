@@ -81,11 +81,15 @@ def run_wave_demo(echo: Callable[[str], None]) -> int:
                 "approval": {"approvers": [slack.user(APPROVER)]},
             }  # fmt: skip
             echo("3. The wave: one cluster at a time, one failure tolerated, approved from Slack")
-            sfn = session.client("stepfunctions")
-            execution = sfn.start_execution(
-                stateMachineArn=deployment.state_machines["WaveStateMachine"], name="demo-wave",
-                input=json.dumps({"wave": wave}),
-            )["executionArn"]  # fmt: skip
+            # Through the REST API, which records its caller as the wave's requester
+            runtime.settled()
+            started_wave = call(session, deployment.outputs["ApiUrl"], "POST", "/waves",
+                                {"wave": wave, "client_token": "demo-wave-once"})  # fmt: skip
+            if started_wave.status not in (200, 201):
+                raise RuntimeError(f"POST /waves -> {started_wave.status} {started_wave.body}")
+            execution = started_wave.body["execution_arn"]
+            echo(f"   POST /waves -> {started_wave.status}: run {started_wave.body['run_id']}, "
+                 f"requested by {started_wave.body['requested_by']}")  # fmt: skip
             seen: list[dict[str, Any]] = []
             asked = _wait_for_event(session, deployment.event_queue_url, "Approval Requested",
                                     seen)  # fmt: skip

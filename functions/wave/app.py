@@ -43,24 +43,25 @@ def _resolve(event: dict[str, Any]) -> dict[str, Any]:
         lambda account, region: aws.target_clients(account, region, run_id, read_only=True).eks,
     )
     # The wave's approval is the platform's policy for every account it reaches, as each of
-    # its runs' is: a wave's author may tighten it, never loosen it
-    requester = started.requested_by or wave.approval.requested_by
+    # its runs' is: a wave's author may tighten it, never loosen it. Its requester is the
+    # caller its request on record names, never its input's word
+    ledger = default_ledger()
+    requester = waves.requester_of(ledger, started)
     approval = platform.effective_across(
         platform.platform_policy(), wave.approval.model_copy(update={"requested_by": requester}),
         sorted({target.account_id for target in targets}),
     )  # fmt: skip
     wave = wave.model_copy(update={"approval": approval})
-    held = default_ledger().waves_hold()
+    waves.refuse_unknown_requester(wave, requester)
+    held = ledger.waves_hold()
     if held and wave.approval.mode == "none" and not wave.approval.approvers:
         raise InputError(
             f"waves are held since wave {held['wave_id']} (run {held['run_id']}) ended "
             f"{held['status']}: wave {wave.id} names no approvers to let them go on"
         )
     planned = waves.plan_all(wave, targets, run_id)
-    answer = waves.targets_output(wave, run_id, planned, started.requested_by,
-                                  wave.frozen_at(_now()), held)  # fmt: skip
-    ledger = default_ledger()
-    for name, request in waves.child_requests(wave, run_id, planned, started.requested_by).items():
+    answer = waves.targets_output(wave, run_id, planned, requester, wave.frozen_at(_now()), held)
+    for name, request in waves.child_requests(wave, run_id, planned, requester).items():
         ledger.note(run_id, f"item-{name}", request)  # what the gate hands the item
     kept = {k: v for k, v in answer.items() if k != "items"}
     ledger.note(run_id, "wave", {**kept, "clusters": answer["items"]})

@@ -209,18 +209,33 @@ def test_a_wave_is_read_and_steered_only_by_callers_scoped_to_all_its_accounts(
     stack: Stack, strict: dict[str, Any]
 ) -> None:
     # Attack (issue 26, item 4): any API caller could pause or abort any wave, and read it
-    from tests.integration.test_waves import _estates, _start, _wave
+    from tests.integration.test_waves import _estates, _wave
 
     _estates(stack, blocked=False)  # clusters in 222222222222 and 333333333333
     wave = {**_wave(stack), "approval": {}}  # the platform's approvers
-    execution = _start(stack, wave, "wave-scoped")
-    stack.approval_id("wave-scoped")  # resolved: it waits for its approvers
     eve = stack.as_role("intern", "eve")  # scoped to 222222222222 only
-    for method, path in (("POST", "/waves/wave-scoped/abort"), ("GET", "/waves/wave-scoped")):
+    # Nor may she start it, schedule it, or delete another team's schedule by leaving it out
+    body = {"wave": wave, "client_token": "wave-scoped"}
+    scheduled = {**wave, "schedule": {"expression": "cron(0 9 ? * TUE *)"}}
+    for method, path, sent in (("POST", "/waves", body),
+                               ("PUT", "/waves/schedules", {"waves": [scheduled]})):  # fmt: skip
+        answer = stack.api(method, path, sent, session=eve)
+        assert answer.status == 403, answer
+        assert "333333333333" in answer.body["message"]
+    assert stack.api("PUT", "/waves/schedules", {"waves": [scheduled]}).status == 200
+    answer = stack.api("PUT", "/waves/schedules", {"waves": []}, session=eve)
+    assert answer.status == 403, answer
+    group = f"{stack.deployment.stack_name}-waves"
+    assert stack.session.client("scheduler").list_schedules(GroupName=group)["Schedules"]
+    started = stack.api("POST", "/waves", body)
+    assert started.status == 201, started
+    run = started.body["run_id"]
+    stack.approval_id(run)  # resolved: it waits for its approvers
+    for method, path in (("POST", f"/waves/{run}/abort"), ("GET", f"/waves/{run}")):
         answer = stack.api(method, path, {} if method == "POST" else None, session=eve)
         assert answer.status == 403, answer
         assert "333333333333" in answer.body["message"]
     # the caller scoped to every account may
-    assert stack.api("GET", "/waves/wave-scoped").status == 200
-    assert stack.api("POST", "/waves/wave-scoped/abort", {}).status == 200
-    stack.session.client("stepfunctions").stop_execution(executionArn=execution)
+    assert stack.api("GET", f"/waves/{run}").status == 200
+    assert stack.api("POST", f"/waves/{run}/abort", {}).status == 200
+    stack.session.client("stepfunctions").stop_execution(executionArn=started.body["execution_arn"])

@@ -121,12 +121,15 @@ def recorded(stack: Stack) -> dict[str, set[str]]:
             "freeze": [{"start": (now - datetime.timedelta(hours=1)).isoformat(),
                         "end": (now + datetime.timedelta(hours=1)).isoformat()}]}  # fmt: skip
     sfn = stack.session.client("stepfunctions")
-    frozen = sfn.start_execution(
-        stateMachineArn=stack.deployment.state_machines["WaveStateMachine"], name="lp-wave",
-        input=json.dumps({"wave": wave}),
-    )["executionArn"]  # fmt: skip
-    assert stack.wait(frozen)["error"] == "frozen"
-    assert stack.api("GET", "/waves/lp-wave").status == 200
+    frozen = stack.api("POST", "/waves", {"wave": wave, "client_token": "least-privilege"})
+    assert frozen.status == 201, frozen
+    assert stack.wait(frozen.body["execution_arn"])["error"] == "frozen"
+    assert stack.api("GET", f"/waves/{frozen.body['run_id']}").status == 200
+    # Its schedule kept through the API: made, then deleted (the api function's scheduler calls)
+    scheduled = {**wave, "schedule": {"expression": "cron(0 9 ? * TUE *)"}}
+    for waves in ([scheduled], []):
+        kept = stack.api("PUT", "/waves/schedules", {"waves": waves})
+        assert kept.status == 200, kept
     # A wave that runs a cluster: paused, its Map Run changed through the API, resumed, its
     # ramp raised (the gate's, the ramp's and the API's Map Run calls), rechecked after its bake
     other = SMALL.model_copy(update={"cluster": "lp-waved", "vpc_cidr": "10.31.0.0/16"})
@@ -174,6 +177,7 @@ def test_every_call_a_function_makes_is_granted(
         assert not own - policies[logical] - NEEDS_NO_GRANT, (name, sorted(own))
         assert {c.split(":")[0] for c in own} <= {
             "dynamodb", "states", "events", "sts", "sns", "secretsmanager", "iam", "ssm",
+            "scheduler",
         }  # fmt: skip
     for function, (own, assumed) in recorded.items():
         missing = own - policies[function] - NEEDS_NO_GRANT
@@ -189,7 +193,8 @@ def test_every_call_a_function_makes_is_granted(
     duties = {
         "ApprovalFunction": {"states", "events"},
         "ApprovalWorkflowFunction": {"states", "events", "iam"},
-        "ApiFunction": {"states", "events", "secretsmanager"},  # + the Slack signing secret
+        # + the Slack signing secret; the waves' schedules, and passing them their role
+        "ApiFunction": {"states", "events", "secretsmanager", "scheduler", "iam"},
         "NotifyFunction": {"sns", "secretsmanager"},
         "WaveFunction": {"organizations", "states"},
         "PreflightFunction": {"events"},  # announces a break-glass run

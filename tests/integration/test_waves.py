@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from local import faults
 from local.seed import ESTATES, seed, target_session
 from tests.integration.conftest import Stack
@@ -201,15 +203,20 @@ def test_waves_apply_keeps_one_schedule_per_scheduled_wave(
     assert made["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 30}
     assert made["ActionAfterCompletion"] == "DELETE"  # a one-time schedule removes itself
     assert made["Target"]["Arn"] == stack.deployment.state_machines["WaveStateMachine"]
-    role = stack.session.client("ssm").get_parameter(
-        Name=f"/{stack.deployment.stack_name}/wave-scheduler-role-arn"
-    )["Parameter"]["Value"]
-    assert made["Target"]["RoleArn"] == role
+    assert made["Target"]["RoleArn"].endswith(
+        f"role/{stack.deployment.stack_name}-WaveSchedulerRole"
+    )
     started = json.loads(made["Target"]["Input"])
     assert started["wave"]["id"] == "canary"
     assert started["wave"]["max_concurrency"] == 1  # with its defaults, as the run will see it
+    # And the schedule's requester is on record, the CLI's caller, not in the schedule's input
+    assert "requested_by" not in started
+    table = f"{stack.deployment.stack_name}-LedgerTable"
+    ledger = Ledger(stack.session.client("dynamodb"), table)
+    kept = ledger.wave_request(started["request"])
     me = stack.session.client("sts").get_caller_identity()["Arn"]
-    assert started["requested_by"] == me
+    assert kept is not None
+    assert kept["requested_by"] == me
     assert scheduler.get_schedule(GroupName=group, Name="wave-prod")["ActionAfterCompletion"] == (
         "NONE"
     )
@@ -539,3 +546,51 @@ def test_a_wave_probes_its_clusters_again_after_the_bake_and_a_broken_one_holds_
         assert access["status"] != "intent", access
     completed = [e for e in stack.events() if e["detail-type"] == "Wave Completed"]
     assert completed[-1]["detail"]["status"] == "bake-failed"
+
+
+def _one_cluster(stack: Stack) -> None:
+    seed(ESTATES["small"].model_copy(update={**LEAN, "cluster_tags": TAG}), stack.session)
+
+
+def test_a_wave_started_outside_the_api_cannot_name_its_requester_nor_hide_it(
+    stack: Stack,
+) -> None:
+    """Issue 26, item 4: whoever may call StartExecution on the wave machine writes its input.
+    A wave whose approval must come from someone other than its requester takes that requester
+    from the request the API recorded, never from the input: a forged one, a made-up request,
+    a recorded request with the wave changed, or none at all, are each refused before anyone
+    is asked to approve."""
+    from tooling.cli import CliError, decide
+
+    _one_cluster(stack)
+    me = stack.session.client("sts").get_caller_identity()["Arn"]
+    wave = _wave(stack, targets={"accounts": ["222222222222"], "cluster_tags": TAG},
+                 approval={"approvers": [me]})  # fmt: skip
+    # Given a wave started through the API: its requester is the caller, who may not approve it
+    answer = stack.api("POST", "/waves", {"wave": wave, "client_token": "canary-once"})
+    assert answer.status == 201, answer
+    assert answer.body["requested_by"] == me
+    run_id = answer.body["run_id"]
+    with pytest.raises(CliError, match="asked for this run and may not decide it"):
+        decide(stack.session, stack.deployment.stack_name, stack.approval_id(run_id), "approve")
+    sfn = stack.session.client("stepfunctions")
+    sfn.stop_execution(executionArn=answer.body["execution_arn"])
+    started = json.loads(sfn.describe_execution(executionArn=answer.body["execution_arn"])["input"])
+    # When the same wave is started directly, its input naming another requester (or hiding it)
+    someone = "arn:aws:iam::111111111111:role/someone-else"
+    for name, forged in (
+        ("forged", {"wave": wave, "requested_by": someone}),
+        ("in-spec", {"wave": {**wave, "approval": {**wave["approval"], "requested_by": someone}}}),
+        ("unknown", {"wave": wave}),
+        ("made-up", {"wave": wave, "request": "start:canary-tmadeup"}),
+        ("changed", {**started, "wave": {**started["wave"], "max_concurrency": 5}}),
+    ):
+        execution = sfn.start_execution(
+            stateMachineArn=stack.deployment.state_machines["WaveStateMachine"], name=name,
+            input=json.dumps(forged),
+        )["executionArn"]  # fmt: skip
+        # Then the wave ends at once, saying why, and nobody is asked to approve it
+        done = stack.wait(execution, timeout=60)
+        assert done["status"] == "FAILED", name
+        assert "requester" in done.get("cause", ""), (name, done.get("cause"))
+        assert "WaveApproval" not in stack.entered(execution), name

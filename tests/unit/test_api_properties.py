@@ -153,6 +153,10 @@ def api(ledger: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("V6MIGRATE_LEDGER_TABLE", "ledger")
     monkeypatch.setenv("V6MIGRATE_STATE_MACHINE_ARN", machine)
     monkeypatch.setenv("V6MIGRATE_WAVE_STATE_MACHINE_ARN", wave)
+    boto3.client("scheduler", region_name="eu-west-1").create_schedule_group(Name="waves")
+    monkeypatch.setenv("V6MIGRATE_WAVE_SCHEDULE_GROUP", "waves")
+    monkeypatch.setenv("V6MIGRATE_WAVE_SCHEDULER_ROLE_ARN",
+                       "arn:aws:iam::123456789012:role/scheduler")  # fmt: skip
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     aws.settings.cache_clear()
     spec = importlib.util.spec_from_file_location("fn_api_props", ROOT / "functions/api/app.py")

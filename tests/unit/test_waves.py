@@ -383,3 +383,99 @@ def test_a_wave_plans_its_clusters_at_once_but_few_of_one_account_and_region_at_
     assert waves.plan_all(one, targets, "run-1") == [t.cluster for t in targets]
     assert max(peaks.values()) == 1
     assert waves.plan_all(wave, [], "run-1") == []
+
+
+# ----------------------------------------------------------------- the requester (issue 26)
+
+ME = "arn:aws:sts::111111111111:assumed-role/ops/alice"
+TARGETS = {"accounts": ["222222222222"], "cluster_tags": TAG}
+
+
+class _Requests:
+    """The ledger's wave requests, as a dictionary."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, dict[str, str]] = {}
+
+    def record_wave_request(self, request_id: str, by: str, digest: str) -> None:
+        self.kept[request_id] = {"requested_by": by, "wave_digest": digest, "updated_at": "now"}
+
+    def wave_request(self, request_id: str) -> dict[str, str] | None:
+        return self.kept.get(request_id)
+
+
+def _spec(**changes: Any) -> WaveSpec:
+    base = {"id": "canary", "regions": ["eu-west-1"], "targets": TARGETS}
+    return WaveSpec.model_validate({**base, **changes})
+
+
+def test_a_waves_input_never_names_its_requester() -> None:
+    from pydantic import ValidationError
+
+    from v6migrate.waves import WaveInput
+
+    wave = _spec().model_dump(mode="json")
+    with pytest.raises(ValidationError, match="requester is not taken from its input"):
+        WaveInput.model_validate({"wave": wave, "requested_by": ME})
+    role = "arn:aws:iam::111111111111:role/ops"
+    for field, value in (("requested_by", ME), ("preapproved_plan_hash", "a" * 64),
+                         ("people_by_session", [role])):  # fmt: skip
+        with pytest.raises(ValidationError, match=f"approval.{field} is set by"):
+            _spec(approval={field: value})
+
+
+def test_a_waves_requester_is_the_one_its_request_on_record_names() -> None:
+    from v6migrate.errors import InputError
+    from v6migrate.waves import WaveInput, requester_of, wave_digest
+
+    ledger, wave = _Requests(), _spec()
+    started = WaveInput(wave=wave, request="start:canary-t1")
+    assert requester_of(ledger, WaveInput(wave=wave)) is None  # none on record: unknown
+    with pytest.raises(InputError, match="not on record"):
+        requester_of(ledger, started)
+    ledger.record_wave_request("start:canary-t1", ME, wave_digest(wave))
+    assert requester_of(ledger, started) == ME
+    # the request's wave, changed in the input, is not the wave its requester asked for
+    changed = WaveInput(wave=_spec(max_concurrency=5), request="start:canary-t1")
+    with pytest.raises(InputError, match="not the wave its requester asked for"):
+        requester_of(ledger, changed)
+    ledger.record_wave_request("start:canary-t1", ME, "")  # its schedule deleted
+    with pytest.raises(InputError, match="deleted its schedule"):
+        requester_of(ledger, started)
+
+
+def test_a_wave_with_no_known_requester_runs_only_if_it_needs_nobody_else() -> None:
+    from v6migrate.errors import InputError
+    from v6migrate.waves import refuse_unknown_requester
+
+    refuse_unknown_requester(_spec(approval={"mode": "none"}), None)
+    refuse_unknown_requester(_spec(approval={"allow_self_approval": True}), None)
+    refuse_unknown_requester(_spec(), ME)
+    with pytest.raises(InputError, match="its requester is unknown"):
+        refuse_unknown_requester(_spec(), None)
+
+
+def test_the_schedules_made_changed_kept_and_deleted_are_those_the_waves_want() -> None:
+    from v6migrate.waves import schedule_plan, schedule_request, scope_of
+
+    weekly = {"expression": "cron(0 9 ? * TUE *)"}
+    kept, changed = _spec(id="kept", schedule=weekly), _spec(id="changed", schedule=weekly)
+    args = ("arn:machine", "arn:role", "group")
+    existing = {
+        "wave-kept": schedule_request(kept, *args),
+        "wave-changed": schedule_request(changed, *args),
+        "wave-gone": schedule_request(_spec(id="gone", schedule=weekly), *args),
+    }
+    wanted = (kept, changed.model_copy(update={"max_concurrency": 3}),
+              _spec(id="new", schedule=weekly), _spec(id="unscheduled"))  # fmt: skip
+    plan = {name: (change, fields) for change, name, _, fields in schedule_plan(
+        wanted, existing, *args)}  # fmt: skip
+    assert plan == {
+        "wave-kept": ("unchanged", []), "wave-changed": ("update", ["Target.Input (the wave)"]),
+        "wave-new": ("create", []), "wave-gone": ("delete", []),
+    }  # fmt: skip
+    assert json.loads(existing["wave-kept"]["Target"]["Input"])["request"] == "schedule:wave-kept"
+    assert scope_of(kept.model_dump(mode="json")) == ["222222222222"]
+    units = _spec(targets={"organizational_units": ["ou-abcd-12345678"], "cluster_tags": TAG})
+    assert scope_of(units.model_dump(mode="json")) == ["*"]
+    assert scope_of(None) == ["*"]

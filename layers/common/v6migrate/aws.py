@@ -54,6 +54,9 @@ class Settings(BaseModel):
     event_bus_name: str = "v6migrate"
     state_machine_arn: str | None = None
     wave_state_machine_arn: str | None = None
+    # Where the API keeps the waves' schedules, and the role EventBridge Scheduler starts them as
+    wave_schedule_group: str | None = None
+    wave_scheduler_role_arn: str | None = None
     max_attempts: int = 8
     poll_seconds: float = 2.0
     poll_timeout_seconds: float = 240.0

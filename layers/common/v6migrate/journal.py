@@ -219,6 +219,27 @@ class Ledger:
         kept["actions"] = [json.loads(a["S"]) for a in item.get("actions", {}).get("L", [])]
         return kept
 
+    def record_wave_request(self, request_id: str, requested_by: str, wave_digest: str) -> None:
+        """Who asked for a wave (POST /waves) or made its schedule (PUT /waves/schedules), and
+        which wave: the wave run reads its requester here, never from its input. A schedule's
+        request is replaced when the schedule is."""
+        self._db.put_item(
+            TableName=self._table,
+            Item={"pk": {"S": f"wave-request#{request_id}"}, "sk": {"S": "request"},
+                  "requested_by": {"S": requested_by}, "wave_digest": {"S": wave_digest},
+                  "updated_at": {"S": _now()}},
+        )  # fmt: skip
+
+    def wave_request(self, request_id: str) -> dict[str, str] | None:
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"wave-request#{request_id}"}, "sk": {"S": "request"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return None
+        return {k: item[k]["S"] for k in ("requested_by", "wave_digest", "updated_at")}
+
     _HOLD = {"pk": {"S": "waves"}, "sk": {"S": "hold"}}
 
     def hold_waves(self, hold: dict[str, Any]) -> None:

@@ -40,12 +40,18 @@ def execution_arn(machine_arn: str, name: str) -> str:
     return f"{prefix}:execution:{machine}:{name}"
 
 
-def start(sfn: Any, machine_arn: str, request: MigrationRequest, name: str) -> tuple[str, bool]:
-    """Start the run; (its ARN, whether this call started it). A run of that name already
-    there with this very request is the one a retried start meant (StartExecution itself
-    answers a running one with it, and refuses a closed one: ExecutionAlreadyExists); under
-    the name with another request, a conflict."""
-    payload = json.dumps(request.model_dump(mode="json", exclude_none=True), sort_keys=True)
+def start(
+    sfn: Any, machine_arn: str, request: MigrationRequest | dict[str, Any], name: str
+) -> tuple[str, bool]:
+    """Start the run (a migration's request, or a wave's input); (its ARN, whether this call
+    started it). A run of that name already there with this very input is the one a retried
+    start meant (StartExecution itself answers a running one with it, and refuses a closed
+    one: ExecutionAlreadyExists); under the name with another input, a conflict."""
+    document = (
+        request if isinstance(request, dict)
+        else request.model_dump(mode="json", exclude_none=True)
+    )  # fmt: skip
+    payload = json.dumps(document, sort_keys=True)
     arn = execution_arn(machine_arn, name)
     earlier = described(sfn, arn)
     if earlier is None:

@@ -137,6 +137,21 @@ class WaveSpec(Frozen):
     freeze: tuple[FreezeWindow, ...] = ()
     options: PlanOptions = PlanOptions()
 
+    @model_validator(mode="after")
+    def _platform_fields(self) -> WaveSpec:
+        # Set for the wave's runs by the API, the wave and the platform's policy: a wave's
+        # author naming them would name its own requester or bypass its approval
+        for name, by in (("requested_by", "the API or the schedule: the caller"),
+                         ("preapproved_plan_hash", "the wave, for the plans its approvers "
+                          "approved"),
+                         ("people_by_session", "the platform's approval policy")):  # fmt: skip
+            if getattr(self.approval, name):
+                raise ValueError(
+                    f"approval.{name} is set by {by}, not by a wave (its requester is who "
+                    "starts or schedules it through the API)"
+                )
+        return self
+
     def frozen_at(self, moment: datetime.datetime) -> FreezeWindow | None:
         return next((window for window in self.freeze if window.covers(moment)), None)
 
@@ -220,12 +235,11 @@ def schedule_name(wave: WaveSpec) -> str:
     return f"wave-{wave.id}"
 
 
-def schedule_request(
-    wave: WaveSpec, machine_arn: str, role_arn: str, group: str, requested_by: str | None
-) -> dict[str, Any]:
+def schedule_request(wave: WaveSpec, machine_arn: str, role_arn: str, group: str) -> dict[str, Any]:
     """The EventBridge Scheduler schedule that starts this wave (CreateSchedule's fields): its
     expression in its time zone, within its flexible window; a one-time (`at`) schedule deletes
-    itself once it has run (ActionAfterCompletion DELETE)."""
+    itself once it has run (ActionAfterCompletion DELETE). Its input names the schedule's
+    request on record (who made the schedule), never a requester."""
     assert wave.schedule is not None
     window = wave.schedule.flexible_window_minutes
     return {
@@ -240,7 +254,7 @@ def schedule_request(
             "Arn": machine_arn,
             "RoleArn": role_arn,
             "Input": json.dumps(
-                {"wave": wave.model_dump(mode="json"), "requested_by": requested_by},
+                {"wave": wave.model_dump(mode="json"), "request": schedule_request_id(wave)},
                 sort_keys=True,
             ),
         },
@@ -270,6 +284,40 @@ def schedule_changes(wanted: dict[str, Any], existing: dict[str, Any]) -> list[s
     if json.loads(wanted["Target"]["Input"]) != json.loads(have.get("Input") or "null"):
         changed.append("Target.Input (the wave)")
     return changed
+
+
+ScheduleChange = Literal["create", "update", "delete", "unchanged"]
+
+
+def schedule_plan(
+    specs: tuple[WaveSpec, ...], existing: dict[str, dict[str, Any]], machine_arn: str,
+    role_arn: str, group: str,
+) -> list[tuple[ScheduleChange, str, dict[str, Any] | None, list[str]]]:  # fmt: skip
+    """What makes the group's schedules those the scheduled waves want: each schedule's change,
+    name, wanted request (None: deleted) and the fields that differ. A schedule of a wave no
+    longer there, or no longer scheduled, is deleted."""
+    wanted = {
+        schedule_name(w): schedule_request(w, machine_arn, role_arn, group)
+        for w in specs
+        if w.schedule is not None
+    }
+    plan: list[tuple[ScheduleChange, str, dict[str, Any] | None, list[str]]] = []
+    for name, request in wanted.items():
+        if name not in existing:
+            plan.append(("create", name, request, []))
+            continue
+        changed = schedule_changes(request, existing[name])
+        plan.append(("update" if changed else "unchanged", name, request, changed))
+    plan.extend(("delete", name, None, []) for name in sorted(set(existing) - set(wanted)))
+    return plan
+
+
+def scope_of(wave: dict[str, Any] | None) -> list[str]:
+    """The accounts a wave (as a schedule's input holds it) reaches, for the platform's scopes:
+    `*` for organisational units (known only once resolved) or a wave that cannot be read."""
+    targets = (wave or {}).get("targets") or {}
+    accounts = [str(a) for a in targets.get("accounts") or ()]
+    return [*accounts, "*"] if targets.get("organizational_units") or not accounts else accounts
 
 
 # ----------------------------------------------------------------------------- resolving
@@ -384,11 +432,74 @@ def _plan_one(wave: WaveSpec, target: Target, run_id: str) -> Planned:
 # ----------------------------------------------------------------------------- running
 
 
+RequestId = Annotated[str, Field(pattern=r"^(schedule|start):[0-9A-Za-z_-]{1,80}$")]
+
+
 class WaveInput(Frozen):
-    """What starts a wave run (its schedule, the CLI, the console)."""
+    """What starts a wave run: the wave, and the request on record that started it (`start:`
+    the API's POST /waves, `schedule:` a schedule the API made), which says who asked. Anyone
+    who may call StartExecution writes this input, so it never names the requester itself."""
 
     wave: WaveSpec
-    requested_by: str | None = None
+    request: RequestId | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_requester(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "requested_by" in data:
+            raise ValueError(
+                "requested_by: a wave's requester is not taken from its input; start the wave "
+                "with POST /waves (v6migrate waves start) or schedule it with PUT "
+                "/waves/schedules (v6migrate waves apply), which record their caller"
+            )
+        return data
+
+
+def schedule_request_id(wave: WaveSpec) -> str:
+    return f"schedule:{schedule_name(wave)}"
+
+
+def wave_digest(wave: WaveSpec) -> str:
+    """What a request on record binds: the wave as its requester sent it, defaults filled."""
+    text = json.dumps(wave.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def requester_of(ledger: Any, started: WaveInput) -> str | None:
+    """Who asked for this wave run: the caller the request on record names (None: started
+    without one, e.g. from the console). A request that is not on record, or was for another
+    wave, is refused."""
+    if started.request is None:
+        return None
+    kept = ledger.wave_request(started.request)
+    if kept is None:
+        raise InputError(
+            f"wave {started.wave.id}: request {started.request} is not on record, so its "
+            "requester is unknown: start waves with POST /waves or a schedule the API made"
+        )
+    if not kept["wave_digest"]:
+        raise InputError(
+            f"wave {started.wave.id}: request {started.request} ended when "
+            f"{kept['requested_by']} deleted its schedule, so its requester is unknown"
+        )
+    if kept["wave_digest"] != wave_digest(started.wave):
+        raise InputError(
+            f"wave {started.wave.id}: not the wave its requester asked for in request "
+            f"{started.request} (the input changed the wave)"
+        )
+    return str(kept["requested_by"])
+
+
+def refuse_unknown_requester(wave: WaveSpec, requester: str | None) -> None:
+    """A wave that needs someone other than its requester to approve it needs its requester
+    known: otherwise whoever started it could approve it."""
+    approval = wave.approval
+    if requester is None and approval.mode != "none" and not approval.allow_self_approval:
+        raise InputError(
+            f"wave {wave.id}: its requester is unknown (started without a request on record), "
+            "and its approval must come from someone else; start it with POST /waves "
+            "(v6migrate waves start) or schedule it with v6migrate waves apply"
+        )
 
 
 def item_name(wave_id: str, run_id: str, index: int, cluster: str) -> str:

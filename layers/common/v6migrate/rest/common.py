@@ -5,7 +5,7 @@ layer's errors to HTTP statuses)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 import boto3
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -27,6 +27,8 @@ from v6migrate.models import Frozen
 from v6migrate.observability import logger
 
 MIGRATION_ID = r"^[0-9A-Za-z_-]{1,80}$"
+
+ClientToken = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
 
 # The largest body a route takes: a request is a few hundred bytes, a Slack action a few KB;
 # Step Functions takes at most 256 KB of input, and the state passes the plan besides

@@ -18,6 +18,7 @@ from v6migrate.models import Frozen, MigrationRequest
 from v6migrate.observability import logger
 from v6migrate.rest.common import (
     MIGRATION_ID,
+    ClientToken,
     Execution,
     caller,
     machine,
@@ -27,8 +28,6 @@ from v6migrate.rest.common import (
 )
 
 router = Router()
-
-ClientToken = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
 
 
 class PlanBody(MigrationRequest):
