@@ -124,5 +124,9 @@ class Resolver:
                 return left == right
             if key == "Fn::Join":
                 return argument[0].join(str(x) for x in self.resolve(argument[1]))
+            if key == "Fn::Split":
+                return str(self.resolve(argument[1])).split(argument[0])
+            if key == "Fn::Select":
+                return self.resolve(argument[1])[int(self.resolve(argument[0]))]
         resolved = {k: self.resolve(v) for k, v in value.items()}
         return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
