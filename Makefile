@@ -76,6 +76,7 @@ coverage: setup
 
 bench: setup
 	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+	$(BIN)/python -m tooling.asl_budget
 	$(BIN)/python bench/plan_scale.py
 	$(BIN)/python bench/apply_scale.py
 	$(BIN)/python bench/fault_matrix.py

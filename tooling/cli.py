@@ -307,18 +307,36 @@ def _state_machine_arn(sfn: Any, stack: str, explicit: str | None) -> str:
     )
 
 
+def history_after(sfn: Any, execution_arn: str, after: int = 0) -> list[dict[str, Any]]:
+    """The execution's events after event `after` (ids count from 1), oldest first: newest
+    pages first until an event already seen (GetExecutionHistory pages at most 1,000)."""
+    found: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = sfn.get_execution_history(
+            executionArn=execution_arn, reverseOrder=True, maxResults=1000,
+            **({"nextToken": token} if token else {}),
+        )  # fmt: skip
+        fresh = [e for e in page["events"] if e["id"] > after]
+        found.extend(fresh)
+        token = page.get("nextToken")
+        if not token or len(fresh) < len(page["events"]):
+            return sorted(found, key=lambda e: e["id"])
+
+
 def follow(
     sfn: Any, execution_arn: str, echo: Callable[[str], None] = _out, poll: float = 0.25,
     entered: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Print each state as it is entered until the execution ends; return its description.
     `entered(name)` is told of each state, after it is printed."""
-    seen = 0
+    events: list[dict[str, Any]] = []
     started = time.monotonic()
     while True:
-        history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)
-        events = history["events"]
-        for event in events[seen:]:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        new = history_after(sfn, execution_arn, events[-1]["id"] if events else 0)
+        events.extend(new)
+        for event in new:
             details = event.get("stateEnteredEventDetails")
             if details:
                 elapsed = time.monotonic() - started
@@ -332,12 +350,9 @@ def follow(
                 if failed.get("error") == "BlockedError":
                     for blocker in blockers_in(events):
                         echo(f"  BLOCKER {blocker['code']}: {blocker['message']}")
-        seen = len(events)
-        description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-        if description["status"] in TERMINAL and seen == len(
-            sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        ):
-            return description
+        # described before the history was read: an ended run's last events are in it
+        if described["status"] in TERMINAL:
+            return described
         time.sleep(poll)
 
 
@@ -524,7 +539,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
             raise CliError(f"no migration {args.migration_id} in {machine}") from error
         raise
-    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    events = history_after(sfn, execution)
     dynamodb = session.client("dynamodb", config=aws.retries())
     ledger = Ledger(dynamodb, _ledger_table(dynamodb, args.stack, args.ledger_table))
     changes: dict[str, dict[str, int]] = {}

@@ -20,6 +20,7 @@ from local.seed import ESTATES, seed
 from local.server import EmbeddedAws
 from local.slack import SimulatedSlack, sign
 from tooling.api import call
+from tooling.cli import history_after
 from tooling.demo import functions_log
 
 TAG = {"v6migrate/wave": "demo"}
@@ -146,8 +147,7 @@ def _follow(session: Any, deployment: Any, wave: str, echo: Callable[[str], None
             if child["name"] in ended:  # shown to its end already
                 continue
             status = sfn.describe_execution(executionArn=child["executionArn"])["status"]
-            events = sfn.get_execution_history(executionArn=child["executionArn"],
-                                               maxResults=1000)["events"]  # fmt: skip
+            events = history_after(sfn, child["executionArn"])
             names = [e["stateEnteredEventDetails"]["name"] for e in events
                      if "stateEnteredEventDetails" in e]  # fmt: skip
             new = [n for n in names[shown.get(child["name"], 0) :] if not n.endswith("?")]

@@ -75,6 +75,8 @@ def install() -> None:
         stepfunctions.map_runs_follow_their_current_concurrency()
         stepfunctions.sdk_integration_answers_json()
         stepfunctions.definite_paths_select_one_value()
+        stepfunctions.history_ends_at_its_quota()
+        stepfunctions.states_all_leaves_terminal_errors()
         events.lambda_and_sns_targets()
         sqs.messages_name_their_sender()
         cognito.id_token_names_the_users_identities()

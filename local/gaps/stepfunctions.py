@@ -12,7 +12,13 @@ from moto.core.responses import ActionResult
 def history_in_either_order() -> None:
     """GetExecutionHistory's `reverseOrder` (API reference: "Lists events in descending order of
     their timeStamp"): moto's answer is always oldest first, so a reader of the latest state
-    (GET /migrations/{id}) saw the first one."""
+    (GET /migrations/{id}) saw the first one. And its pages: `maxResults` "The default is 100
+    and the maximum allowed page size is 1000", further pages through `nextToken`; moto
+    answered every event at once, so a reader of the first 1,000 events saw the whole run
+    here and only its beginning on AWS."""
+    import base64
+    import json
+
     from moto.stepfunctions.responses import StepFunctionResponse
 
     original = StepFunctionResponse.get_execution_history
@@ -22,9 +28,21 @@ def history_in_either_order() -> None:
     def get_execution_history(self: Any) -> Any:
         result = original(self)
         history = result.result if isinstance(result, ActionResult) else None
-        if self._get_param("reverseOrder") and isinstance(history, dict):
-            return ActionResult({**history, "events": list(reversed(history["events"]))})
-        return result
+        if not isinstance(history, dict):
+            return result
+        events = list(history["events"])
+        if self._get_param("reverseOrder"):
+            events.reverse()
+        size = min(int(self._get_param("maxResults") or 0) or 100, 1000)
+        token = self._get_param("nextToken")
+        start = int(json.loads(base64.b64decode(token))["offset"]) if token else 0
+        page = {**history, "events": events[start : start + size]}
+        page.pop("nextToken", None)
+        if start + size < len(events):
+            page["nextToken"] = base64.b64encode(
+                json.dumps({"offset": start + size}).encode()
+            ).decode()
+        return ActionResult(page)
 
     get_execution_history._v6migrate = True  # type: ignore[attr-defined]
     StepFunctionResponse.get_execution_history = get_execution_history  # type: ignore[method-assign]
@@ -371,3 +389,95 @@ def definite_paths_select_one_value() -> None:
     for module in list(sys.modules.values()):
         if getattr(module, "extract_json", None) is original:
             module.extract_json = extract_json  # type: ignore[attr-defined]
+
+
+# Step Functions developer guide, Service quotas: "Maximum execution history size: 25,000
+# events in a single state machine execution history"; best practices, "Starting new executions
+# to avoid reaching the history quota": at 24,999 events the execution waits for the next one;
+# an `ExecutionSucceeded` as event 25,000 ends it well, anything else logs `ExecutionFailed`.
+HISTORY_QUOTA = 25_000
+_ENDINGS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted",
+                      "ExecutionTimedOut"})  # fmt: skip
+
+
+def history_ends_at_its_quota() -> None:
+    """An execution whose history reaches 25,000 events fails (above). moto's history grew
+    without end, so a run that polls long enough to be ended on AWS ran on here. The error
+    AWS names is not documented (UNCONFIRMED): `States.Runtime`, the error of a failure the
+    execution cannot handle, which no Catch takes."""
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.eval import environment
+    from moto.stepfunctions.parser.asl.eval.event import event_manager
+
+    manager = event_manager.EventManager
+    original = manager.add_event
+    if getattr(original, "_v6migrate", False):
+        return
+    original_init = environment.Environment.__init__
+
+    original_set_error = environment.Environment.set_error
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.event_manager._v6migrate_execution = self  # frames share their execution's
+
+    def set_error(self: Any, error: Any) -> None:
+        # the quota's failure stands: what the interrupted state does next changes nothing
+        original_set_error(self, getattr(self.event_manager, "_v6migrate_quota", None) or error)
+
+    def add_event(self: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
+        kind = str(getattr(event_type, "value", event_type))
+        count = len(self._history_event_list)
+        if getattr(self, "_v6migrate_ended", False):
+            return count  # the execution has ended: its history takes nothing more
+        if (
+            count < HISTORY_QUOTA - 1
+            or kind in ("ExecutionSucceeded",)
+            or not hasattr(self, "_v6migrate_execution")
+        ):  # (moto gathers a Distributed Map's items in one list: each is not held to it)
+            return int(original(self, context, event_type, *args, **kwargs))
+        self._v6migrate_ended = True
+        details = {"error": "States.Runtime",
+                   "cause": f"The execution reached the maximum number of history events "
+                            f"({HISTORY_QUOTA})."}  # fmt: skip
+        if kind == "ExecutionFailed":  # already failing: its own failure is event 25,000
+            return int(original(self, context, event_type, *args, **kwargs))
+        failed: Any = {"executionFailedEventDetails": details}
+        found = int(original(self, context, HistoryEventType.ExecutionFailed, failed))
+        self._v6migrate_quota = details
+        execution = getattr(self, "_v6migrate_execution", None)
+        if execution is not None:
+            execution.set_error(details)
+        return found
+
+    add_event._v6migrate = True  # type: ignore[attr-defined]
+    manager.add_event = add_event  # type: ignore[method-assign]
+    environment.Environment.__init__ = __init__  # type: ignore[method-assign]
+    environment.Environment.set_error = set_error  # type: ignore[method-assign]
+
+
+def states_all_leaves_terminal_errors() -> None:
+    """`States.ALL` matches any error name but two (developer guide, "Handling errors in Step
+    Functions workflows"): a retry or catch on it does not take `States.Runtime`, and
+    `States.DataLimitExceeded` (a payload over 256 KiB) is caught only where named. moto's
+    wildcard took both, so a run whose state outgrew the quota went to its Catch here and
+    ended the execution on AWS, its compensation never run."""
+    from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
+
+    decl = error_equals_decl.ErrorEqualsDecl
+    original = decl._eval_body
+    if getattr(original, "_v6migrate", False):
+        return
+    terminal = ("States.Runtime", "States.DataLimitExceeded")
+
+    def _eval_body(self: Any, env: Any) -> None:
+        error = env.stack[-1]
+        named = {str(getattr(n, "error_name", n)) for n in self.error_names}
+        if str(getattr(error, "error_name", error)) in terminal and "States.ALL" in named:
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(self, env)
+
+    _eval_body._v6migrate = True  # type: ignore[attr-defined]
+    decl._eval_body = _eval_body  # type: ignore[method-assign]

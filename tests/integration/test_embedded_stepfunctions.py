@@ -218,3 +218,69 @@ def test_update_map_run_changes_the_concurrency_of_a_running_map(
     release(_held(sqs, queue, 1))
     assert _ended(sfn, arn)["status"] == "SUCCEEDED"
     assert sfn.describe_map_run(mapRunArn=run_arn)["itemCounts"]["succeeded"] == 5
+
+
+def _loop(sfn: Any, name: str, laps: int) -> str:
+    """Counts to `laps` in a Pass and a Choice: four history events a lap."""
+    return _machine(sfn, name, {
+        "StartAt": "Lap", "States": {
+            "Lap": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"},
+                    "Next": "More?"},
+            "More?": {"Type": "Choice", "Default": "Done",
+                      "Choices": [{"Variable": "$.n", "NumericLessThan": laps, "Next": "Lap"}]},
+            "Done": {"Type": "Succeed"}}})  # fmt: skip
+
+
+def test_an_execution_ends_failed_when_its_history_reaches_25000_events(sfn: Any) -> None:
+    """Service quotas: 25,000 events in one execution's history; at 24,999 the next event
+    ends it, `ExecutionSucceeded` or else `ExecutionFailed` (best practices, "Starting new
+    executions to avoid reaching the history quota")."""
+
+    def last(execution: dict[str, Any]) -> dict[str, Any]:
+        events = sfn.get_execution_history(
+            executionArn=execution["executionArn"], reverseOrder=True, maxResults=1
+        )["events"]
+        return dict(events[0])
+
+    endless = _run(sfn, _loop(sfn, "endless", 10**6), {"n": 0})
+    assert (endless["status"], endless["error"]) == ("FAILED", "States.Runtime"), endless
+    assert "25000" in endless["cause"]
+    assert (last(endless)["id"], last(endless)["type"]) == (25_000, "ExecutionFailed")
+
+
+def test_states_all_neither_retries_nor_catches_a_payload_over_256_kib(sfn: Any) -> None:
+    """Handling errors: `States.ALL` does not take `States.DataLimitExceeded` (nor
+    `States.Runtime`); a Catch that names it does. Service quotas: 256 KiB a state's output."""
+    big = "x" * 300_000
+
+    def machine(name: str, errors: list[str]) -> str:
+        grow = {"StartAt": "Grow", "States": {
+            "Grow": {"Type": "Pass", "Result": {"blob": big}, "End": True}}}  # fmt: skip
+        return _machine(sfn, name, {
+            "StartAt": "Each", "States": {
+                "Each": {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": grow,
+                         "Next": "Done", "Catch": [{"ErrorEquals": errors, "Next": "Caught"}]},
+                "Caught": {"Type": "Pass", "Result": "caught", "End": True},
+                "Done": {"Type": "Succeed"}}})  # fmt: skip
+
+    wildcard = _run(sfn, machine("wildcard", ["States.ALL"]), {"items": [1]})
+    assert (wildcard["status"], wildcard["error"]) == ("FAILED", "States.DataLimitExceeded")
+    named = _run(sfn, machine("named", ["States.DataLimitExceeded"]), {"items": [1]})
+    assert named["status"] == "SUCCEEDED", named.get("cause")
+    assert "caught" in named["output"]
+
+
+def test_execution_history_comes_in_pages(sfn: Any) -> None:
+    """API reference, GetExecutionHistory: maxResults "The default is 100 and the maximum
+    allowed page size is 1000", further pages through nextToken (moto answered all at once)."""
+    done = _run(sfn, _loop(sfn, "laps", 60), {"n": 0})
+    first = sfn.get_execution_history(executionArn=done["executionArn"])
+    assert len(first["events"]) == 100
+    assert first["nextToken"]
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=done["executionArn"])
+    every = [e["id"] for page in pages for e in page["events"]]
+    assert every == list(range(1, 60 * 4 + 5))  # started, four a lap, Succeed's two, ended
+    newest = sfn.get_execution_history(
+        executionArn=done["executionArn"], reverseOrder=True, maxResults=3
+    )
+    assert [e["id"] for e in newest["events"]] == [244, 243, 242]

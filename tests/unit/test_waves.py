@@ -315,6 +315,23 @@ def test_what_a_big_wave_carries_in_its_state_stays_below_256_kib_or_is_refused(
         waves.targets_output(wave, "run-1", _planned(1200), None, None)
 
 
+def test_a_baking_wave_takes_no_more_clusters_than_its_history_can_recheck() -> None:
+    # Step Functions ends an execution at 25,000 history events; the checks after the bake
+    # run in the wave's own execution, about 80 events a cluster (tests/asl's budget)
+    from v6migrate import waves
+    from v6migrate.errors import InputError
+
+    spec = {"id": "w", "regions": ["eu-west-1"],
+            "targets": {"accounts": ["222222222222"], "cluster_tags": {"k": "v"}}}  # fmt: skip
+    baking = waves.WaveSpec.model_validate({**spec, "bake_minutes": 30})
+    most = waves.MAX_RECHECKED
+    assert waves.targets_output(baking, "run-1", _planned(most), None, None)["count"] == most
+    with pytest.raises(InputError, match=f"at most {most} clusters"):
+        waves.targets_output(baking, "run-1", _planned(most + 1), None, None)
+    plain = waves.WaveSpec.model_validate(spec)  # no bake, no recheck: only the state's size
+    assert waves.targets_output(plain, "run-1", _planned(most + 1), None, None)["count"] == most + 1
+
+
 def test_after_the_bake_the_clusters_are_checked_again_in_rounds_that_keep_the_limit() -> None:
     # The wave's limit per account and Region (EC2's request buckets are per account and
     # Region) holds for the checks after the bake as for the migrations: each round has at most

@@ -565,12 +565,22 @@ def targets_output(
             f"wave {wave.id} resolves to {len(items)} clusters, {size} bytes of state: more than "
             f"Step Functions carries between states (256 KiB); split it into smaller waves"
         )
+    if wave.bake_minutes and len(items) > MAX_RECHECKED:
+        raise InputError(
+            f"wave {wave.id} resolves to {len(items)} clusters and bakes: its checks after the "
+            f"bake write each cluster's events into the wave's own history, which Step Functions "
+            f"ends at 25,000 events, so a baking wave takes at most {MAX_RECHECKED} clusters; "
+            "split it into smaller waves"
+        )
     return answer
 
 
 # What a wave's resolved targets may take of Step Functions' 256 KiB a state (the rest is the
 # wave's input and the states' own fields): about 250 bytes a cluster, so some 800 clusters.
 STATE_BUDGET = 200_000
+# The clusters a baking wave checks again (its inline Recheck Map writes about 80 history
+# events a cluster, retries included: tooling/asl_budget.py counts them below the quota)
+MAX_RECHECKED = 300
 
 
 def child_requests(
