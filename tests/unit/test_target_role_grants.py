@@ -67,3 +67,16 @@ def test_the_read_only_role_of_dry_runs_can_change_nothing() -> None:
         role["AssumeRolePolicyDocument"]
         == (resources["TargetRole"]["Properties"]["AssumeRolePolicyDocument"])
     )
+
+
+def test_the_node_roles_it_may_pass_are_named_by_the_deployer_never_every_role() -> None:
+    """iam:PassRole on every role of the account would let whoever holds the target role hand
+    EKS an administrator's role; the template has no default and refuses a bare `*`."""
+    import re
+
+    parameter = load(ROOT / "target-account-role.yaml")["Parameters"]["NodeRoleNamePattern"]
+    assert "Default" not in parameter
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert not pattern.match("*")
+    for named in ("eks-node-*", "eks/*", "AmazonEKSNodeRole"):
+        assert pattern.match(named), named
