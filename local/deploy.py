@@ -374,12 +374,6 @@ def deploy(
         resolver.attributes[(logical, "Arn")] = arn
         result.functions[logical] = arn
         for event in resource.get("Properties", {}).get("Events", {}).values():
-            if event.get("Type") == "SQS":  # Lambda polls the queue (moto: on each send)
-                queue = resolver.resolve(event["Properties"])
-                lambda_client.create_event_source_mapping(
-                    EventSourceArn=queue["Queue"], FunctionName=arn,
-                    BatchSize=int(queue.get("BatchSize", 10)),
-                )  # fmt: skip
             if event.get("Type") != "Api":
                 continue
             api_logical = event["Properties"]["RestApiId"]["Ref"]
@@ -396,6 +390,14 @@ def deploy(
             )
     for api in apis.values():
         EXECUTE_API.register(api)
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping":  # Lambda polls (moto: on send)
+            mapping = resolver.resolve(resource["Properties"])
+            lambda_client.create_event_source_mapping(
+                EventSourceArn=mapping["EventSourceArn"],
+                FunctionName=result.functions.get(mapping["FunctionName"], mapping["FunctionName"]),
+                BatchSize=int(mapping.get("BatchSize", 10)),
+            )  # fmt: skip
 
     events = session.client("events")
     for logical, resource in resources.items():

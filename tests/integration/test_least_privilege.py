@@ -192,7 +192,7 @@ def test_every_call_a_function_makes_is_granted(
     # decision from Amazon Q; notify sends notifications and reads the chat webhooks)
     duties = {
         "ApprovalFunction": {"states", "events"},
-        "ApprovalWorkflowFunction": {"states", "events", "iam"},
+        "ApprovalWorkflowFunction": {"states", "events", "iam", "sqs"},  # + polling its queue
         # + the Slack signing secret; the waves' schedules, and passing them their role
         "ApiFunction": {"states", "events", "secretsmanager", "scheduler", "iam"},
         "NotifyFunction": {"sns", "secretsmanager"},

@@ -73,3 +73,36 @@ def test_a_function_reads_its_own_secrets_only(function: str, own: set[str]) -> 
 def test_without_a_secret_named_no_function_reads_any() -> None:
     grants = _grants({})
     assert not any(grants.values()), grants
+
+
+def test_the_decision_queue_is_polled_with_a_grant_on_that_queue_alone() -> None:
+    """Lambda polls an SQS queue as the function's role (ReceiveMessage, DeleteMessage,
+    GetQueueAttributes: Lambda developer guide, "Using Lambda with Amazon SQS"). SAM's SQS
+    event attaches AWSLambdaSQSQueueExecutionRole, those actions on every queue: so no
+    function has one, and the mapping's function is granted them on its queue only."""
+    resources = load(ROOT / "template.yaml")["Resources"]
+    for logical, resource in resources.items():
+        events = resource.get("Properties", {}).get("Events", {}) or {}
+        assert not [e for e in events.values() if e.get("Type") == "SQS"], logical
+    mappings = [r["Properties"] for r in resources.values()
+                if r["Type"] == "AWS::Lambda::EventSourceMapping"]  # fmt: skip
+    assert mappings
+    for mapping in mappings:
+        function = resources[mapping["FunctionName"]["Ref"]]["Properties"]
+        statements = [s for p in function["Policies"] if isinstance(p, dict)
+                      for s in p.get("Statement", [])]  # fmt: skip
+        polling = [
+            s
+            for s in statements
+            if any(
+                str(a).startswith("sqs:")
+                for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+            )
+        ]
+        assert len(polling) == 1
+        assert set(polling[0]["Action"]) == {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        }
+        assert polling[0]["Resource"] == mapping["EventSourceArn"]
