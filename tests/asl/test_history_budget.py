@@ -81,3 +81,15 @@ def test_a_poll_loop_costs_what_step_functions_writes_for_it() -> None:
     assert budget.loops == [{"states": ["Capped?", "Count", "Done?", "Poll", "Wait"],
                              "laps": 10, "events": 10 * (5 + 4 * 3 + 2 * 4)}]  # fmt: skip
     assert budget.worst == 2 + 250 + 2  # the execution's two, the loop, Succeed's two
+
+
+def test_the_node_rollout_waits_what_preflight_derived_from_its_nodes() -> None:
+    """The polls are capped for the history; the wait between them comes from the work:
+    Preflight (and Replan) get the stack's pacing and answer node_poll_seconds."""
+    definition = json.loads((ROOT / "statemachines/migration.asl.json").read_text())
+    states = definition["States"]
+    assert states["NodeRolloutWait"]["SecondsPath"] == "$.preflight.plan.node_poll_seconds"
+    for name in ("Preflight", "Replan"):
+        assert states[name]["ResultPath"] == "$.preflight"
+        assert states[name]["Parameters"]["Payload"]["pacing"] == {
+            "poll_seconds.$": "$.poll_seconds", "max_polls.$": "$.max_polls"}  # fmt: skip

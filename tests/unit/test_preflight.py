@@ -212,3 +212,35 @@ class _Bus:
     def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.entries.extend(Entries)
         return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"} for _ in Entries]}
+
+
+def test_the_node_rollouts_wait_grows_with_the_nodes_its_capped_polls_must_cover() -> None:
+    """Issue 27, item 2: the polls stay capped (the execution's history), so a cluster whose
+    nodes need longer than MaxPolls x WaitSeconds gets a longer wait between polls instead of
+    a rollout that fails PollLimitExceeded half done."""
+    pacing = preflight.Pacing(poll_seconds=60, max_polls=240)
+    assert preflight.node_poll_seconds(3, 2, pacing) == 60  # 2 x 10 min: well within 4 hours
+    # 200 nodes, two groups at a time: 100 x 10 minutes, 60,000 s over 240 polls
+    assert preflight.node_poll_seconds(200, 2, pacing) == 250
+    assert preflight.node_poll_seconds(0, 1, pacing) == 60
+
+
+def test_preflight_says_how_long_to_wait_between_the_node_rollouts_polls(
+    moto: None, ledger: Ledger
+) -> None:
+    clients = _seeded()
+    request = MigrationRequest(
+        cluster=SMALL.cluster, account_id=SMALL.account_id, region=SMALL.region, mode="apply",
+        approval={"mode": "none"},
+    )  # fmt: skip
+    tight = preflight.Pacing(poll_seconds=1, max_polls=1)  # one poll: the nodes set the wait
+    event = preflight.PreflightInput(request=request, migration_id="m-1", pacing=tight)
+    summary = preflight.run(event, clients, ledger)
+    plan = ledger.plan("m-1")
+    assert plan.nodes_to_roll == len(discover(clients, SMALL.cluster).nodes) > 0
+    concurrency = request.options.node_concurrency
+    assert summary.node_poll_seconds == preflight.node_poll_seconds(
+        plan.nodes_to_roll, concurrency, tight
+    ) >= preflight.NODE_SECONDS  # fmt: skip
+    # without the stack's pacing (the CLI's plan), none is said
+    assert _preflight(clients, ledger, mode="plan").node_poll_seconds is None

@@ -756,6 +756,9 @@ class Plan(Frozen):
     vpc_id: str
     findings: tuple[Finding, ...] = ()
     changes: tuple[Change, ...] = ()
+    # the nodes stage's work: nodes in the groups the plan rolls, when planned (not in the
+    # plan's hash: a group that scaled meanwhile is the same plan)
+    nodes_to_roll: int = 0
 
     @property
     def blockers(self) -> tuple[Finding, ...]:
@@ -816,6 +819,12 @@ class PlanSummary(Frozen):
         default=None,
         description="Planned again after the approval: the plan hash its approval record holds "
         "(or the wave's); the run goes on only if it is this plan's.",
+    )
+    node_poll_seconds: int | None = Field(
+        default=None,
+        description="Seconds between two polls of the node rollout: the stack's WaitSeconds, or "
+        "longer where the nodes to roll need more than MaxPolls polls of it (the polls stay "
+        "capped for the execution's history; the wait grows with the work).",
     )
 
 

@@ -943,6 +943,7 @@ def plan(inventory: Inventory, options: PlanOptions) -> Plan:
 
 def _result(inventory: Inventory, findings: list[Finding], changes: list[Change]) -> Plan:
     ordered = sorted(findings, key=lambda f: (f.severity != "blocker", f.code, f.resource or ""))
+    rolled = {c.target for c in changes if isinstance(c, RollNodegroup)}
     return Plan(
         cluster=inventory.cluster.name,
         account_id=inventory.account_id,
@@ -950,4 +951,5 @@ def _result(inventory: Inventory, findings: list[Finding], changes: list[Change]
         vpc_id=inventory.vpc.vpc_id,
         findings=tuple(ordered),
         changes=tuple(changes),
+        nodes_to_roll=sum(1 for node in inventory.nodes if node.nodegroup in rolled),
     )

@@ -25,6 +25,13 @@ from v6migrate.plan import plan
 from v6migrate.render import change_line
 
 
+class Pacing(Frozen):
+    """The stack's poll settings (WaitSeconds, MaxPolls), as the state machine has them."""
+
+    poll_seconds: int = Field(ge=1)
+    max_polls: int = Field(ge=1)
+
+
 class PreflightInput(Frozen):
     """What the state machine passes to the Preflight function."""
 
@@ -35,6 +42,22 @@ class PreflightInput(Frozen):
         description="After the approval, just before the first change: plan again against the "
         "stored (approved) plan, and store the new one if it differs.",
     )
+    pacing: Pacing | None = None
+
+
+# How long one node takes to be replaced, drained and Ready again, with margin: a managed node
+# group's update scales up, waits for the new nodes, then drains the old ones (EKS user guide,
+# "Managed node update behavior"); an estimate, so generous
+NODE_SECONDS = 600
+
+
+def node_poll_seconds(nodes: int, concurrency: int, pacing: Pacing) -> int:
+    """The wait between two polls of the node rollout: the stack's, or longer when the nodes'
+    work (the groups rolled `concurrency` at a time, a node's time each) needs more than the
+    capped polls of it. The cap keeps the execution's history below its quota; the wait grows
+    with the cluster instead."""
+    needed = -(-nodes // max(concurrency, 1)) * NODE_SECONDS
+    return max(pacing.poll_seconds, -(-needed // pacing.max_polls))
 
 
 def make_plan(
@@ -152,6 +175,10 @@ def run(
     from v6migrate.approval import granted, plan_hash, what_changed
 
     summary = summary.model_copy(update={"plan_hash": plan_hash(result)})
+    if event.pacing is not None:
+        paced = node_poll_seconds(result.nodes_to_roll, request.options.node_concurrency,
+                                  event.pacing)  # fmt: skip
+        summary = summary.model_copy(update={"node_poll_seconds": paced})
     if event.replan and request.mode == "apply" and not result.blocked:
         assert ledger is not None
         # The callback that resumed the run proves nothing (its token is in the execution's
