@@ -85,6 +85,7 @@ def _tally(events: list[dict[str, Any]]) -> tuple[int, float, int, int]:
 def run(clusters: int, accounts: int) -> str:
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     with EmbeddedAws() as embedded:
+        embedded.reset()  # moto's backends live as long as the process: each size from none
         session = embedded.session()
         deployment = deploy(
             session, parameters={**local_parameters("WARNING"), "WaitSeconds": "30"}

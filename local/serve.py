@@ -104,7 +104,8 @@ def _prepare(
         echo(f"seeded the {estate} estate: cluster {ids['cluster']} in account "
              f"{ids['account_id']}, {ids['region']}, {ids['vpc_id']}")  # fmt: skip
     echo(f"export AWS_ENDPOINT_URL={embedded.endpoint} AWS_ACCESS_KEY_ID=embedded "
-         f"AWS_SECRET_ACCESS_KEY=embedded AWS_REGION={embedded.region}")  # fmt: skip
+         f"AWS_SECRET_ACCESS_KEY=embedded AWS_REGION={embedded.region} "
+         f"AWS_DEFAULT_REGION={embedded.region}")  # fmt: skip
     # after the deployment and the seed: only the clients that use it meet it
     if throttle == "buckets":
         faults.buckets(True, rates)

@@ -138,7 +138,8 @@ def test_serve_and_the_cli_plan_apply_with_approval_status_and_roll_back(served:
     where = ["--cluster", SMALL.cluster, "--account", SMALL.account_id, "--region", SMALL.region]
     # Given what serve told the user to export, and nothing else
     assert set(served.exports) == {
-        "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"
+        "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+        "AWS_DEFAULT_REGION",
     }  # fmt: skip
     # When the README's dry run is started and followed
     planned = served.cli("start", *where, "--mode", "plan", "--follow")
@@ -191,3 +192,17 @@ def test_serve_and_the_cli_plan_apply_with_approval_status_and_roll_back(served:
     preflight = "v6migrate-PreflightFunction"
     assert ("plan made", preflight) in by_message, by_message
     assert all(name == preflight for message, name in by_message if message == "plan made")
+
+
+def test_a_plain_boto3_script_runs_with_what_serve_says_to_export(served: Served) -> None:
+    """The README: "the embedded AWS for your own tools (any boto3 program or the AWS CLI)".
+    boto3 takes its Region from AWS_DEFAULT_REGION (botocore's config variables), not from
+    AWS_REGION alone: with only that exported, a script failed NoRegionError."""
+    script = "import boto3; print(len(boto3.client('stepfunctions').list_state_machines()" \
+        "['stateMachines']))"  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=_clean(**served.exports),
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.strip()) >= 2  # the migration and wave state machines
