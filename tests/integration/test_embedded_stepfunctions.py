@@ -38,18 +38,19 @@ def _child(sfn: Any) -> str:
             "OK": {"Type": "Pass", "Parameters": {"ok.$": "$.n"}, "End": True}}})  # fmt: skip
 
 
-def _ended(sfn: Any, arn: str) -> dict[str, Any]:
-    for _ in range(300):
+def _ended(sfn: Any, arn: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
         if described["status"] != "RUNNING":
             return described
         time.sleep(0.05)
-    raise AssertionError("still running")
+    raise AssertionError(f"still running after {timeout} s")
 
 
-def _run(sfn: Any, machine: str, payload: dict[str, Any]) -> dict[str, Any]:
+def _run(sfn: Any, machine: str, payload: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
     execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(payload))
-    return _ended(sfn, execution["executionArn"])
+    return _ended(sfn, execution["executionArn"], timeout)
 
 
 def _map(child: str, distributed: bool, **fields: Any) -> dict[str, Any]:
@@ -242,7 +243,8 @@ def test_an_execution_ends_failed_when_its_history_reaches_25000_events(sfn: Any
         )["events"]
         return dict(events[0])
 
-    endless = _run(sfn, _loop(sfn, "endless", 10**6), {"n": 0})
+    # 25,000 events take the embedded interpreter some 20 s alone, minutes beside other tests
+    endless = _run(sfn, _loop(sfn, "endless", 10**6), {"n": 0}, timeout=600)
     assert (endless["status"], endless["error"]) == ("FAILED", "States.Runtime"), endless
     assert "25000" in endless["cause"]
     assert (last(endless)["id"], last(endless)["type"]) == (25_000, "ExecutionFailed")
