@@ -151,11 +151,10 @@ STARTED: dict[int, Any] = {
 }  # fmt: skip
 
 
-def _may_ask_for(wave: WaveSpec, by: str, action: str) -> None:
+def _may_ask_for(wave: WaveSpec, by: str, action: str, rules: platform.PlatformPolicy) -> None:
     """Refused (403) unless the platform's scopes give the caller every account the wave
     names (and every account, for organisational units), and, for a wave that changes
     networks, unless its approval is one the platform's policy allows from this caller."""
-    rules = platform.platform_policy()
     accounts = waves.scope_of(wave.model_dump(mode="json"))
     for account in accounts:
         platform.authorise(rules, by, account, action)
@@ -168,7 +167,7 @@ def _may_ask_for(wave: WaveSpec, by: str, action: str) -> None:
 @router.post("/waves", summary="Start a wave", responses=STARTED)
 def post_waves(body: WaveStartBody) -> Response[Any]:
     by, wave = caller(router), body.wave
-    _may_ask_for(wave, by, "start waves on")
+    _may_ask_for(wave, by, "start waves on", platform.platform_policy())
     digest = hashlib.sha256(f"{by}\n{body.client_token}".encode()).hexdigest()[:20]
     name = f"{wave.id}-t{digest}"
     request_id = f"start:{name}"
@@ -211,7 +210,7 @@ def put_wave_schedules(body: SchedulesBody) -> Schedules:
             if change == "unchanged":
                 continue
             if name in by_name:
-                _may_ask_for(by_name[name], by, "schedule waves on")
+                _may_ask_for(by_name[name], by, "schedule waves on", rules)
             if name in existing:  # changing or deleting a schedule: its wave's accounts too
                 was = json.loads(existing[name]["Target"].get("Input") or "{}").get("wave")
                 for account in waves.scope_of(was):
